@@ -1,0 +1,1 @@
+"""Blue/green deploys behind Caddy: the plan (pure), health checks, the router, the sequence."""

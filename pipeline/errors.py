@@ -1,0 +1,54 @@
+"""The exceptions of the pipeline package: one base, one class per kind of failure."""
+
+from __future__ import annotations
+
+
+class PushdockError(Exception):
+    """Base of every error Pushdock reports to a user as one line."""
+
+
+class ConfigError(PushdockError):
+    """A project file or .pushdock.yml is invalid; the message names file:line: key."""
+
+    def __init__(self, message: str, *, path: str = "", line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.detail = message
+        where = path if line is None else f"{path}:{line}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class UnknownProject(PushdockError):
+    """No project file defines this project."""
+
+
+class CheckoutError(PushdockError):
+    """The commit could not be fetched or checked out."""
+
+
+class BuildError(PushdockError):
+    """docker build failed."""
+
+
+class StepFailed(PushdockError):
+    """A test step exited non-zero, timed out or was killed."""
+
+
+class DeployError(PushdockError):
+    """The deploy sequence failed; the previously live colour keeps serving."""
+
+
+class HealthCheckFailed(DeployError):
+    """The new colour never became healthy within its deadline."""
+
+
+class RouterError(PushdockError):
+    """Caddy's admin API refused a change or could not be reached."""
+
+
+class StoreUnavailable(PushdockError):
+    """Redis could not be reached."""
+
+
+class EngineUnavailable(PushdockError):
+    """No Docker engine answers."""

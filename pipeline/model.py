@@ -1,0 +1,218 @@
+"""Data of Pushdock: frozen dataclasses for records and specs, str Enums for states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
+    ERROR = "error"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+class StageName(StrEnum):
+    CONFIG = "config"
+    CHECKOUT = "checkout"
+    BUILD = "build"
+    TEST = "test"
+    DEPLOY = "deploy"
+
+
+class StageStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class Color(StrEnum):
+    BLUE = "blue"
+    GREEN = "green"
+
+    @property
+    def other(self) -> Color:
+        return Color.GREEN if self is Color.BLUE else Color.BLUE
+
+
+class Forge(StrEnum):
+    GITHUB = "github"
+    GITLAB = "gitlab"
+    GITEA = "gitea"
+    BITBUCKET = "bitbucket"
+    GENERIC = "generic"
+
+
+@dataclass(frozen=True)
+class PushEvent:
+    """One push, normalised from any forge's payload."""
+
+    project: str
+    branch: str
+    sha: str
+    before: str = ""
+    message: str = ""
+    author: str = ""
+    forge: Forge = Forge.GENERIC
+    delivery_id: str = ""
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus: float = 1.0
+    memory: int = 512 * 1024 * 1024  # bytes
+    pids: int = 256
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    dockerfile: str = "Dockerfile"
+    context: str = "."
+    args: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    run: str
+    env: dict[str, str] = field(default_factory=dict)
+    timeout: float = 600.0  # seconds
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    resources: Resources = field(default_factory=Resources)
+    steps: tuple[StepSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    path: str = "/healthz"
+    interval: float = 1.0
+    timeout: float = 5.0
+    healthy_after: int = 2
+    deadline: float = 60.0
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    port: int = 8000
+    health: HealthSpec = field(default_factory=HealthSpec)
+    drain: float = 10.0
+    env: dict[str, str] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    keep: int = 5
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    build: BuildSpec = field(default_factory=BuildSpec)
+    test: TestSpec = field(default_factory=TestSpec)
+    deploy: DeploySpec = field(default_factory=DeploySpec)
+
+
+@dataclass(frozen=True)
+class DeployTarget:
+    branch: str = "main"
+    host: str | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    """A server-side project file: the trusted half of the configuration."""
+
+    name: str
+    repo: str
+    forge: Forge
+    webhook_secret: str
+    branches: tuple[str, ...] = ("main",)
+    deploy: DeployTarget = field(default_factory=DeployTarget)
+    secrets: dict[str, str] = field(default_factory=dict)
+    pipeline: PipelineSpec | None = None  # inline pipeline, used when the repo has none
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    name: StageName
+    status: StageStatus = StageStatus.PENDING
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    project: str
+    branch: str
+    sha: str
+    message: str = ""
+    author: str = ""
+    trigger: str = "push"
+    status: RunStatus = RunStatus.QUEUED
+    reason: str = ""
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    stages: tuple[StageRecord, ...] = ()
+    delivery_id: str = ""
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.finished or self.started) - self.started
+
+    @property
+    def current_stage(self) -> StageName | None:
+        for stage in self.stages:
+            if stage.status is StageStatus.RUNNING:
+                return stage.name
+        return None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    project: str
+    sha: str
+    run: str
+    color: Color
+    image: str
+    trigger: str
+    started: float
+    finished: float
+    result: str  # "live" | "failed"
+    reason: str = ""
+    upstream: str = ""
+
+
+@dataclass(frozen=True)
+class LiveApp:
+    """What serves a project now: the record kept beside the containers' labels."""
+
+    project: str
+    color: Color
+    sha: str
+    run: str
+    container: str
+    upstream: str  # ip:port the proxy dials

@@ -1,0 +1,149 @@
+"""`pipelines.d/<project>.yml` (trusted, server-side) → Project; ${VAR} from the environment."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError, UnknownProject
+from pipeline.model import DeployTarget, Forge, Project
+from pipeline.spec import spec_from_section
+from pipeline.yamldoc import YamlDoc
+
+PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
+_REMOTE_URL = re.compile(r"^(https?|ssh|git|file)://[^\s]+$")
+_SCP_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")
+
+
+def is_project_name(name: str) -> bool:
+    return bool(PROJECT_NAME.match(name))
+
+
+def interpolate(value: str, env: Mapping[str, str]) -> str:
+    """Replace ${VAR} with the environment's value; `$$` is a literal `$`."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "$"
+        if name not in env:
+            raise KeyError(name)
+        return env[name]
+
+    return _VARIABLE.sub(replace, value)
+
+
+def _interpolate_tree(doc: YamlDoc, data: Any, path: tuple[str | int, ...],
+                      env: Mapping[str, str]) -> Any:
+    if isinstance(data, dict):
+        return {k: _interpolate_tree(doc, v, (*path, k), env) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_interpolate_tree(doc, v, (*path, i), env) for i, v in enumerate(data)]
+    if isinstance(data, str):
+        try:
+            return interpolate(data, env)
+        except KeyError as missing:
+            raise doc.error(path, f"${{{missing.args[0]}}} is not set in the environment") from None
+    return data
+
+
+def branch_matches(patterns: tuple[str, ...], branch: str) -> bool:
+    """Whether a push to this branch runs the pipeline (globs: `main`, `release/*`)."""
+    return any(fnmatch.fnmatchcase(branch, pattern) for pattern in patterns)
+
+
+def check_repo_url(url: str) -> bool:
+    """Only plain URLs or absolute paths: never an option (-…) nor a transport like ext::."""
+    if url.startswith("-") or "::" in url:
+        return False
+    return bool(_REMOTE_URL.match(url) or _SCP_URL.match(url) or url.startswith("/"))
+
+
+def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None = None) -> Project:
+    env = os.environ if env is None else env
+    filename = str(path)
+    doc = YamlDoc.parse(text, filename)
+    doc.root()  # the file must be a mapping
+    doc.data = _interpolate_tree(doc, doc.data or {}, (), env)
+    root = doc.root()
+    root.only("project", "repo", "forge", "webhook_secret", "branches", "deploy", "secrets",
+              "pipeline")
+
+    name = root.string("project", path.stem)
+    if not is_project_name(name):
+        raise root.error("project", f'"{name}" must be lower-case letters, digits and "-"')
+    if name != path.stem:
+        raise root.error("project", f'"{name}" must match the file name ({path.stem}.yml)')
+
+    repo = root.string("repo", required=True)
+    if not check_repo_url(repo):
+        raise root.error("repo", f'"{repo}" is not a git URL (https://, ssh://, git@host:path, '
+                                 "file:// or an absolute path)")
+
+    forge_name = root.string("forge", "github")
+    try:
+        forge = Forge(forge_name)
+    except ValueError:
+        raise root.error("forge", f'"{forge_name}" is not one of '
+                                  f"{', '.join(f.value for f in Forge)}") from None
+
+    secret = root.string("webhook_secret")
+    if not secret:
+        raise root.error("webhook_secret", "is required: webhooks are only taken when signed")
+
+    deploy = root.section("deploy")
+    deploy.only("branch", "host")
+    host = deploy.string("host") or None
+    if host is not None and not _HOST.match(host):
+        raise deploy.error("host", f'"{host}" is not a host name')
+
+    pipeline = None
+    if "pipeline" in root and root.data["pipeline"] is not None:
+        pipeline = spec_from_section(root.section("pipeline"))
+
+    return Project(
+        name=name,
+        repo=repo,
+        forge=forge,
+        webhook_secret=secret,
+        branches=root.string_list("branches", ("main",)),
+        deploy=DeployTarget(branch=deploy.string("branch", "main"), host=host),
+        secrets=root.string_map("secrets"),
+        pipeline=pipeline,
+        path=filename,
+    )
+
+
+def project_file(config_dir: Path, name: str) -> Path:
+    return config_dir / f"{name}.yml"
+
+
+def load_project(config_dir: Path, name: str, env: Mapping[str, str] | None = None) -> Project:
+    if not is_project_name(name):
+        raise UnknownProject(f"no project named {name!r}")
+    path = project_file(config_dir, name)
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        raise UnknownProject(f"no project named {name!r} (no {path})") from None
+    return parse_project(text, path, env)
+
+
+def load_projects(config_dir: Path, env: Mapping[str, str] | None = None
+                  ) -> tuple[list[Project], list[ConfigError]]:
+    """Every project file in the directory; a broken file is reported, never fatal to others."""
+    projects: list[Project] = []
+    errors: list[ConfigError] = []
+    for path in sorted(config_dir.glob("*.yml")):
+        try:
+            projects.append(parse_project(path.read_bytes(), path, env))
+        except ConfigError as exc:
+            errors.append(exc)
+    return projects, errors

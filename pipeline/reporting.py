@@ -1,0 +1,72 @@
+"""Where a run's progress goes: stage changes and log lines, with secrets masked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from pipeline.model import StageName, StageStatus
+from pipeline.store import Store
+
+MASK = "********"
+
+
+class Reporter(Protocol):
+    def stage(self, name: StageName, status: StageStatus) -> None: ...
+
+    def log(self, line: str) -> None: ...
+
+
+class Masker:
+    """Replaces every secret value (and each line of a multi-line one) with MASK."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        pieces: set[str] = set()
+        for secret in secrets:
+            for piece in [secret, *secret.splitlines()]:
+                if len(piece.strip()) >= 3:  # masking "a" would garble every line
+                    pieces.add(piece)
+        self._pieces = sorted(pieces, key=len, reverse=True)
+
+    def __call__(self, line: str) -> str:
+        for piece in self._pieces:
+            if piece in line:
+                line = line.replace(piece, MASK)
+        return line
+
+
+class StoreReporter:
+    """Reports into the run's Redis record and log stream."""
+
+    def __init__(self, store: Store, run_id: str, masker: Masker | None = None) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.mask = masker or Masker(())
+        self.current = ""
+
+    def stage(self, name: StageName, status: StageStatus) -> None:
+        self.store.set_stage(self.run_id, name, status)
+        if status is StageStatus.RUNNING:
+            self.current = name.value
+
+    def log(self, line: str) -> None:
+        self.store.append_log(self.run_id, self.mask(line.rstrip("\n")), stage=self.current)
+
+
+class LineSplitter:
+    """Turns a stream of text chunks into whole lines (the last partial line kept until flush)."""
+
+    def __init__(self, emit: Reporter) -> None:
+        self.emit = emit
+        self.buffer = ""
+
+    def feed(self, chunk: str) -> None:
+        self.buffer += chunk.replace("\r\n", "\n")
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            self.emit.log(line.rsplit("\r", 1)[-1])  # keep a progress bar's final state only
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.emit.log(self.buffer)
+            self.buffer = ""

@@ -1,0 +1,67 @@
+"""Settings from the environment (PUSHDOCK_ prefix), with the defaults of DESIGN.md §3."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    config_dir: Path = Path("pipelines.d")
+    data_dir: Path = Path("var")
+    redis_url: str | None = None  # None: `pushdock up` starts an embedded redis-server
+    caddy_admin: str = "http://127.0.0.1:2019"
+    proxy_listen: str = ":8000"
+    bind: str = "127.0.0.1:8080"
+    token: str | None = None
+    apps_network: str = "pushdock-apps"
+    public_url: str | None = None  # base of run links; default http://BIND
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(f"PUSHDOCK_{name}", "").strip()
+            return value or None
+
+        defaults = cls()
+        settings = cls(
+            config_dir=Path(get("CONFIG_DIR") or defaults.config_dir),
+            data_dir=Path(get("DATA_DIR") or defaults.data_dir),
+            redis_url=get("REDIS_URL"),
+            caddy_admin=(get("CADDY_ADMIN") or defaults.caddy_admin).rstrip("/"),
+            proxy_listen=get("PROXY_LISTEN") or defaults.proxy_listen,
+            bind=get("BIND") or defaults.bind,
+            token=get("TOKEN"),
+            apps_network=get("APPS_NETWORK") or defaults.apps_network,
+            public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
+        )
+        split_host_port(settings.proxy_listen, "PUSHDOCK_PROXY_LISTEN")
+        split_host_port(settings.bind, "PUSHDOCK_BIND")
+        return settings
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        host, port = split_host_port(self.bind, "PUSHDOCK_BIND")
+        return f"http://{host or '127.0.0.1'}:{port}"
+
+    @property
+    def proxy_address(self) -> tuple[str, int]:
+        """Where to reach the proxy from this machine (an empty host means all interfaces)."""
+        host, port = split_host_port(self.proxy_listen, "PUSHDOCK_PROXY_LISTEN")
+        return (host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"), port
+
+
+def split_host_port(value: str, name: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name}={value!r} is not HOST:PORT or :PORT")
+    return host.strip("[]"), int(port)

@@ -1,0 +1,93 @@
+"""Git: one bare mirror per project (fetching only what is new), a worktree per run."""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import git
+
+from pipeline.errors import CheckoutError
+from pipeline.model import Project
+from pipeline.projects import check_repo_url
+from pipeline.reporting import Reporter
+
+SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
+
+class Sources:
+    def __init__(self, data_dir: Path) -> None:
+        self.mirrors = data_dir / "git"
+        self.workspaces = data_dir / "workspaces"
+
+    def mirror_path(self, project: str) -> Path:
+        return self.mirrors / f"{project}.git"
+
+    @contextmanager
+    def _locked(self, project: str) -> Iterator[None]:
+        # Two runs of one project share its mirror; git's own ref locks would fail one of them.
+        self.mirrors.mkdir(parents=True, exist_ok=True)
+        with open(self.mirrors / f"{project}.lock", "w") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def update_mirror(self, project: Project, reporter: Reporter) -> git.Repo:
+        if not check_repo_url(project.repo):
+            raise CheckoutError(f"refusing to fetch from {project.repo!r}")
+        path = self.mirror_path(project.name)
+        try:
+            if (path / "HEAD").exists():
+                repo = git.Repo(path)
+                repo.git.remote("set-url", "origin", "--", project.repo)
+                reporter.log(f"fetching {project.repo} into the mirror cache")
+                repo.git.fetch("--prune", "--no-tags", "origin")
+            else:
+                reporter.log(f"cloning {project.repo} (first run of {project.name})")
+                if path.exists():
+                    shutil.rmtree(path)
+                repo = git.Repo.clone_from(project.repo, path, mirror=True)
+        except git.GitCommandError as exc:
+            raise CheckoutError(f"git could not fetch {project.repo}: {_git_reason(exc)}") from None
+        return repo
+
+    def checkout(self, project: Project, sha: str, workspace_name: str,
+                 reporter: Reporter) -> Path:
+        """A fresh work tree of exactly `sha`; remove it with `remove_workspace`."""
+        if not SHA.match(sha):
+            raise CheckoutError(f"{sha!r} is not a full commit sha")
+        with self._locked(project.name):
+            repo = self.update_mirror(project, reporter)
+            try:
+                repo.git.cat_file("-e", f"{sha}^{{commit}}")
+            except git.GitCommandError:
+                raise CheckoutError(f"commit {sha} is not in {project.repo}") from None
+            workspace = self.workspaces / workspace_name
+            self.remove_workspace(project.name, workspace)
+            self.workspaces.mkdir(parents=True, exist_ok=True)
+            try:
+                repo.git.worktree("add", "--detach", "--", str(workspace), sha)
+            except git.GitCommandError as exc:
+                raise CheckoutError(f"git could not check out {sha}: {_git_reason(exc)}") from None
+            subject = repo.commit(sha).summary
+        reporter.log(f"checked out {sha[:7]} {subject}")
+        return workspace
+
+    def remove_workspace(self, project: str, workspace: Path) -> None:
+        if workspace.exists():
+            shutil.rmtree(workspace, ignore_errors=True)
+        mirror = self.mirror_path(project)
+        if (mirror / "HEAD").exists():
+            git.Repo(mirror).git.worktree("prune")
+
+
+def _git_reason(exc: git.GitCommandError) -> str:
+    lines = [line.strip() for line in str(exc.stderr or exc).splitlines() if line.strip()]
+    lines = [line.removeprefix("stderr: ").strip("'") for line in lines]
+    return lines[-1] if lines else "unknown error"

@@ -1,0 +1,130 @@
+"""`.pushdock.yml` (untrusted, from the repo) → PipelineSpec, with file:line: key errors."""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.model import (
+    BuildSpec,
+    DeploySpec,
+    HealthSpec,
+    PipelineSpec,
+    Resources,
+    StepSpec,
+    TestSpec,
+)
+from pipeline.yamldoc import Section, YamlDoc
+
+SPEC_FILENAME = ".pushdock.yml"
+_STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_spec(text: str | bytes, filename: str = SPEC_FILENAME) -> PipelineSpec:
+    return spec_from_section(YamlDoc.parse(text, filename).root())
+
+
+def spec_from_section(root: Section) -> PipelineSpec:
+    root.only("build", "test", "deploy")
+    return PipelineSpec(
+        build=_build(root.section("build")),
+        test=_test(root.section("test")),
+        deploy=_deploy(root.section("deploy")),
+    )
+
+
+def _relative_path(section: Section, key: str, default: str) -> str:
+    value = section.string(key, default)
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith("/") or ".." in parts or not value:
+        raise section.error(key, f'"{value}" must be a path inside the repository')
+    return value
+
+
+def _build(section: Section) -> BuildSpec:
+    section.only("dockerfile", "context", "args")
+    return BuildSpec(
+        dockerfile=_relative_path(section, "dockerfile", "Dockerfile"),
+        context=_relative_path(section, "context", "."),
+        args=section.string_map("args"),
+    )
+
+
+def _resources(section: Section, default: Resources) -> Resources:
+    section.only("cpus", "memory", "pids")
+    return Resources(
+        cpus=section.number("cpus", default.cpus),
+        memory=section.size("memory", default.memory),
+        pids=section.integer("pids", default.pids, minimum=16),
+    )
+
+
+def _env(section: Section, key: str) -> dict[str, str]:
+    env = section.string_map(key)
+    for name in env:
+        if not _ENV_NAME.match(name):
+            raise section.section(key).error(name, "is not a valid environment variable name")
+    return env
+
+
+def _test(section: Section) -> TestSpec:
+    section.only("resources", "services", "steps")
+    if "services" in section:
+        raise section.error("services", "sidecar services are not supported by this version")
+    resources = _resources(section.section("resources"), Resources())
+    steps: list[StepSpec] = []
+    names: set[str] = set()
+    for path, raw in section.items("steps"):
+        step = section.sub(path, raw)
+        steps.append(_step(step, len(steps) + 1))
+        if steps[-1].name in names:
+            raise step.error("name", f'"{steps[-1].name}" is used by an earlier step')
+        names.add(steps[-1].name)
+    return TestSpec(resources=resources, steps=tuple(steps))
+
+
+def _step(step: Section, number: int) -> StepSpec:
+    step.only("name", "run", "env", "timeout")
+    name = step.string("name", f"step-{number}")
+    if not _STEP_NAME.match(name):
+        raise step.error("name", f'"{name}" may hold only letters, digits, "_", "." and "-"')
+    run = step.string("run", required=True)
+    if not run.strip():
+        raise step.error("run", "is empty")
+    timeout = step.duration("timeout", 600.0)
+    if timeout <= 0:
+        raise step.error("timeout", "must be greater than 0")
+    return StepSpec(name=name, run=run, env=_env(step, "env"), timeout=timeout)
+
+
+def _deploy(section: Section) -> DeploySpec:
+    section.only("port", "health", "drain", "env", "resources", "keep")
+    port = section.integer("port", 8000, minimum=1)
+    if port > 65535:
+        raise section.error("port", "must be a TCP port (1-65535)")
+    return DeploySpec(
+        port=port,
+        health=_health(section.section("health")),
+        drain=section.duration("drain", 10.0),
+        env=_env(section, "env"),
+        resources=_resources(section.section("resources"), Resources()),
+        keep=section.integer("keep", 5, minimum=1),
+    )
+
+
+def _health(section: Section) -> HealthSpec:
+    section.only("path", "interval", "timeout", "healthy_after", "deadline")
+    path = section.string("path", "/healthz")
+    if not path.startswith("/"):
+        raise section.error("path", f'"{path}" must start with "/"')
+    health = HealthSpec(
+        path=path,
+        interval=section.duration("interval", 1.0),
+        timeout=section.duration("timeout", 5.0),
+        healthy_after=section.integer("healthy_after", 2, minimum=1),
+        deadline=section.duration("deadline", 60.0),
+    )
+    for key in ("interval", "timeout", "deadline"):
+        if getattr(health, key) <= 0:
+            raise section.error(key, "must be greater than 0")
+    return health

@@ -1,0 +1,275 @@
+"""Redis-backed records: runs, their logs (streams), live apps, deployments, delivery ids."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from typing import Any
+
+import redis
+from redis.lock import Lock
+
+from pipeline.errors import StoreUnavailable
+from pipeline.model import (
+    Color,
+    Deployment,
+    LiveApp,
+    PushEvent,
+    Run,
+    RunStatus,
+    StageName,
+    StageRecord,
+    StageStatus,
+)
+
+PREFIX = "pushdock:"
+LOG_MAX_LINES = 20_000  # per run; older lines are trimmed (approximately) from the stream
+DELIVERY_TTL = 4 * 24 * 3600  # forges redeliver for up to 3 days
+DEPLOYMENTS_KEPT = 100
+
+
+def _key(*parts: str) -> str:
+    return PREFIX + ":".join(parts)
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+
+
+class Store:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    # -- runs -------------------------------------------------------------------------------
+    def create_run(self, event: PushEvent, *, trigger: str = "push",
+                   stages: tuple[StageName, ...] = ()) -> Run:
+        with _reachable():
+            number = self.redis.incr(_key("runs", "seq"))
+            run = Run(
+                id=str(number),
+                project=event.project,
+                branch=event.branch,
+                sha=event.sha,
+                message=event.message,
+                author=event.author,
+                trigger=trigger,
+                created=time.time(),
+                stages=tuple(StageRecord(name) for name in stages),
+                delivery_id=event.delivery_id,
+            )
+            pipe = self.redis.pipeline()
+            pipe.hset(_key("run", run.id), mapping=_run_to_hash(run))
+            pipe.zadd(_key("runs"), {run.id: run.created})
+            pipe.zadd(_key("project", run.project, "runs"), {run.id: run.created})
+            pipe.execute()
+        return run
+
+    def get_run(self, run_id: str) -> Run | None:
+        with _reachable():
+            data = self.redis.hgetall(_key("run", run_id))
+        return _run_from_hash(data) if data else None
+
+    def list_runs(self, project: str | None = None, limit: int = 50) -> list[Run]:
+        index = _key("project", project, "runs") if project else _key("runs")
+        with _reachable():
+            ids = self.redis.zrevrange(index, 0, limit - 1)
+            pipe = self.redis.pipeline()
+            for run_id in ids:
+                pipe.hgetall(_key("run", run_id))
+            rows = pipe.execute()
+        return [_run_from_hash(row) for row in rows if row]
+
+    def _update(self, run_id: str, **fields: Any) -> Run:
+        run = self.get_run(run_id)
+        if run is None:
+            raise KeyError(run_id)
+        run = replace(run, **fields)
+        with _reachable():
+            self.redis.hset(_key("run", run_id), mapping=_run_to_hash(run))
+        return run
+
+    def start_run(self, run_id: str) -> Run:
+        return self._update(run_id, status=RunStatus.RUNNING, started=time.time())
+
+    def finish_run(self, run_id: str, status: RunStatus, reason: str = "") -> Run:
+        run = self.get_run(run_id)
+        if run is None:
+            raise KeyError(run_id)
+        now = time.time()
+        # A stage still open when the run ends ended with it.
+        stages = tuple(
+            replace(s, status=StageStatus.FAILED if status is not RunStatus.SUCCESS
+                    else StageStatus.SUCCESS, finished=now)
+            if s.status is StageStatus.RUNNING else s
+            for s in run.stages
+        )
+        return self._update(run_id, status=status, reason=reason, finished=now,
+                            started=run.started or now, stages=stages)
+
+    def set_stage(self, run_id: str, name: StageName, status: StageStatus) -> Run:
+        run = self.get_run(run_id)
+        if run is None:
+            raise KeyError(run_id)
+        now = time.time()
+        stages = list(run.stages)
+        index = next((i for i, s in enumerate(stages) if s.name is name), None)
+        if index is None:
+            stages.append(StageRecord(name))
+            index = len(stages) - 1
+        stage = stages[index]
+        if status is StageStatus.RUNNING:
+            stage = replace(stage, status=status, started=now, finished=None)
+        elif status is StageStatus.SKIPPED:
+            stage = replace(stage, status=status)
+        else:
+            stage = replace(stage, status=status, finished=now, started=stage.started or now)
+        stages[index] = stage
+        return self._update(run_id, stages=tuple(stages))
+
+    # -- logs -------------------------------------------------------------------------------
+    def append_log(self, run_id: str, line: str, *, stage: str = "") -> None:
+        with _reachable():
+            self.redis.xadd(_key("run", run_id, "log"), {"line": line, "stage": stage},
+                            maxlen=LOG_MAX_LINES, approximate=True)
+
+    def read_log(self, run_id: str, after: str = "0", count: int = 10_000
+                 ) -> list[tuple[str, str, str]]:
+        """(entry id, stage, line) after the given entry id, oldest first."""
+        with _reachable():
+            start = "-" if after == "0" else f"({after}"
+            entries = self.redis.xrange(_key("run", run_id, "log"), min=start, count=count)
+        return [(entry_id, f.get("stage", ""), f.get("line", "")) for entry_id, f in entries]
+
+    # -- webhook deliveries -----------------------------------------------------------------
+    def claim_delivery(self, project: str, delivery_id: str) -> bool:
+        """True the first time a delivery id is seen (for DELIVERY_TTL)."""
+        with _reachable():
+            return bool(self.redis.set(_key("delivery", project, delivery_id), "1",
+                                       nx=True, ex=DELIVERY_TTL))
+
+    def release_delivery(self, project: str, delivery_id: str) -> None:
+        with _reachable():
+            self.redis.delete(_key("delivery", project, delivery_id))
+
+    # -- live apps and deployments ----------------------------------------------------------
+    def live(self, project: str) -> LiveApp | None:
+        with _reachable():
+            data = self.redis.hgetall(_key("project", project, "live"))
+        if not data:
+            return None
+        return LiveApp(project=project, color=Color(data["color"]), sha=data["sha"],
+                       run=data["run"], container=data["container"], upstream=data["upstream"])
+
+    def set_live(self, app: LiveApp) -> None:
+        with _reachable():
+            data = asdict(app)
+            data["color"] = app.color.value
+            self.redis.hset(_key("project", app.project, "live"), mapping=data)
+
+    def clear_live(self, project: str) -> None:
+        with _reachable():
+            self.redis.delete(_key("project", project, "live"))
+
+    def live_projects(self) -> list[str]:
+        with _reachable():
+            keys = self.redis.keys(_key("project", "*", "live"))
+        return sorted(k[len(PREFIX) + len("project:"):-len(":live")] for k in keys)
+
+    def record_deployment(self, deployment: Deployment) -> None:
+        data = asdict(deployment)
+        data["color"] = deployment.color.value
+        with _reachable():
+            pipe = self.redis.pipeline()
+            pipe.lpush(_key("project", deployment.project, "deployments"), json.dumps(data))
+            pipe.ltrim(_key("project", deployment.project, "deployments"), 0,
+                       DEPLOYMENTS_KEPT - 1)
+            pipe.execute()
+
+    def deployments(self, project: str, limit: int = 20) -> list[Deployment]:
+        with _reachable():
+            rows = self.redis.lrange(_key("project", project, "deployments"), 0, limit - 1)
+        result = []
+        for row in rows:
+            data = json.loads(row)
+            data["color"] = Color(data["color"])
+            result.append(Deployment(**data))
+        return result
+
+    @contextmanager
+    def deploy_lock(self, project: str, timeout: float = 120.0,
+                    wait: float = 3600.0) -> Iterator[Lock]:
+        """Deploys of one project never overlap; the holder extends the lock while it works."""
+        lock = self.redis.lock(_key("lock", "deploy", project), timeout=timeout,
+                               blocking_timeout=wait, thread_local=False)
+        with _reachable():
+            acquired = lock.acquire()
+        if not acquired:
+            raise TimeoutError(f"another deploy of {project} held the lock for {wait:.0f}s")
+        try:
+            yield lock
+        finally:
+            try:
+                lock.release()
+            except redis.exceptions.LockError:
+                pass  # expired while we worked; nothing left to release
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+
+
+def _run_to_hash(run: Run) -> dict[str, str]:
+    return {
+        "id": run.id,
+        "project": run.project,
+        "branch": run.branch,
+        "sha": run.sha,
+        "message": run.message,
+        "author": run.author,
+        "trigger": run.trigger,
+        "status": run.status.value,
+        "reason": run.reason,
+        "created": repr(run.created),
+        "started": "" if run.started is None else repr(run.started),
+        "finished": "" if run.finished is None else repr(run.finished),
+        "delivery_id": run.delivery_id,
+        "stages": json.dumps([
+            {"name": s.name.value, "status": s.status.value, "started": s.started,
+             "finished": s.finished}
+            for s in run.stages
+        ]),
+    }
+
+
+def _optional_float(value: str) -> float | None:
+    return float(value) if value else None
+
+
+def _run_from_hash(data: dict[str, str]) -> Run:
+    return Run(
+        id=data["id"],
+        project=data["project"],
+        branch=data["branch"],
+        sha=data["sha"],
+        message=data.get("message", ""),
+        author=data.get("author", ""),
+        trigger=data.get("trigger", "push"),
+        status=RunStatus(data["status"]),
+        reason=data.get("reason", ""),
+        created=float(data["created"]),
+        started=_optional_float(data.get("started", "")),
+        finished=_optional_float(data.get("finished", "")),
+        delivery_id=data.get("delivery_id", ""),
+        stages=tuple(
+            StageRecord(StageName(s["name"]), StageStatus(s["status"]), s["started"],
+                        s["finished"])
+            for s in json.loads(data.get("stages") or "[]")
+        ),
+    )

@@ -1,0 +1,218 @@
+"""`pushdock`: the command line, and the composition root that wires the packages together."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.deploy.router import CaddyRouter
+from pipeline.errors import ConfigError, PushdockError
+from pipeline.projects import parse_project
+from pipeline.settings import Settings
+from pipeline.spec import SPEC_FILENAME, parse_spec
+from pipeline.store import Store, connect
+from pipeline.units import format_duration
+from workers.embedded import caddy_child, redis_child, redis_ready
+from workers.supervisor import Child, ChildFailed, StopRequested, Supervisor, raise_on_signals
+
+
+def say(message: str) -> None:
+    print(f"pushdock: {message}", flush=True)
+
+
+def fail(message: str) -> int:
+    print(f"pushdock: error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def _pushdock_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "webhooks.cli", *args]
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(200 <= response.status < 300)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+# -- up ---------------------------------------------------------------------------------------
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logs = settings.data_dir / "log"
+    logs.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    supervisor = Supervisor(say)
+    raise_on_signals()
+    try:
+        if settings.redis_url is None:
+            child, url = redis_child(settings.data_dir)
+            supervisor.start(child, ready=lambda: redis_ready(url))
+            env["PUSHDOCK_REDIS_URL"] = url
+        elif not redis_ready(settings.redis_url):
+            return fail(f"Redis at PUSHDOCK_REDIS_URL={settings.redis_url} does not answer")
+
+        router = CaddyRouter(settings.caddy_admin, settings.proxy_listen)
+        if router.reachable():
+            say(f"using the Caddy that answers at {settings.caddy_admin}")
+        else:
+            supervisor.start(caddy_child(settings.data_dir, settings.caddy_admin,
+                                         settings.proxy_listen, env),
+                             ready=router.reachable)
+        router.ensure_server()
+
+        supervisor.start(Child("web", _pushdock_argv("serve"), env=env, log=logs / "web.log"),
+                         ready=lambda: _http_ok(f"{settings.base_url}/healthz"))
+        for number in range(1, args.workers + 1):
+            supervisor.start(Child(f"worker-{number}", _pushdock_argv("worker"), env=env,
+                                   log=logs / f"worker-{number}.log", grace=15))
+        say(f"status page: {settings.base_url}/  ·  webhooks: {settings.base_url}/hooks/"
+            f"<project>  ·  apps: {settings.proxy_listen}  ·  logs: {logs}/")
+        say("press Ctrl-C to stop")
+        exited = supervisor.wait()
+        code = exited.process.returncode if exited.process else None
+        say(f"{exited.name} exited (code {code}); stopping everything")
+        return 1
+    except StopRequested as stop:
+        say(f"{stop}: stopping")
+        return 0
+    except ChildFailed as exc:
+        return fail(str(exc))
+    finally:
+        # Signals during shutdown must not interrupt it half way.
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.stop_all()
+
+
+# -- serve / worker ---------------------------------------------------------------------------
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.redis_url:
+        return fail("PUSHDOCK_REDIS_URL is not set (`pushdock up` starts an embedded Redis)")
+    argv = [sys.executable, "-m", "gunicorn", "--bind", settings.bind,
+            "--workers", str(args.processes), "--worker-class", "gthread",
+            "--threads", str(args.threads), "--graceful-timeout", "10",
+            "--access-logfile", "-", "webhooks.wsgi:app"]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.redis_url:
+        return fail("PUSHDOCK_REDIS_URL is not set (`pushdock up` starts an embedded Redis)")
+    if args.n > 1:
+        supervisor = Supervisor(say)
+        raise_on_signals()
+        try:
+            for number in range(1, args.n + 1):
+                supervisor.start(Child(f"worker-{number}", _pushdock_argv("worker"), grace=15))
+            supervisor.wait()
+            return 1
+        except StopRequested:
+            return 0
+        finally:
+            supervisor.stop_all()
+    from workers.process import work
+
+    work(settings.redis_url, burst=args.burst)
+    return 0
+
+
+# -- check / status ---------------------------------------------------------------------------
+def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.is_dir():
+        path = path / SPEC_FILENAME
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        return fail(f"cannot read {path}: {exc.strerror}")
+    try:
+        if path.name == SPEC_FILENAME:
+            spec = parse_spec(text, str(path))
+            say(f"{path}: ok ({len(spec.test.steps)} test steps)")
+        else:
+            project = parse_project(text, path)
+            say(f"{path}: ok (project {project.name}, {project.forge.value}, "
+                f"{'deploys to ' + project.deploy.host if project.deploy.host else 'no deploy'})")
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.redis_url:
+        return fail("PUSHDOCK_REDIS_URL is not set; point it at the Redis of a running Pushdock")
+    store = Store(connect(settings.redis_url))
+    projects = [args.project] if args.project else store.live_projects()
+    for name in projects:
+        live = store.live(name)
+        if live:
+            print(f"{name}: live {live.color.value} {live.sha[:7]} (run #{live.run}) "
+                  f"at {live.upstream}")
+        else:
+            print(f"{name}: nothing live")
+    runs = store.list_runs(args.project, limit=args.limit)
+    if not runs:
+        print("no runs yet")
+    for run in runs:
+        took = format_duration(run.duration) if run.duration is not None else ""
+        print(f"#{run.id:<5} {run.project:<16} {run.short_sha} {run.status.value:<10} "
+              f"{took:>7}  {run.branch}  {(run.message.splitlines() or [''])[0][:50]}")
+        if run.reason:
+            print(f"       {run.reason}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pushdock", description="Push → build → test → "
+                                     "blue/green deploy, self-hosted.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run everything on this machine (embedded Redis and Caddy)")
+    up.add_argument("-n", "--workers", type=int, default=1, help="worker processes (1)")
+    up.set_defaults(handler=cmd_up)
+
+    serve = sub.add_parser("serve", help="run the web service (gunicorn)")
+    serve.add_argument("--processes", type=int, default=2)
+    serve.add_argument("--threads", type=int, default=8)
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run worker process(es)")
+    worker.add_argument("-n", type=int, default=1, help="worker processes (1)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.set_defaults(handler=cmd_worker)
+
+    check = sub.add_parser("check", help="validate a .pushdock.yml or a pipelines.d file")
+    check.add_argument("path")
+    check.set_defaults(handler=cmd_check)
+
+    status = sub.add_parser("status", help="runs and what is live")
+    status.add_argument("project", nargs="?")
+    status.add_argument("--limit", type=int, default=20)
+    status.set_defaults(handler=cmd_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.handler(settings, args))
+    except PushdockError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

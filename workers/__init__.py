@@ -1,0 +1,1 @@
+"""RQ entrypoints, the queueing policy, and the processes that run them (no Flask here)."""

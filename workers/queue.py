@@ -1,0 +1,36 @@
+"""Turning a push into a recorded, queued run."""
+
+from __future__ import annotations
+
+import redis
+from rq import Queue
+
+from pipeline.model import PushEvent, Run, RunStatus
+from pipeline.runner import RUN_STAGES
+from pipeline.store import Store
+
+QUEUE_NAME = "pushdock"
+RUN_TIMEOUT = 2 * 3600  # RQ's own limit, above the overall run timeout; it only guards bugs
+RESULT_TTL = 24 * 3600
+
+
+def job_connection(url: str) -> redis.Redis:
+    """RQ stores pickled bytes, so its connection must not decode responses."""
+    return redis.Redis.from_url(url)
+
+
+def run_queue(connection: redis.Redis) -> Queue:
+    return Queue(QUEUE_NAME, connection=connection)
+
+
+def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "push") -> Run:
+    """Record a queued run and enqueue its job; a run that could not be queued says so."""
+    run = store.create_run(event, trigger=trigger, stages=RUN_STAGES)
+    try:
+        queue.enqueue("workers.jobs.execute_run", run.id, run.project, job_id=f"run-{run.id}",
+                      job_timeout=RUN_TIMEOUT, result_ttl=RESULT_TTL,
+                      failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}")
+    except redis.exceptions.RedisError:
+        store.finish_run(run.id, RunStatus.ERROR, "could not be queued: Redis failed")
+        raise
+    return run
