@@ -64,8 +64,16 @@ class YamlDoc:
         return Section(self, (), self.data)
 
 
+_COLLECTION_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map",
+                    yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+
+
 def _convert(node: yaml.Node, path: Path, lines: dict[Path, int], filename: str) -> Any:
     lines.setdefault(path, node.start_mark.line + 1)
+    expected = _COLLECTION_TAGS.get(type(node))
+    if expected is not None and node.tag != expected:
+        raise ConfigError(f"{path_text(path) or 'top level'}: tag {node.tag} is not allowed",
+                          path=filename, line=node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:

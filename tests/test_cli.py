@@ -1,0 +1,71 @@
+"""The command line as a user meets it: exit codes and one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from pipeline.model import PushEvent
+from pipeline.store import Store
+
+
+def pushdock(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PUSHDOCK_")}
+    return subprocess.run([sys.executable, "-m", "webhooks.cli", *args],
+                          env={**clean, **(env or {})}, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_check_a_good_and_a_broken_repo_file(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / ".pushdock.yml").write_text("test:\n  steps:\n    - run: make test\n")
+    result = pushdock("check", str(good))
+    assert result.returncode == 0 and "ok (1 test steps)" in result.stdout
+
+    bad = tmp_path / "bad" / ".pushdock.yml"
+    bad.parent.mkdir()
+    bad.write_text("test:\n  steps:\n    - run: make\n      timeout: forever\n")
+    result = pushdock("check", str(bad))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f'{bad}:4: test.steps[0].timeout: "forever" is not a '
+                                     "duration (use 90s, 10m, 1h)")
+    assert "Traceback" not in result.stderr
+
+
+def test_check_a_project_file(tmp_path: Path) -> None:
+    path = tmp_path / "shop.yml"
+    path.write_text("project: shop\nrepo: /srv/git/shop\nwebhook_secret: ${SHOP_SECRET}\n")
+    result = pushdock("check", str(path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (f"{path}:3: webhook_secret: ${{SHOP_SECRET}} is not set in "
+                                     "the environment")
+    result = pushdock("check", str(path), env={"SHOP_SECRET": "x"})
+    assert result.returncode == 0 and "project shop" in result.stdout
+    missing = pushdock("check", str(tmp_path / "nope.yml"))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_commands_needing_redis_say_so(tmp_path: Path) -> None:
+    for command in ("serve", "worker", "status"):
+        result = pushdock(command)
+        assert result.returncode == 1
+        assert "PUSHDOCK_REDIS_URL is not set" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_bad_setting_is_one_line() -> None:
+    result = pushdock("status", env={"PUSHDOCK_PROXY_LISTEN": "nowhere"})
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("pushdock: error: PUSHDOCK_PROXY_LISTEN='nowhere'")
+
+
+def test_status_lists_runs(store: Store, redis_url: str) -> None:
+    run = store.create_run(PushEvent(project="shop", branch="main", sha="e" * 40,
+                                     message="Ship it"))
+    result = pushdock("status", env={"PUSHDOCK_REDIS_URL": redis_url})
+    assert result.returncode == 0
+    assert f"#{run.id}" in result.stdout and "eeeeeee" in result.stdout
+    assert "queued" in result.stdout and "Ship it" in result.stdout

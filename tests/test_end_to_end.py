@@ -1,0 +1,210 @@
+"""The whole product: `pushdock up`, a signed GitHub push over HTTP, the real worker, engine,
+Caddy and Redis — first deploy, blue/green swap, a failing test that deploys nothing, the
+status pages, and a Ctrl-C that leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.model import RunStatus
+from pipeline.store import Store, connect
+from tests.support import SampleRepo, free_port, github_push, project_file, wait_for
+
+SECRET = "e2e-secret"
+
+
+class Pushdock:
+    def __init__(self, root: Path, apps_network: str) -> None:
+        self.root = root
+        self.bind = f"127.0.0.1:{free_port()}"
+        self.proxy = f"127.0.0.1:{free_port()}"
+        self.admin = f"http://127.0.0.1:{free_port()}"
+        self.env = {
+            **os.environ,
+            "PUSHDOCK_CONFIG_DIR": str(root / "pipelines.d"),
+            "PUSHDOCK_DATA_DIR": str(root / "var"),
+            "PUSHDOCK_CADDY_ADMIN": self.admin,
+            "PUSHDOCK_PROXY_LISTEN": self.proxy,
+            "PUSHDOCK_BIND": self.bind,
+            "PUSHDOCK_APPS_NETWORK": apps_network,
+            "E2E_SECRET": SECRET,
+        }
+        self.env.pop("PUSHDOCK_REDIS_URL", None)
+        self.output = open(root / "up.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "webhooks.cli", "up"], env=self.env, stdout=self.output,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log(self) -> str:
+        return (self.root / "up.log").read_text()
+
+    def url(self, path: str) -> str:
+        return f"http://{self.bind}{path}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url(path), timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except OSError:
+            return 0, ""
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        request = urllib.request.Request(self.url(path), data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def served(self, host: str) -> str:
+        request = urllib.request.Request(f"http://{self.proxy}/", headers={"Host": host})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.read().decode().strip()
+
+    def store(self) -> Store:
+        return Store(connect(f"unix://{self.root / 'var' / 'redis' / 'redis.sock'}"))
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            self.output.close()
+
+
+@pytest.fixture
+def pushdock(apps_network: str) -> Iterator[Pushdock]:
+    # A short root: the embedded Redis listens on a unix socket inside it.
+    root = Path(tempfile.mkdtemp(prefix="pd-e2e-"))
+    instance = Pushdock(root, apps_network)
+    try:
+        wait_for(lambda: instance.get("/healthz")[0] == 200 or instance.process.poll() is not None,
+                 timeout=60, what="pushdock up")
+        assert instance.process.poll() is None, instance.log()
+        yield instance
+    finally:
+        if instance.process.poll() is None:
+            instance.process.send_signal(signal.SIGKILL)
+            os.killpg(instance.process.pid, signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def child_pids(log: str) -> dict[str, int]:
+    return {name: int(pid) for name, pid in re.findall(r"started (\S+) \(pid (\d+)\)", log)}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that contain `text` (from /proc, no procps needed)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: str,
+                                              project_name: str, docker_client,
+                                              sample_repo: SampleRepo) -> None:
+    host = f"{project_name}.localhost"
+    project_file(pushdock.root / "pipelines.d", project_name, sample_repo.path,
+                 secret_var="E2E_SECRET", host=host)
+    store = pushdock.store()
+
+    def push(version: str, message: str) -> str:
+        sha = sample_repo.commit(version, message)
+        body, headers = github_push(SECRET, sha, message=message)
+        status, answer = pushdock.post(f"/hooks/{project_name}", body, headers)
+        assert status == 202, answer
+        run_id = re.search(r'"run":\s*"(\d+)"', answer).group(1)  # type: ignore[union-attr]
+
+        def finished() -> bool:
+            run = store.get_run(run_id)
+            return run is not None and run.status.finished
+
+        wait_for(finished, timeout=120, what=f"run {run_id}")
+        return run_id
+
+    def app_containers() -> list:
+        return docker_client.containers.list(
+            all=True, filters={"label": [f"pushdock.project={project_name}",
+                                         "pushdock.role=app"]})
+
+    # 3. first push: checkout → build → test → deploy, served through Caddy by host
+    first = push("v1", "First version")
+    run = store.get_run(first)
+    assert run is not None and run.status is RunStatus.SUCCESS, run
+    assert [(s.name.value, s.status.value) for s in run.stages] == [
+        ("checkout", "success"), ("config", "success"), ("build", "success"),
+        ("test", "success"), ("deploy", "success")]
+    assert pushdock.served(host) == "v1"
+    log_lines = [line for _, _, line in store.read_log(first)]
+    assert "tests pass" in log_lines
+
+    # 4. a changed app swaps blue → green; one app container remains
+    second = push("v2", "Second version")
+    assert store.get_run(second).status is RunStatus.SUCCESS  # type: ignore[union-attr]
+    assert pushdock.served(host) == "v2"
+    [green] = app_containers()
+    assert green.name == f"pushdock-{project_name}-green"
+    assert green.labels["pushdock.run"] == second
+
+    # 5. a failing test step deploys nothing; v2 keeps serving
+    third = push("broken", "Break it")
+    broken = store.get_run(third)
+    assert broken is not None and broken.status is RunStatus.FAILED
+    assert broken.reason == "step unit failed with exit code 1"
+    assert [s.status.value for s in broken.stages][-2:] == ["failed", "pending"]
+    assert pushdock.served(host) == "v2"
+    assert [c.name for c in app_containers()] == [green.name]
+
+    # 6. the status pages
+    status, index = pushdock.get("/")
+    assert status == 200
+    for run_id, message, word in ((first, "First version", "success"),
+                                  (third, "Break it", "failed")):
+        sha = store.get_run(run_id).sha  # type: ignore[union-attr]
+        row = index[index.index(f'data-run="{run_id}"'):]
+        row = row[:row.index("</tr>")]
+        assert sha[:7] in row and message in row and f">{word}<" in row
+    status, page = pushdock.get(f"/runs/{third}")
+    assert status == 200
+    assert "step unit failed with exit code 1" in page
+    assert "Successfully tagged" in page
+    assert pushdock.get("/runs/12345")[0] == 404
+
+    # Ctrl-C stops everything it started
+    pids = child_pids(pushdock.log())
+    assert set(pids) == {"redis-server", "caddy", "web", "worker-1"}
+    assert pushdock.stop() == 0
+    wait_for(lambda: not any(alive(pid) for pid in pids.values()), timeout=15,
+             what="children to exit")
+    assert processes_mentioning(str(pushdock.root)) == []

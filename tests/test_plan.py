@@ -1,0 +1,73 @@
+"""The pure translations: app and step containers, proxy routes."""
+
+from __future__ import annotations
+
+from pipeline.deploy.plan import app_container_kwargs, container_name, route_config
+from pipeline.model import Color, DeploySpec, Resources, StepSpec
+from pipeline.runner import deploys, step_failure
+from pipeline.steps import StepResult, step_container_kwargs
+
+
+def test_app_container() -> None:
+    spec = DeploySpec(port=8080, env={"MODE": "prod"}, resources=Resources(cpus=0.5,
+                      memory=256 * 1024**2, pids=100))
+    kwargs = app_container_kwargs(project="shop", color=Color.GREEN, image="shop:abc",
+                                  sha="abc", run_id="7", spec=spec,
+                                  secrets={"TOKEN": "s"}, network="apps")
+    assert kwargs["name"] == container_name("shop", Color.GREEN) == "pushdock-shop-green"
+    assert kwargs["labels"] == {"pushdock.project": "shop", "pushdock.color": "green",
+                                "pushdock.sha": "abc", "pushdock.run": "7",
+                                "pushdock.role": "app"}
+    assert kwargs["environment"] == {"MODE": "prod", "TOKEN": "s", "PORT": "8080"}
+    assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
+    assert kwargs["nano_cpus"] == 500_000_000
+    assert kwargs["mem_limit"] == 256 * 1024**2
+    assert kwargs["network"] == "apps"
+    assert kwargs["privileged"] is False
+    assert "volumes" not in kwargs and "network_mode" not in kwargs
+    assert Color.BLUE.other is Color.GREEN and Color.GREEN.other is Color.BLUE
+
+
+def test_step_container_is_confined() -> None:
+    step = StepSpec(name="unit", run="make test; rm -rf /", env={"A": "1"}, timeout=5)
+    kwargs = step_container_kwargs(step, image="shop:abc", resources=Resources(pids=64),
+                                   env={"CI": "true", "A": "0"}, project="shop", run_id="3",
+                                   network="pushdock-run3")
+    assert kwargs["command"] == ["sh", "-c", "make test; rm -rf /"]
+    assert kwargs["environment"] == {"CI": "true", "A": "1"}
+    assert kwargs["pids_limit"] == 64
+    assert kwargs["mem_limit"] == kwargs["memswap_limit"]
+    assert kwargs["security_opt"] == ["no-new-privileges"]
+    assert kwargs["privileged"] is False
+    assert kwargs["labels"]["pushdock.run"] == "3"
+    forbidden = {"volumes", "mounts", "devices", "network_mode", "pid_mode", "cap_add"}
+    assert not forbidden & kwargs.keys()
+
+
+def test_route() -> None:
+    assert route_config("shop", "shop.example.com", "172.18.0.2:8000") == {
+        "@id": "pushdock-shop",
+        "match": [{"host": ["shop.example.com"]}],
+        "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": "172.18.0.2:8000"}]}],
+        "terminal": True,
+    }
+
+
+def test_failure_reasons() -> None:
+    assert step_failure("unit", StepResult(1), memory=1, timeout=1) == \
+        "step unit failed with exit code 1"
+    assert step_failure("unit", StepResult(None, timed_out=True), memory=1, timeout=600) == \
+        "step unit timed out after 10m00s"
+    assert step_failure("unit", StepResult(137, out_of_memory=True), memory=64 * 1024**2,
+                        timeout=1) == "step unit ran out of memory (limit 64 MiB)"
+
+
+def test_which_branches_deploy() -> None:
+    from pipeline.model import DeployTarget, Forge, Project
+
+    project = Project(name="shop", repo="/r", forge=Forge.GITHUB, webhook_secret="x",
+                      deploy=DeployTarget(branch="main", host="shop.test"))
+    assert deploys(project, "main")
+    assert not deploys(project, "feature/x")
+    no_host = Project(name="shop", repo="/r", forge=Forge.GITHUB, webhook_secret="x")
+    assert not deploys(no_host, "main")

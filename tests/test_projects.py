@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import ConfigError, UnknownProject
+from pipeline.model import Forge
+from pipeline.projects import (
+    branch_matches,
+    check_repo_url,
+    interpolate,
+    load_project,
+    load_projects,
+    parse_project,
+)
+
+SHOP = """\
+project: shop
+repo: https://github.com/acme/shop.git
+forge: github
+webhook_secret: ${SHOP_WEBHOOK_SECRET}
+branches: [main, "feature/*"]
+deploy:
+  branch: main
+  host: shop.example.com
+secrets:
+  DATABASE_URL: ${SHOP_DATABASE_URL}
+"""
+ENV = {"SHOP_WEBHOOK_SECRET": "hush", "SHOP_DATABASE_URL": "postgres://u:p@db/shop"}
+
+
+def parse(text: str, env: dict[str, str] | None = None, name: str = "shop"):
+    return parse_project(text, Path(f"pipelines.d/{name}.yml"), ENV if env is None else env)
+
+
+def error_of(text: str, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse(text, env)
+    return str(caught.value)
+
+
+def test_the_design_example() -> None:
+    project = parse(SHOP)
+    assert project.name == "shop"
+    assert project.forge is Forge.GITHUB
+    assert project.webhook_secret == "hush"
+    assert project.branches == ("main", "feature/*")
+    assert project.deploy.host == "shop.example.com"
+    assert project.deploy.branch == "main"
+    assert project.secrets == {"DATABASE_URL": "postgres://u:p@db/shop"}
+    assert project.pipeline is None
+
+
+def test_missing_variable_names_line_and_variable() -> None:
+    assert error_of(SHOP, {"SHOP_WEBHOOK_SECRET": "x"}) == (
+        "pipelines.d/shop.yml:10: secrets.DATABASE_URL: ${SHOP_DATABASE_URL} is not set in "
+        "the environment")
+
+
+def test_interpolation_and_escape() -> None:
+    assert interpolate("a-${X}-$${X}", {"X": "1"}) == "a-1-${X}"
+
+
+def test_secret_is_required() -> None:
+    text = SHOP.replace("webhook_secret: ${SHOP_WEBHOOK_SECRET}\n", "")
+    assert "webhook_secret: is required" in error_of(text)
+
+
+@pytest.mark.parametrize("url", ["--upload-pack=touch /tmp/x", "ext::sh -c touch% /tmp/x",
+                                 "relative/path", "fd::3"])
+def test_option_like_or_transport_urls_are_refused(url: str) -> None:
+    assert not check_repo_url(url)
+    assert "is not a git URL" in error_of(SHOP.replace("https://github.com/acme/shop.git", url))
+
+
+@pytest.mark.parametrize("url", ["https://github.com/acme/shop.git", "git@github.com:acme/x.git",
+                                 "ssh://git@host/x.git", "file:///srv/git/x.git", "/srv/git/x"])
+def test_plain_urls_are_taken(url: str) -> None:
+    assert check_repo_url(url)
+
+
+def test_name_must_match_the_file_and_be_simple() -> None:
+    assert "must match the file name" in error_of(SHOP.replace("project: shop", "project: cart"))
+    assert "lower-case" in error_of(SHOP.replace("project: shop", "project: Shop_1"))
+
+
+def test_unknown_forge_and_key() -> None:
+    assert 'forge: "sourcehut" is not one of' in error_of(SHOP.replace("github\n", "sourcehut\n"))
+    assert error_of(SHOP + "colour: red\n").startswith("pipelines.d/shop.yml:11: colour: unknown")
+
+
+def test_inline_pipeline_is_parsed_with_the_project_file_lines() -> None:
+    project = parse(SHOP + "pipeline:\n  deploy:\n    port: 9000\n")
+    assert project.pipeline is not None and project.pipeline.deploy.port == 9000
+    message = error_of(SHOP + "pipeline:\n  deploy:\n    port: lots\n")
+    assert message.startswith("pipelines.d/shop.yml:13: pipeline.deploy.port:")
+
+
+def test_branch_globs() -> None:
+    patterns = ("main", "feature/*")
+    assert branch_matches(patterns, "main")
+    assert branch_matches(patterns, "feature/login")
+    assert not branch_matches(patterns, "mainline")
+    assert not branch_matches(patterns, "release/1")
+
+
+def test_loading_from_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "shop.yml").write_text(SHOP)
+    (tmp_path / "broken.yml").write_text("project: broken\nrepo: [\n")
+    with pytest.raises(UnknownProject):
+        load_project(tmp_path, "nothing", ENV)
+    with pytest.raises(UnknownProject):
+        load_project(tmp_path, "../etc/passwd", ENV)
+    assert load_project(tmp_path, "shop", ENV).name == "shop"
+    projects, errors = load_projects(tmp_path, ENV)
+    assert [p.name for p in projects] == ["shop"]
+    assert len(errors) == 1 and str(errors[0]).startswith(f"{tmp_path}/broken.yml:")

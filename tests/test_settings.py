@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.settings import Settings
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.config_dir == Path("pipelines.d")
+    assert settings.data_dir == Path("var")
+    assert settings.redis_url is None
+    assert settings.caddy_admin == "http://127.0.0.1:2019"
+    assert settings.proxy_listen == ":8000"
+    assert settings.bind == "127.0.0.1:8080"
+    assert settings.apps_network == "pushdock-apps"
+    assert settings.proxy_address == ("127.0.0.1", 8000)
+    assert settings.base_url == "http://127.0.0.1:8080"
+
+
+def test_every_setting_is_read() -> None:
+    settings = Settings.from_env({
+        "PUSHDOCK_CONFIG_DIR": "/etc/pushdock", "PUSHDOCK_DATA_DIR": "/srv/pd",
+        "PUSHDOCK_REDIS_URL": "redis://r:6379/2", "PUSHDOCK_CADDY_ADMIN": "http://c:2019/",
+        "PUSHDOCK_PROXY_LISTEN": "0.0.0.0:80", "PUSHDOCK_BIND": "0.0.0.0:9000",
+        "PUSHDOCK_TOKEN": "t", "PUSHDOCK_APPS_NETWORK": "apps",
+    })
+    assert settings.config_dir == Path("/etc/pushdock")
+    assert settings.data_dir == Path("/srv/pd")
+    assert settings.redis_url == "redis://r:6379/2"
+    assert settings.caddy_admin == "http://c:2019"
+    assert settings.proxy_listen == "0.0.0.0:80"
+    assert settings.proxy_address == ("127.0.0.1", 80)
+    assert settings.bind == "0.0.0.0:9000"
+    assert settings.token == "t"
+    assert settings.apps_network == "apps"
+
+
+def test_bad_listen_address() -> None:
+    with pytest.raises(ConfigError, match="PUSHDOCK_PROXY_LISTEN"):
+        Settings.from_env({"PUSHDOCK_PROXY_LISTEN": "eighty"})

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import CheckoutError
+from pipeline.model import Forge, Project
+from pipeline.source import Sources
+from tests.support import SampleRepo
+
+
+class Lines:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def project_for(repo: SampleRepo) -> Project:
+    return Project(name="shop", repo=str(repo.path), forge=Forge.GITHUB, webhook_secret="x")
+
+
+def test_checks_out_exactly_the_pushed_sha(sample_repo: SampleRepo, tmp_path: Path) -> None:
+    first = sample_repo.commit("v1")
+    second = sample_repo.commit("v2")
+    sources = Sources(tmp_path / "var")
+    lines = Lines()
+    workspace = sources.checkout(project_for(sample_repo), first, "run1", lines)
+    assert (workspace / "www" / "index.html").read_text() == "v1\n"
+    assert "cloning" in lines.lines[0]
+    sources.remove_workspace("shop", workspace)
+    assert not workspace.exists()
+
+    third = sample_repo.commit("v3")
+    lines = Lines()
+    workspace = sources.checkout(project_for(sample_repo), third, "run2", lines)
+    assert (workspace / "www" / "index.html").read_text() == "v3\n"
+    assert "fetching" in lines.lines[0]  # the mirror is reused, not cloned again
+    other = sources.checkout(project_for(sample_repo), second, "run3", lines)
+    assert (other / "www" / "index.html").read_text() == "v2\n"
+    assert (workspace / "www" / "index.html").read_text() == "v3\n"
+
+
+def test_unknown_or_invalid_sha(sample_repo: SampleRepo, tmp_path: Path) -> None:
+    sample_repo.commit("v1")
+    sources = Sources(tmp_path / "var")
+    with pytest.raises(CheckoutError, match="is not in"):
+        sources.checkout(project_for(sample_repo), "d" * 40, "run1", Lines())
+    with pytest.raises(CheckoutError, match="not a full commit sha"):
+        sources.checkout(project_for(sample_repo), "--upload-pack=x", "run1", Lines())
+
+
+def test_unreachable_repo(tmp_path: Path) -> None:
+    project = Project(name="shop", repo=str(tmp_path / "nope"), forge=Forge.GITHUB,
+                      webhook_secret="x")
+    with pytest.raises(CheckoutError, match="git could not fetch"):
+        Sources(tmp_path / "var").checkout(project, "a" * 40, "run1", Lines())

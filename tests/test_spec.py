@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.model import PipelineSpec
+from pipeline.spec import parse_spec
+
+FULL = """\
+build:
+  dockerfile: docker/Dockerfile.prod
+  context: .
+  args: {VERSION: 3, DEBUG: false}
+test:
+  resources: {cpus: 0.5, memory: 256m, pids: 128}
+  steps:
+    - name: unit
+      run: pytest -q
+      env: {DATABASE_URL: "postgres://db/x"}
+      timeout: 10m
+    - name: lint
+      run: ruff check .
+      timeout: 90s
+deploy:
+  port: 8080
+  health: {path: /up, interval: 500ms, timeout: 2s, healthy_after: 3, deadline: 30s}
+  drain: 5s
+  env: {MODE: production}
+  resources: {cpus: 2, memory: 1g}
+  keep: 3
+"""
+
+
+def test_empty_file_gives_defaults() -> None:
+    assert parse_spec("") == PipelineSpec()
+    spec = parse_spec("{}")
+    assert spec.build.dockerfile == "Dockerfile"
+    assert spec.deploy.port == 8000
+    assert spec.deploy.health.path == "/healthz"
+    assert spec.test.resources.memory == 512 * 1024**2
+
+
+def test_full_file() -> None:
+    spec = parse_spec(FULL)
+    assert spec.build.dockerfile == "docker/Dockerfile.prod"
+    assert spec.build.args == {"VERSION": "3", "DEBUG": "false"}
+    assert spec.test.resources.cpus == 0.5
+    assert spec.test.resources.memory == 256 * 1024**2
+    assert spec.test.resources.pids == 128
+    assert [s.name for s in spec.test.steps] == ["unit", "lint"]
+    assert spec.test.steps[0].timeout == 600
+    assert spec.test.steps[1].timeout == 90
+    assert spec.test.steps[0].env == {"DATABASE_URL": "postgres://db/x"}
+    assert spec.deploy.port == 8080
+    assert spec.deploy.health.interval == 0.5
+    assert spec.deploy.health.healthy_after == 3
+    assert spec.deploy.drain == 5
+    assert spec.deploy.resources.memory == 1024**3
+    assert spec.deploy.keep == 3
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_spec(text)
+    return str(caught.value)
+
+
+def test_bad_duration_names_file_line_and_key() -> None:
+    text = FULL.replace("timeout: 90s", 'timeout: "10 minutes"')
+    assert error_of(text) == ('.pushdock.yml:14: test.steps[1].timeout: "10 minutes" is not a '
+                              "duration (use 90s, 10m, 1h)")
+
+
+def test_unknown_key_is_an_error_with_its_line() -> None:
+    message = error_of("build:\n  dockerfile: Dockerfile\n  privileged: true\n")
+    assert message.startswith(".pushdock.yml:3: build.privileged: unknown key")
+
+
+def test_unknown_top_level_key() -> None:
+    assert error_of("steps: []\n").startswith(".pushdock.yml:1: steps: unknown key")
+
+
+@pytest.mark.parametrize("key", ["volumes", "privileged", "network_mode", "devices", "pid"])
+def test_steps_cannot_ask_for_host_access(key: str) -> None:
+    message = error_of(f"test:\n  steps:\n    - run: make\n      {key}: x\n")
+    assert message.startswith(f".pushdock.yml:4: test.steps[0].{key}: unknown key")
+
+
+def test_invalid_yaml_has_a_line() -> None:
+    message = error_of("test:\n  steps:\n    - run: [unclosed\n")
+    assert message.startswith(".pushdock.yml:4: invalid YAML") or \
+        message.startswith(".pushdock.yml:3: invalid YAML")
+
+
+def test_unsafe_tags_are_rejected() -> None:
+    message = error_of("build:\n  context: !!python/object/apply:os.system ['id']\n")
+    assert message.startswith(".pushdock.yml:2: build.context: tag tag:yaml.org,2002:python/")
+    message = error_of("deploy:\n  port: !!python/name:os.system\n")
+    assert message.startswith(".pushdock.yml:2: deploy.port:")
+
+
+def test_missing_run_and_paths_outside_the_repo() -> None:
+    assert error_of("test:\n  steps:\n    - name: a\n").startswith(
+        ".pushdock.yml:3: test.steps[0].run: is required")
+    assert "inside the repository" in error_of("build:\n  context: ../other\n")
+    assert "inside the repository" in error_of("build:\n  dockerfile: /etc/passwd\n")
+
+
+def test_duplicate_step_names_and_keys() -> None:
+    text = "test:\n  steps:\n    - {name: a, run: x}\n    - {name: a, run: y}\n"
+    assert "used by an earlier step" in error_of(text)
+    assert "duplicate key" in error_of("deploy:\n  port: 1\n  port: 2\n")
+
+
+def test_wrong_types() -> None:
+    assert error_of("deploy:\n  port: eighty\n") == \
+        '.pushdock.yml:2: deploy.port: "eighty" is not a whole number'
+    assert error_of("deploy:\n  port: 70000\n").startswith(".pushdock.yml:2: deploy.port")
+    assert error_of("test:\n  steps: {run: x}\n").startswith(".pushdock.yml:2: test.steps: must")
+    assert "not a size" in error_of("test:\n  resources: {memory: lots}\n")
+
+
+def test_services_are_refused_clearly_for_now() -> None:
+    message = error_of("test:\n  services:\n    db: {image: postgres}\n")
+    assert message.startswith(".pushdock.yml:2: test.services:")

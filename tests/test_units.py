@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import pytest
+
+from pipeline.units import format_duration, parse_duration, parse_size
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90s", 90), ("10m", 600), ("1h", 3600), ("250ms", 0.25), (45, 45), ("1.5m", 90), ("7", 7),
+])
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["10 minutes", "", "m", "-1s", True, "1d", -3])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(("text", "size"), [
+    ("512m", 512 * 1024**2), ("1g", 1024**3), ("256MiB", 256 * 1024**2), (1000, 1000),
+    ("64k", 65536),
+])
+def test_sizes(text: object, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "1x", True, -5])
+def test_bad_sizes(text: object) -> None:
+    with pytest.raises(ValueError):
+        parse_size(text)
+
+
+def test_format_duration() -> None:
+    assert format_duration(0.25) == "250ms"
+    assert format_duration(4.21) == "4.2s"
+    assert format_duration(42) == "42s"
+    assert format_duration(185) == "3m05s"
+    assert format_duration(3720) == "1h02m"
