@@ -21,6 +21,7 @@ SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 class Sources:
     def __init__(self, data_dir: Path) -> None:
+        data_dir = data_dir.resolve()  # git runs inside the mirror: relative paths would move
         self.mirrors = data_dir / "git"
         self.workspaces = data_dir / "workspaces"
 

@@ -57,3 +57,12 @@ def test_unreachable_repo(tmp_path: Path) -> None:
                       webhook_secret="x")
     with pytest.raises(CheckoutError, match="git could not fetch"):
         Sources(tmp_path / "var").checkout(project, "a" * 40, "run1", Lines())
+
+
+def test_a_relative_data_dir(sample_repo: SampleRepo, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    sha = sample_repo.commit("v1")
+    monkeypatch.chdir(tmp_path)
+    workspace = Sources(Path("var")).checkout(project_for(sample_repo), sha, "run1", Lines())
+    assert workspace == tmp_path / "var" / "workspaces" / "run1"
+    assert (workspace / "Dockerfile").is_file()
