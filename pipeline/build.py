@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ def build_kwargs(spec: BuildSpec, workspace: Path, project: str, sha: str) -> di
         "dockerfile": spec.dockerfile,
         "tag": image_tag(project, sha),
         "buildargs": dict(spec.args),
+        "target": spec.target,
         "labels": {"pushdock.project": project, "pushdock.sha": sha},
         "rm": True,
         "forcerm": True,
@@ -37,7 +39,8 @@ def build_kwargs(spec: BuildSpec, workspace: Path, project: str, sha: str) -> di
 
 
 def build_image(client: docker.DockerClient, spec: BuildSpec, workspace: Path, project: str,
-                sha: str, reporter: Reporter) -> str:
+                sha: str, reporter: Reporter, check: Callable[[], None] = lambda: None) -> str:
+    """Build and tag the image; `check` is called between output chunks to stop early."""
     kwargs = build_kwargs(spec, workspace, project, sha)
     workspace = workspace.resolve()
     context = Path(kwargs["path"]).resolve()
@@ -52,6 +55,7 @@ def build_image(client: docker.DockerClient, spec: BuildSpec, workspace: Path, p
     lines = LineSplitter(tracker)
     try:
         for chunk in client.api.build(**kwargs):
+            check()
             if "stream" in chunk:
                 lines.feed(chunk["stream"])
             if "error" in chunk:

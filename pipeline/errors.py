@@ -52,3 +52,19 @@ class StoreUnavailable(PushdockError):
 
 class EngineUnavailable(PushdockError):
     """No Docker engine answers."""
+
+
+class RunStopped(PushdockError):
+    """The run was cancelled, superseded or ran out of time; `status` says which."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        self.status = status
+        super().__init__(reason)
+
+
+class ServiceFailed(PushdockError):
+    """A sidecar service could not be started or never became ready."""
+
+
+class ImageUnavailable(PushdockError):
+    """An image is neither on the engine nor pullable."""

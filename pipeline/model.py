@@ -79,6 +79,7 @@ class BuildSpec:
     dockerfile: str = "Dockerfile"
     context: str = "."
     args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,26 @@ class StepSpec:
     run: str
     env: dict[str, str] = field(default_factory=dict)
     timeout: float = 600.0  # seconds
+    image: str | None = None  # None: the image just built
+    workdir: str | None = None  # None: the image's WORKDIR
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A sidecar (a database, say) the steps reach by its name on the run's network."""
+
+    name: str
+    image: str
+    env: dict[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] | None = None
+    ready: str | None = None  # a command polled inside the service until it exits 0
+    deadline: float = 60.0  # seconds to become ready
 
 
 @dataclass(frozen=True)
 class TestSpec:
     resources: Resources = field(default_factory=Resources)
+    services: tuple[ServiceSpec, ...] = ()
     steps: tuple[StepSpec, ...] = ()
 
 
@@ -139,6 +155,8 @@ class Project:
     deploy: DeployTarget = field(default_factory=DeployTarget)
     secrets: dict[str, str] = field(default_factory=dict)
     pipeline: PipelineSpec | None = None  # inline pipeline, used when the repo has none
+    timeout: float = 3600.0  # a whole run, in seconds
+    supersede: bool = True  # a newer push to a branch cancels older runs of that branch
     path: str = ""
 
 

@@ -74,7 +74,7 @@ def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None =
     doc.data = _interpolate_tree(doc, doc.data or {}, (), env)
     root = doc.root()
     root.only("project", "repo", "forge", "webhook_secret", "branches", "deploy", "secrets",
-              "pipeline")
+              "pipeline", "timeout", "supersede")
 
     name = root.string("project", path.stem)
     if not is_project_name(name):
@@ -108,6 +108,13 @@ def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None =
     if "pipeline" in root and root.data["pipeline"] is not None:
         pipeline = spec_from_section(root.section("pipeline"))
 
+    timeout = root.duration("timeout", 3600.0)
+    if timeout <= 0:
+        raise root.error("timeout", "must be greater than 0")
+    supersede = root.data.get("supersede", True)
+    if not isinstance(supersede, bool):
+        raise root.error("supersede", "must be true or false")
+
     return Project(
         name=name,
         repo=repo,
@@ -117,6 +124,8 @@ def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None =
         deploy=DeployTarget(branch=deploy.string("branch", "main"), host=host),
         secrets=root.string_map("secrets"),
         pipeline=pipeline,
+        timeout=timeout,
+        supersede=supersede,
         path=filename,
     )
 

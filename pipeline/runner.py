@@ -1,4 +1,9 @@
-"""One run, stage by stage: checkout → config → build → test → deploy."""
+"""One run, stage by stage: checkout → config → build → test → deploy.
+
+The runner reports stages and log lines to a Reporter and obeys a RunControl; recording the
+run's own status is the caller's job, so the same runner serves queued runs (Redis) and
+local runs (the terminal).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ import docker
 from docker.errors import APIError, NotFound
 
 from pipeline.build import build_image
+from pipeline.control import RunControl
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.router import CaddyRouter
-from pipeline.errors import ConfigError, PushdockError, StepFailed
+from pipeline.errors import ConfigError, PushdockError, RunStopped, StepFailed
+from pipeline.images import ensure_image
 from pipeline.model import (
     PipelineSpec,
     Project,
@@ -21,16 +28,30 @@ from pipeline.model import (
     StageName,
     StageStatus,
 )
-from pipeline.reporting import Masker, Reporter, StoreReporter
+from pipeline.reporting import Reporter
+from pipeline.services import Services
 from pipeline.settings import Settings
 from pipeline.source import Sources
 from pipeline.spec import SPEC_FILENAME, parse_spec
-from pipeline.steps import LABEL_ROLE, LABEL_RUN, StepResult, run_step, step_container_kwargs
+from pipeline.steps import (
+    LABEL_ROLE,
+    LABEL_RUN,
+    StepResult,
+    run_labels,
+    run_step,
+    step_container_kwargs,
+)
 from pipeline.store import Store
 from pipeline.units import format_duration
 
 RUN_STAGES = (StageName.CHECKOUT, StageName.CONFIG, StageName.BUILD, StageName.TEST,
               StageName.DEPLOY)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: RunStatus
+    reason: str = ""
 
 
 def deploys(project: Project, branch: str) -> bool:
@@ -61,97 +82,151 @@ def load_pipeline(workspace: Path, project: Project, reporter: Reporter) -> Pipe
     return PipelineSpec()
 
 
+def run_network(run_id: str) -> str:
+    return f"pushdock-run{run_id}"
+
+
+def remove_run_resources(client: docker.DockerClient, run_id: str) -> None:
+    """Remove the step and service containers and the network of a run, whatever its state."""
+    for role in ("step", "service"):
+        for container in client.containers.list(
+                all=True, filters={"label": [f"{LABEL_RUN}={run_id}", f"{LABEL_ROLE}={role}"]}):
+            try:
+                container.remove(force=True)
+            except (NotFound, APIError):
+                pass
+    for network in client.networks.list(names=[run_network(run_id)]):
+        try:
+            network.remove()
+        except (NotFound, APIError):
+            pass
+
+
+def kill_run_containers(client: docker.DockerClient, run_id: str) -> None:
+    """Stop a run's steps and services at once (a cancel must take effect within seconds)."""
+    for container in client.containers.list(filters={"label": f"{LABEL_RUN}={run_id}"}):
+        if container.labels.get(LABEL_ROLE) in ("step", "service"):
+            try:
+                container.kill()
+            except (NotFound, APIError):
+                pass
+
+
 @dataclass
 class Runner:
     settings: Settings
-    store: Store
     docker: docker.DockerClient
+    reporter: Reporter
+    control: RunControl
+    store: Store | None = None  # needed only to deploy
 
-    def execute(self, run_id: str, project: Project) -> Run:
-        run = self.store.start_run(run_id)
-        reporter = StoreReporter(self.store, run.id, Masker(project.secrets.values()))
+    def execute(self, run: Run, project: Project, *, source: Path | None = None,
+                deploy: bool = True) -> Outcome:
+        """Run every stage; `source` builds that directory as it is instead of a checkout."""
+        reporter = self.reporter
         sources = Sources(self.settings.data_dir)
         workspace = sources.workspaces / f"{project.name}-run{run.id}"
-        network = f"pushdock-run{run.id}"
+        self.control.on_stop(lambda: kill_run_containers(self.docker, run.id))
         stage = StageName.CHECKOUT
         try:
             reporter.stage(stage, StageStatus.RUNNING)
-            sources.checkout(project, run.sha, workspace.name, reporter)
+            if source is None:
+                sources.checkout(project, run.sha, workspace.name, reporter)
+            else:
+                workspace = source
+                reporter.log(f"using the working tree {source} as it is")
             reporter.stage(stage, StageStatus.SUCCESS)
 
             stage = StageName.CONFIG
+            self.control.check()
             reporter.stage(stage, StageStatus.RUNNING)
             spec = load_pipeline(workspace, project, reporter)
             reporter.stage(stage, StageStatus.SUCCESS)
 
             stage = StageName.BUILD
+            self.control.check()
             reporter.stage(stage, StageStatus.RUNNING)
             image = build_image(self.docker, spec.build, workspace, project.name, run.sha,
-                                reporter)
+                                reporter, check=self.control.check)
             reporter.stage(stage, StageStatus.SUCCESS)
 
             stage = StageName.TEST
+            self.control.check()
             reporter.stage(stage, StageStatus.RUNNING)
-            self._test(run, project, spec, image, network, reporter)
+            self._test(run, project, spec, image)
             reporter.stage(stage, StageStatus.SUCCESS)
 
             stage = StageName.DEPLOY
-            if deploys(project, run.branch):
+            self.control.check()
+            if deploy and deploys(project, run.branch):
                 reporter.stage(stage, StageStatus.RUNNING)
-                assert project.deploy.host is not None
-                router = CaddyRouter(self.settings.caddy_admin, self.settings.proxy_listen)
-                BlueGreen(self.docker, self.store, router, self.settings, reporter).deploy(
-                    DeployRequest(project=project.name, host=project.deploy.host, image=image,
-                                  sha=run.sha, run_id=run.id, trigger=run.trigger,
-                                  spec=spec.deploy, secrets=project.secrets))
+                self._deploy(run, project, spec, image)
                 reporter.stage(stage, StageStatus.SUCCESS)
             else:
                 reporter.stage(stage, StageStatus.SKIPPED)
-            return self.store.finish_run(run.id, RunStatus.SUCCESS)
+            return Outcome(RunStatus.SUCCESS)
+        except RunStopped as stop:
+            reporter.log(f"{stage.value}: {stop}")
+            reporter.stage(stage, StageStatus.FAILED)
+            return Outcome(RunStatus(stop.status), str(stop))
         except PushdockError as exc:
+            stopped = self.control.stopped  # a step killed by a cancel fails as cancelled
+            if stopped is not None:
+                reporter.log(f"{stage.value}: {stopped[1]}")
+                reporter.stage(stage, StageStatus.FAILED)
+                return Outcome(*stopped)
             reporter.log(f"{stage.value} failed: {exc}")
             reporter.stage(stage, StageStatus.FAILED)
-            return self.store.finish_run(run.id, RunStatus.FAILED, reporter.mask(str(exc)))
+            return Outcome(RunStatus.FAILED, str(exc))
         except Exception as exc:  # a bug or an engine fault: keep the run honest, not "running"
             for line in traceback.format_exc().splitlines():
                 reporter.log(line)
             reporter.stage(stage, StageStatus.FAILED)
-            return self.store.finish_run(run.id, RunStatus.ERROR,
-                                         reporter.mask(f"{type(exc).__name__}: {exc}"))
+            return Outcome(RunStatus.ERROR, f"{type(exc).__name__}: {exc}")
         finally:
-            self._clean_up(run.id, network)
-            sources.remove_workspace(project.name, workspace)
+            remove_run_resources(self.docker, run.id)
+            if source is None:
+                sources.remove_workspace(project.name, workspace)
 
-    def _test(self, run: Run, project: Project, spec: PipelineSpec, image: str, network: str,
-              reporter: Reporter) -> None:
+    def _test(self, run: Run, project: Project, spec: PipelineSpec, image: str) -> None:
+        reporter = self.reporter
         if not spec.test.steps:
             reporter.log("no test steps")
             return
+        network = run_network(run.id)
         self.docker.networks.create(network, driver="bridge",
-                                    labels={LABEL_RUN: run.id, "pushdock.project": project.name})
-        env = {"CI": "true", "PUSHDOCK": "true", "PUSHDOCK_SHA": run.sha,
-               "PUSHDOCK_BRANCH": run.branch, "PUSHDOCK_RUN": run.id, **project.secrets}
-        for step in spec.test.steps:
-            reporter.log(f"── step {step.name}: {step.run}")
-            kwargs = step_container_kwargs(step, image=image, resources=spec.test.resources,
-                                           env=env, project=project.name, run_id=run.id,
-                                           network=network)
-            result = run_step(self.docker, kwargs, step.timeout, reporter)
-            if not result.ok:
-                raise StepFailed(step_failure(step.name, result, timeout=step.timeout,
-                                              memory=spec.test.resources.memory))
-            reporter.log(f"── step {step.name} passed")
+                                    labels=run_labels(project.name, run.id, "network"))
+        services = Services(self.docker, reporter, self.control)
+        try:
+            services.start(spec.test.services, resources=spec.test.resources,
+                           project=project.name, run_id=run.id, network=network)
+            env = {"CI": "true", "PUSHDOCK": "true", "PUSHDOCK_SHA": run.sha,
+                   "PUSHDOCK_BRANCH": run.branch, "PUSHDOCK_RUN": run.id, **project.secrets}
+            for step in spec.test.steps:
+                self.control.check()
+                reporter.log(f"── step {step.name}: {step.run}")
+                if step.image:
+                    ensure_image(self.docker, step.image, reporter)
+                kwargs = step_container_kwargs(step, image=image,
+                                               resources=spec.test.resources, env=env,
+                                               project=project.name, run_id=run.id,
+                                               network=network)
+                result = run_step(self.docker, kwargs, step.timeout, reporter)
+                self.control.check()
+                if not result.ok:
+                    raise StepFailed(step_failure(step.name, result, timeout=step.timeout,
+                                                  memory=spec.test.resources.memory))
+                reporter.log(f"── step {step.name} passed")
+        finally:
+            if services.started:
+                services.keep_logs()
 
-    def _clean_up(self, run_id: str, network: str) -> None:
-        """Remove whatever this run created on the engine, however it ended."""
-        for container in self.docker.containers.list(
-                all=True, filters={"label": [f"{LABEL_RUN}={run_id}", f"{LABEL_ROLE}=step"]}):
-            try:
-                container.remove(force=True)
-            except (NotFound, APIError):
-                pass
-        for net in self.docker.networks.list(names=[network]):
-            try:
-                net.remove()
-            except (NotFound, APIError):
-                pass
+    def _deploy(self, run: Run, project: Project, spec: PipelineSpec, image: str) -> None:
+        if self.store is None:
+            raise ConfigError("deploying needs Redis (PUSHDOCK_REDIS_URL); use --no-deploy")
+        assert project.deploy.host is not None
+        router = CaddyRouter(self.settings.caddy_admin, self.settings.proxy_listen)
+        BlueGreen(self.docker, self.store, router, self.settings, self.reporter).deploy(
+            DeployRequest(project=project.name, host=project.deploy.host, image=image,
+                          sha=run.sha, run_id=run.id, trigger=run.trigger,
+                          spec=spec.deploy, secrets=project.secrets))

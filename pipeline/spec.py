@@ -10,6 +10,7 @@ from pipeline.model import (
     HealthSpec,
     PipelineSpec,
     Resources,
+    ServiceSpec,
     StepSpec,
     TestSpec,
 )
@@ -18,6 +19,9 @@ from pipeline.yamldoc import Section, YamlDoc
 SPEC_FILENAME = ".pushdock.yml"
 _STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# An image reference: [registry/]name[:tag][@digest]; never an option for the engine.
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
 
 
 def parse_spec(text: str | bytes, filename: str = SPEC_FILENAME) -> PipelineSpec:
@@ -42,12 +46,22 @@ def _relative_path(section: Section, key: str, default: str) -> str:
 
 
 def _build(section: Section) -> BuildSpec:
-    section.only("dockerfile", "context", "args")
+    section.only("dockerfile", "context", "args", "target")
     return BuildSpec(
         dockerfile=_relative_path(section, "dockerfile", "Dockerfile"),
         context=_relative_path(section, "context", "."),
         args=section.string_map("args"),
+        target=section.string("target") or None,
     )
+
+
+def _image(section: Section, key: str, *, required: bool = False) -> str | None:
+    image = section.string(key, required=required)
+    if not image:
+        return None
+    if not _IMAGE.match(image):
+        raise section.error(key, f'"{image}" is not an image name')
+    return image
 
 
 def _resources(section: Section, default: Resources) -> Resources:
@@ -67,10 +81,37 @@ def _env(section: Section, key: str) -> dict[str, str]:
     return env
 
 
+def _services(section: Section) -> tuple[ServiceSpec, ...]:
+    services = []
+    for name, raw in section.data.items():
+        if not _SERVICE_NAME.match(name):
+            raise section.error(name, f'"{name}" must be lower-case letters, digits and "-" '
+                                      "(it becomes the service's host name)")
+        service = section.sub((*section.path, name), raw if raw is not None else {})
+        service.only("image", "env", "command", "ready", "deadline")
+        command = service.data.get("command")
+        if command is not None:
+            if isinstance(command, str):
+                command = ("sh", "-c", command)
+            else:
+                command = service.string_list("command", ())
+        deadline = service.duration("deadline", 60.0)
+        if deadline <= 0:
+            raise service.error("deadline", "must be greater than 0")
+        services.append(ServiceSpec(
+            name=name,
+            image=_image(service, "image", required=True) or "",
+            env=_env(service, "env"),
+            command=command,
+            ready=service.string("ready") or None,
+            deadline=deadline,
+        ))
+    return tuple(services)
+
+
 def _test(section: Section) -> TestSpec:
     section.only("resources", "services", "steps")
-    if "services" in section:
-        raise section.error("services", "sidecar services are not supported by this version")
+    services = _services(section.section("services"))
     resources = _resources(section.section("resources"), Resources())
     steps: list[StepSpec] = []
     names: set[str] = set()
@@ -80,11 +121,14 @@ def _test(section: Section) -> TestSpec:
         if steps[-1].name in names:
             raise step.error("name", f'"{steps[-1].name}" is used by an earlier step')
         names.add(steps[-1].name)
-    return TestSpec(resources=resources, steps=tuple(steps))
+    for step in steps:
+        if step.name in {service.name for service in services}:
+            raise section.error("steps", f'step "{step.name}" has the name of a service')
+    return TestSpec(resources=resources, services=services, steps=tuple(steps))
 
 
 def _step(step: Section, number: int) -> StepSpec:
-    step.only("name", "run", "env", "timeout")
+    step.only("name", "run", "env", "timeout", "image", "workdir")
     name = step.string("name", f"step-{number}")
     if not _STEP_NAME.match(name):
         raise step.error("name", f'"{name}" may hold only letters, digits, "_", "." and "-"')
@@ -94,7 +138,11 @@ def _step(step: Section, number: int) -> StepSpec:
     timeout = step.duration("timeout", 600.0)
     if timeout <= 0:
         raise step.error("timeout", "must be greater than 0")
-    return StepSpec(name=name, run=run, env=_env(step, "env"), timeout=timeout)
+    workdir = step.string("workdir") or None
+    if workdir is not None and not workdir.startswith("/"):
+        raise step.error("workdir", f'"{workdir}" must be an absolute path in the container')
+    return StepSpec(name=name, run=run, env=_env(step, "env"), timeout=timeout,
+                    image=_image(step, "image"), workdir=workdir)
 
 
 def _deploy(section: Section) -> DeploySpec:

@@ -42,8 +42,8 @@ def step_container_kwargs(step: StepSpec, *, image: str, resources: Resources,
     The command runs under the image's own `sh -c`: a shell inside the container, never on
     the host. Nothing from the repo's file can add mounts, devices or privileges here.
     """
-    return {
-        "image": image,
+    kwargs: dict[str, Any] = {
+        "image": step.image or image,
         "command": ["sh", "-c", step.run],
         "name": f"pushdock-{project}-run{run_id}-{step.name}",
         "environment": {**env, **step.env},
@@ -58,6 +58,9 @@ def step_container_kwargs(step: StepSpec, *, image: str, resources: Resources,
         "privileged": False,
         "detach": True,
     }
+    if step.workdir:
+        kwargs["working_dir"] = step.workdir
+    return kwargs
 
 
 def run_step(client: docker.DockerClient, kwargs: dict[str, Any], timeout: float,

@@ -64,6 +64,7 @@ class Store:
             pipe.hset(_key("run", run.id), mapping=_run_to_hash(run))
             pipe.zadd(_key("runs"), {run.id: run.created})
             pipe.zadd(_key("project", run.project, "runs"), {run.id: run.created})
+            pipe.sadd(_key("runs", "active"), run.id)
             pipe.execute()
         return run
 
@@ -106,8 +107,48 @@ class Store:
             if s.status is StageStatus.RUNNING else s
             for s in run.stages
         )
-        return self._update(run_id, status=status, reason=reason, finished=now,
-                            started=run.started or now, stages=stages)
+        finished = self._update(run_id, status=status, reason=reason, finished=now,
+                                started=run.started or now, stages=stages)
+        with _reachable():
+            pipe = self.redis.pipeline()
+            pipe.srem(_key("runs", "active"), run_id)
+            pipe.delete(_key("run", run_id, "alive"))
+            pipe.execute()
+        return finished
+
+    def active_runs(self) -> list[Run]:
+        """Queued and running runs, oldest first."""
+        with _reachable():
+            ids = self.redis.smembers(_key("runs", "active"))
+            pipe = self.redis.pipeline()
+            for run_id in ids:
+                pipe.hgetall(_key("run", run_id))
+            rows = pipe.execute()
+        runs = [_run_from_hash(row) for row in rows if row]
+        return sorted((r for r in runs if not r.status.finished), key=lambda r: int(r.id))
+
+    # -- stopping runs, and telling live runs from lost ones --------------------------------
+    def request_stop(self, run_id: str, status: RunStatus, reason: str) -> None:
+        with _reachable():
+            self.redis.set(_key("run", run_id, "stop"),
+                           json.dumps({"status": status.value, "reason": reason}),
+                           nx=True, ex=7 * 24 * 3600)
+
+    def stop_request(self, run_id: str) -> tuple[RunStatus, str] | None:
+        with _reachable():
+            raw = self.redis.get(_key("run", run_id, "stop"))
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return RunStatus(data["status"]), data["reason"]
+
+    def heartbeat(self, run_id: str, ttl: int) -> None:
+        with _reachable():
+            self.redis.set(_key("run", run_id, "alive"), "1", ex=ttl)
+
+    def is_alive(self, run_id: str) -> bool:
+        with _reachable():
+            return bool(self.redis.exists(_key("run", run_id, "alive")))
 
     def set_stage(self, run_id: str, name: StageName, status: StageStatus) -> Run:
         run = self.get_run(run_id)

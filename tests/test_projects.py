@@ -50,6 +50,14 @@ def test_the_design_example() -> None:
     assert project.deploy.branch == "main"
     assert project.secrets == {"DATABASE_URL": "postgres://u:p@db/shop"}
     assert project.pipeline is None
+    assert project.timeout == 3600 and project.supersede is True
+
+
+def test_run_timeout_and_supersede_switch() -> None:
+    project = parse(SHOP + "timeout: 20m\nsupersede: false\n")
+    assert project.timeout == 1200 and project.supersede is False
+    assert "must be true or false" in error_of(SHOP + "supersede: sometimes\n")
+    assert error_of(SHOP + "timeout: soon\n").startswith("pipelines.d/shop.yml:11: timeout:")
 
 
 def test_missing_variable_names_line_and_variable() -> None:

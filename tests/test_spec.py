@@ -120,6 +120,49 @@ def test_wrong_types() -> None:
     assert "not a size" in error_of("test:\n  resources: {memory: lots}\n")
 
 
-def test_services_are_refused_clearly_for_now() -> None:
-    message = error_of("test:\n  services:\n    db: {image: postgres}\n")
-    assert message.startswith(".pushdock.yml:2: test.services:")
+SERVICES = """\
+build:
+  target: test
+test:
+  services:
+    db:
+      image: postgres:16
+      env: {POSTGRES_PASSWORD: test}
+      ready: pg_isready -U postgres
+      deadline: 30s
+    cache:
+      image: registry.local:5000/redis:7
+      command: [redis-server, --save, ""]
+  steps:
+    - name: migrate
+      image: flyway/flyway:10
+      workdir: /flyway
+      run: flyway migrate
+"""
+
+
+def test_services_steps_images_and_target() -> None:
+    spec = parse_spec(SERVICES)
+    assert spec.build.target == "test"
+    db, cache = spec.test.services
+    assert (db.name, db.image, db.env, db.ready, db.deadline, db.command) == (
+        "db", "postgres:16", {"POSTGRES_PASSWORD": "test"}, "pg_isready -U postgres", 30, None)
+    assert cache.command == ("redis-server", "--save", "")
+    assert cache.ready is None and cache.deadline == 60
+    [step] = spec.test.steps
+    assert (step.image, step.workdir) == ("flyway/flyway:10", "/flyway")
+
+
+def test_service_errors() -> None:
+    assert error_of("test:\n  services:\n    db: {env: {}}\n").startswith(
+        ".pushdock.yml:3: test.services.db.image: is required")
+    assert error_of("test:\n  services:\n    Db_1: {image: x}\n").startswith(
+        ".pushdock.yml:3: test.services.Db_1: \"Db_1\" must be lower-case")
+    assert error_of("test:\n  services:\n    db: {image: x, privileged: true}\n").startswith(
+        ".pushdock.yml:3: test.services.db.privileged: unknown key")
+    assert error_of("test:\n  services:\n    db: {image: x, volumes: [/:/host]}\n").startswith(
+        ".pushdock.yml:3: test.services.db.volumes: unknown key")
+    assert "is not an image name" in error_of(
+        "test:\n  services:\n    db: {image: --privileged}\n")
+    assert "must be an absolute path" in error_of(
+        "test:\n  steps:\n    - {run: x, workdir: src}\n")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import time
 import sys
 import urllib.error
 import urllib.request
@@ -75,10 +77,20 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         say(f"status page: {settings.base_url}/  ·  webhooks: {settings.base_url}/hooks/"
             f"<project>  ·  apps: {settings.proxy_listen}  ·  logs: {logs}/")
         say("press Ctrl-C to stop")
-        exited = supervisor.wait()
-        code = exited.process.returncode if exited.process else None
-        say(f"{exited.name} exited (code {code}); stopping everything")
-        return 1
+        restarts: list[float] = []
+        while True:
+            exited = supervisor.wait()
+            code = exited.process.returncode if exited.process else None
+            if not exited.name.startswith("worker-"):
+                say(f"{exited.name} exited (code {code}); stopping everything")
+                return 1
+            # A lost worker is replaced; its run is marked `error` by the next reaper round.
+            restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
+            if len(restarts) > 5:
+                say(f"{exited.name} keeps exiting (code {code}); stopping everything")
+                return 1
+            say(f"{exited.name} exited (code {code}); starting it again")
+            supervisor.restart(exited)
     except StopRequested as stop:
         say(f"{stop}: stopping")
         return 0
@@ -86,8 +98,6 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         return fail(str(exc))
     finally:
         # Signals during shutdown must not interrupt it half way.
-        import signal
-
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         supervisor.stop_all()
@@ -122,7 +132,29 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             supervisor.stop_all()
     from workers.process import work
 
-    work(settings.redis_url, burst=args.burst)
+    work(settings, burst=args.burst)
+    return 0
+
+
+# -- run / cancel -----------------------------------------------------------------------------
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from webhooks.local_run import run_locally
+
+    return run_locally(settings, Path(args.path), sha=args.sha, deploy=not args.no_deploy,
+                       project_name=args.project)
+
+
+def cmd_cancel(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.redis_url:
+        return fail("PUSHDOCK_REDIS_URL is not set; point it at the Redis of a running Pushdock")
+    from workers.lifecycle import cancel_run
+
+    run = cancel_run(Store(connect(settings.redis_url)), args.run.lstrip("#"),
+                     reason="cancelled from the command line")
+    if run.status.finished:
+        say(f"run #{run.id} cancelled")
+    else:
+        say(f"run #{run.id} is being stopped (its worker stops its containers within seconds)")
     return 0
 
 
@@ -195,6 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a .pushdock.yml or a pipelines.d file")
     check.add_argument("path")
     check.set_defaults(handler=cmd_check)
+
+    run = sub.add_parser("run", help="run a checkout's pipeline now, in the terminal")
+    run.add_argument("path", help="the checkout (a directory with a Dockerfile)")
+    run.add_argument("--sha", help="check out this commit instead of using the working tree")
+    run.add_argument("--no-deploy", action="store_true", help="build and test only")
+    run.add_argument("--project", help="the project file to use (default: the directory name)")
+    run.set_defaults(handler=cmd_run)
+
+    cancel = sub.add_parser("cancel", help="cancel a queued or running run")
+    cancel.add_argument("run", help="the run id")
+    cancel.set_defaults(handler=cmd_cancel)
 
     status = sub.add_parser("status", help="runs and what is live")
     status.add_argument("project", nargs="?")

@@ -68,7 +68,8 @@ def receive(project_name: str):
         if parsed.delivery_id and not svc.store.claim_delivery(project.name, parsed.delivery_id):
             return _answer(200, ignored="duplicate delivery")
         try:
-            run = submit_run(svc.store, svc.queue, parsed)
+            run = submit_run(svc.store, svc.queue, parsed, supersede=project.supersede,
+                             timeout=project.timeout)
         except Exception:
             if parsed.delivery_id:  # let the forge's redelivery through
                 svc.store.release_delivery(project.name, parsed.delivery_id)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pipeline.control import RunControl
 from pipeline.engine import connect_docker
 from pipeline.errors import PushdockError
 from pipeline.model import RunStatus, StageName, StageStatus
 from pipeline.projects import load_project
+from pipeline.reporting import Masker, StoreReporter
 from pipeline.runner import Runner
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
+
+HEARTBEAT_TTL = 30  # seconds without a beat before a running run counts as lost
 
 
 def execute_run(run_id: str, project_name: str) -> str:
@@ -16,17 +20,32 @@ def execute_run(run_id: str, project_name: str) -> str:
     if not settings.redis_url:
         raise RuntimeError("PUSHDOCK_REDIS_URL is not set for this worker")
     store = Store(connect(settings.redis_url))
+    run = store.get_run(run_id)
+    if run is None or run.status is not RunStatus.QUEUED:
+        return "skipped"  # cancelled or superseded while it waited
+    stop = store.stop_request(run_id)
+    if stop is not None:
+        store.finish_run(run_id, *stop)
+        return stop[0].value
+    store.start_run(run_id)
+    store.heartbeat(run_id, HEARTBEAT_TTL)
     try:
         project = load_project(settings.config_dir, project_name)
         client = connect_docker()
     except PushdockError as exc:
         # The project file broke (or the engine left) after the push was accepted.
-        store.start_run(run_id)
         store.set_stage(run_id, StageName.CONFIG, StageStatus.FAILED)
         store.append_log(run_id, str(exc), stage=StageName.CONFIG.value)
         store.finish_run(run_id, RunStatus.FAILED, str(exc))
         return RunStatus.FAILED.value
+    reporter = StoreReporter(store, run_id, Masker(project.secrets.values()))
+    control = RunControl(timeout=project.timeout,
+                         poll_stop=lambda: store.stop_request(run_id),
+                         heartbeat=lambda: store.heartbeat(run_id, HEARTBEAT_TTL))
     try:
-        return Runner(settings, store, client).execute(run_id, project).status.value
+        with control:
+            outcome = Runner(settings, client, reporter, control, store).execute(run, project)
+        store.finish_run(run_id, outcome.status, reporter.mask(outcome.reason))
+        return outcome.status.value
     finally:
         client.close()

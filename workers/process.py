@@ -1,17 +1,73 @@
-"""The worker process: takes runs off the queue, one at a time, each in a forked work horse."""
+"""The worker process: takes runs off the queue, one at a time, each in a forked work horse.
+
+Beside the queue it keeps the books straight: on start it removes what finished runs left
+behind, and every few seconds it marks runs whose worker was lost (SIGKILL, a crash, a
+reboot) as `error`, so no run stays `running` forever.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 
 from rq import Worker
 
+from pipeline.engine import connect_docker
+from pipeline.errors import PushdockError
+from pipeline.settings import Settings
+from pipeline.store import Store, connect
+from workers.lifecycle import reap_lost_runs, remove_leftovers
 from workers.queue import job_connection, run_queue
 
+REAP_INTERVAL = 10.0
+log = logging.getLogger("pushdock.worker")
 
-def work(redis_url: str, *, burst: bool = False) -> bool:
-    connection = job_connection(redis_url)
+
+def _reaper(settings: Settings, stop: threading.Event) -> None:
+    assert settings.redis_url
+    store = Store(connect(settings.redis_url))
+    client = None
+    while not stop.wait(REAP_INTERVAL):
+        try:
+            client = client or connect_docker()
+            for run_id in reap_lost_runs(store, client):
+                log.warning("run #%s: worker lost; marked error", run_id)
+        except Exception as exc:
+            log.warning("could not check for lost runs: %s", exc)
+
+
+def tidy_up(settings: Settings) -> None:
+    """What a starting worker owes the others: lost runs marked, leftovers removed."""
+    assert settings.redis_url
+    store = Store(connect(settings.redis_url))
+    try:
+        client = connect_docker()
+    except PushdockError as exc:
+        log.warning("%s", exc)
+        return
+    try:
+        for run_id in reap_lost_runs(store, client):
+            log.warning("run #%s: worker lost; marked error", run_id)
+        removed = remove_leftovers(store, client, settings.data_dir)
+        if removed:
+            log.info("removed what runs %s left behind", ", ".join(f"#{r}" for r in removed))
+    finally:
+        client.close()
+
+
+def work(settings: Settings, *, burst: bool = False) -> bool:
+    assert settings.redis_url
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    tidy_up(settings)
+    stop = threading.Event()
+    reaper = threading.Thread(target=_reaper, args=(settings, stop), name="reaper", daemon=True)
+    reaper.start()
+    connection = job_connection(settings.redis_url)
     worker = Worker([run_queue(connection)], connection=connection,
                     name=f"pushdock-{socket.gethostname()}-{os.getpid()}")
-    return worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
+    try:
+        return worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
+    finally:
+        stop.set()

@@ -8,9 +8,10 @@ from rq import Queue
 from pipeline.model import PushEvent, Run, RunStatus
 from pipeline.runner import RUN_STAGES
 from pipeline.store import Store
+from workers.lifecycle import supersede_older
 
 QUEUE_NAME = "pushdock"
-RUN_TIMEOUT = 2 * 3600  # RQ's own limit, above the overall run timeout; it only guards bugs
+RUN_TIMEOUT_MARGIN = 600  # RQ's own limit sits above the run's timeout: it only guards bugs
 RESULT_TTL = 24 * 3600
 
 
@@ -23,14 +24,20 @@ def run_queue(connection: redis.Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=connection)
 
 
-def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "push") -> Run:
-    """Record a queued run and enqueue its job; a run that could not be queued says so."""
+def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "push",
+               supersede: bool = False, timeout: float = 3600.0) -> Run:
+    """Record a queued run and enqueue its job; a run that could not be queued says so.
+
+    With `supersede`, older queued or running runs of the same branch are cancelled.
+    """
     run = store.create_run(event, trigger=trigger, stages=RUN_STAGES)
     try:
         queue.enqueue("workers.jobs.execute_run", run.id, run.project, job_id=f"run-{run.id}",
-                      job_timeout=RUN_TIMEOUT, result_ttl=RESULT_TTL,
+                      job_timeout=timeout + RUN_TIMEOUT_MARGIN, result_ttl=RESULT_TTL,
                       failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}")
     except redis.exceptions.RedisError:
         store.finish_run(run.id, RunStatus.ERROR, "could not be queued: Redis failed")
         raise
+    if supersede:
+        supersede_older(store, run)
     return run

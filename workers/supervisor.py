@@ -61,6 +61,12 @@ class Supervisor:
         self.say(f"started {child.name} (pid {child.process.pid})")
         return child
 
+    def restart(self, child: Child) -> None:
+        """Start an exited child again, in its place."""
+        self.children.remove(child)
+        child.process = None
+        self.start(child)
+
     def wait(self, poll: float = 0.5) -> Child:
         """Block until a child exits; returns it."""
         while True:

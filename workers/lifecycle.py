@@ -1,0 +1,101 @@
+"""Cancel, supersede, and the clean-up of runs whose worker was lost."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import docker
+from docker.errors import APIError, NotFound
+
+from pipeline.errors import PushdockError
+from pipeline.model import Run, RunStatus
+from pipeline.runner import remove_run_resources
+from pipeline.steps import LABEL_ROLE, LABEL_RUN
+from pipeline.store import Store
+from workers.jobs import HEARTBEAT_TTL
+
+LOST_REASON = "worker lost"
+
+
+class RunNotActive(PushdockError):
+    """The run has already finished."""
+
+
+def cancel_run(store: Store, run_id: str, reason: str = "cancelled",
+               status: RunStatus = RunStatus.CANCELLED) -> Run:
+    """Cancel a queued run at once; a running one is stopped by its worker within seconds."""
+    run = store.get_run(run_id)
+    if run is None:
+        raise RunNotActive(f"no run #{run_id}")
+    if run.status.finished:
+        raise RunNotActive(f"run #{run_id} has already finished ({run.status.value})")
+    store.request_stop(run_id, status, reason)
+    if run.status is RunStatus.QUEUED:
+        return store.finish_run(run_id, status, reason)
+    return run
+
+
+def supersede_older(store: Store, newer: Run) -> list[str]:
+    """Older queued or running runs of the same project and branch give way to `newer`."""
+    superseded = []
+    for run in store.active_runs():
+        if (run.project == newer.project and run.branch == newer.branch
+                and int(run.id) < int(newer.id)):
+            try:
+                cancel_run(store, run.id, f"superseded by #{newer.id}", RunStatus.SUPERSEDED)
+            except RunNotActive:
+                continue
+            superseded.append(run.id)
+    return superseded
+
+
+def reap_lost_runs(store: Store, client: docker.DockerClient | None,
+                   grace: float = HEARTBEAT_TTL) -> list[str]:
+    """Runs marked running whose worker stopped beating: mark them error, free what they held."""
+    lost = []
+    now = time.time()
+    for run in store.active_runs():
+        if run.status is not RunStatus.RUNNING or store.is_alive(run.id):
+            continue
+        if run.started is not None and now - run.started < grace:
+            continue  # its first beat may still be on its way
+        store.append_log(run.id, f"{LOST_REASON}: no heartbeat for {grace:g}s")
+        store.finish_run(run.id, RunStatus.ERROR, LOST_REASON)
+        if client is not None:
+            remove_run_resources(client, run.id)
+        lost.append(run.id)
+    return lost
+
+
+def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path) -> list[str]:
+    """Containers, networks and workspaces of runs that are no longer running."""
+    running = {run.id for run in store.active_runs() if run.status is RunStatus.RUNNING}
+    removed: set[str] = set()
+    for container in client.containers.list(all=True, filters={"label": LABEL_RUN}):
+        run_id = container.labels.get(LABEL_RUN, "")
+        # Only queued runs have numeric ids; a local `pushdock run` is never touched.
+        if (container.labels.get(LABEL_ROLE) in ("step", "service") and run_id.isdigit()
+                and run_id not in running):
+            try:
+                container.remove(force=True)
+                removed.add(run_id)
+            except (NotFound, APIError):
+                pass
+    for network in client.networks.list(filters={"label": LABEL_RUN}):
+        run_id = (network.attrs.get("Labels") or {}).get(LABEL_RUN, "")
+        if run_id.isdigit() and run_id not in running:
+            try:
+                network.remove()
+                removed.add(run_id)
+            except (NotFound, APIError):
+                pass
+    workspaces = data_dir.resolve() / "workspaces"
+    if workspaces.is_dir():
+        for workspace in workspaces.iterdir():
+            run_id = workspace.name.rpartition("-run")[2]
+            if run_id.isdigit() and run_id not in running:
+                shutil.rmtree(workspace, ignore_errors=True)
+                removed.add(run_id)
+    return sorted(removed, key=lambda r: int(r) if r.isdigit() else 0)
