@@ -34,6 +34,7 @@ from pipeline.settings import Settings
 from pipeline.source import Sources
 from pipeline.spec import SPEC_FILENAME, parse_spec
 from pipeline.steps import (
+    LABEL_PROJECT,
     LABEL_ROLE,
     LABEL_RUN,
     StepResult,
@@ -82,29 +83,31 @@ def load_pipeline(workspace: Path, project: Project, reporter: Reporter) -> Pipe
     return PipelineSpec()
 
 
-def run_network(run_id: str) -> str:
-    return f"pushdock-run{run_id}"
+def run_network(project: str, run_id: str) -> str:
+    return f"pushdock-{project}-run{run_id}"
 
 
-def remove_run_resources(client: docker.DockerClient, run_id: str) -> None:
+def remove_run_resources(client: docker.DockerClient, project: str, run_id: str) -> None:
     """Remove the step and service containers and the network of a run, whatever its state."""
+    owner = [f"{LABEL_RUN}={run_id}", f"{LABEL_PROJECT}={project}"]
     for role in ("step", "service"):
         for container in client.containers.list(
-                all=True, filters={"label": [f"{LABEL_RUN}={run_id}", f"{LABEL_ROLE}={role}"]}):
+                all=True, filters={"label": [*owner, f"{LABEL_ROLE}={role}"]}):
             try:
                 container.remove(force=True)
             except (NotFound, APIError):
                 pass
-    for network in client.networks.list(names=[run_network(run_id)]):
+    for network in client.networks.list(filters={"label": owner}):
         try:
             network.remove()
         except (NotFound, APIError):
             pass
 
 
-def kill_run_containers(client: docker.DockerClient, run_id: str) -> None:
+def kill_run_containers(client: docker.DockerClient, project: str, run_id: str) -> None:
     """Stop a run's steps and services at once (a cancel must take effect within seconds)."""
-    for container in client.containers.list(filters={"label": f"{LABEL_RUN}={run_id}"}):
+    for container in client.containers.list(
+            filters={"label": [f"{LABEL_RUN}={run_id}", f"{LABEL_PROJECT}={project}"]}):
         if container.labels.get(LABEL_ROLE) in ("step", "service"):
             try:
                 container.kill()
@@ -126,7 +129,7 @@ class Runner:
         reporter = self.reporter
         sources = Sources(self.settings.data_dir)
         workspace = sources.workspaces / f"{project.name}-run{run.id}"
-        self.control.on_stop(lambda: kill_run_containers(self.docker, run.id))
+        self.control.on_stop(lambda: kill_run_containers(self.docker, project.name, run.id))
         stage = StageName.CHECKOUT
         try:
             reporter.stage(stage, StageStatus.RUNNING)
@@ -184,7 +187,7 @@ class Runner:
             reporter.stage(stage, StageStatus.FAILED)
             return Outcome(RunStatus.ERROR, f"{type(exc).__name__}: {exc}")
         finally:
-            remove_run_resources(self.docker, run.id)
+            remove_run_resources(self.docker, project.name, run.id)
             if source is None:
                 sources.remove_workspace(project.name, workspace)
 
@@ -193,7 +196,7 @@ class Runner:
         if not spec.test.steps:
             reporter.log("no test steps")
             return
-        network = run_network(run.id)
+        network = run_network(project.name, run.id)
         self.docker.networks.create(network, driver="bridge",
                                     labels=run_labels(project.name, run.id, "network"))
         services = Services(self.docker, reporter, self.control)

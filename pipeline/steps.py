@@ -97,5 +97,5 @@ def run_step(client: docker.DockerClient, kwargs: dict[str, Any], timeout: float
     finally:
         try:
             container.remove(force=True)
-        except NotFound:
-            pass
+        except (NotFound, APIError):
+            pass  # already gone, or being removed by a cancel

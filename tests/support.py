@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-BASE_IMAGE = "pushdock-test/busybox:latest"
+# Unique per test session: sessions sharing one engine must not remove each other's base.
+BASE_IMAGE = f"pushdock-test/busybox:s{os.getpid()}"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import time
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence

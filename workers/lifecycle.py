@@ -12,7 +12,7 @@ from docker.errors import APIError, NotFound
 from pipeline.errors import PushdockError
 from pipeline.model import Run, RunStatus
 from pipeline.runner import remove_run_resources
-from pipeline.steps import LABEL_ROLE, LABEL_RUN
+from pipeline.steps import LABEL_PROJECT, LABEL_ROLE, LABEL_RUN
 from pipeline.store import Store
 from workers.jobs import HEARTBEAT_TTL
 
@@ -64,28 +64,38 @@ def reap_lost_runs(store: Store, client: docker.DockerClient | None,
         store.append_log(run.id, f"{LOST_REASON}: no heartbeat for {grace:g}s")
         store.finish_run(run.id, RunStatus.ERROR, LOST_REASON)
         if client is not None:
-            remove_run_resources(client, run.id)
+            remove_run_resources(client, run.project, run.id)
         lost.append(run.id)
     return lost
 
 
-def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path) -> list[str]:
-    """Containers, networks and workspaces of runs that are no longer running."""
+def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
+                     projects: set[str]) -> list[str]:
+    """Containers, networks and workspaces of this instance's runs that no longer run.
+
+    Only `projects` (this instance's) are touched: an engine may be shared.
+    """
     running = {run.id for run in store.active_runs() if run.status is RunStatus.RUNNING}
     removed: set[str] = set()
-    for container in client.containers.list(all=True, filters={"label": LABEL_RUN}):
-        run_id = container.labels.get(LABEL_RUN, "")
+
+    def ours(labels: dict[str, str]) -> str | None:
+        run_id = labels.get(LABEL_RUN, "")
         # Only queued runs have numeric ids; a local `pushdock run` is never touched.
-        if (container.labels.get(LABEL_ROLE) in ("step", "service") and run_id.isdigit()
-                and run_id not in running):
+        if labels.get(LABEL_PROJECT) in projects and run_id.isdigit() and run_id not in running:
+            return run_id
+        return None
+
+    for container in client.containers.list(all=True, filters={"label": LABEL_RUN}):
+        run_id = ours(container.labels)
+        if run_id and container.labels.get(LABEL_ROLE) in ("step", "service"):
             try:
                 container.remove(force=True)
                 removed.add(run_id)
             except (NotFound, APIError):
                 pass
     for network in client.networks.list(filters={"label": LABEL_RUN}):
-        run_id = (network.attrs.get("Labels") or {}).get(LABEL_RUN, "")
-        if run_id.isdigit() and run_id not in running:
+        run_id = ours(network.attrs.get("Labels") or {})
+        if run_id:
             try:
                 network.remove()
                 removed.add(run_id)
@@ -94,8 +104,8 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path) 
     workspaces = data_dir.resolve() / "workspaces"
     if workspaces.is_dir():
         for workspace in workspaces.iterdir():
-            run_id = workspace.name.rpartition("-run")[2]
-            if run_id.isdigit() and run_id not in running:
+            project, _, run_id = workspace.name.rpartition("-run")
+            if project in projects and run_id.isdigit() and run_id not in running:
                 shutil.rmtree(workspace, ignore_errors=True)
                 removed.add(run_id)
     return sorted(removed, key=lambda r: int(r) if r.isdigit() else 0)

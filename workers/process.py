@@ -16,6 +16,7 @@ from rq import Worker
 
 from pipeline.engine import connect_docker
 from pipeline.errors import PushdockError
+from pipeline.projects import load_projects
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from workers.lifecycle import reap_lost_runs, remove_leftovers
@@ -50,7 +51,8 @@ def tidy_up(settings: Settings) -> None:
     try:
         for run_id in reap_lost_runs(store, client):
             log.warning("run #%s: worker lost; marked error", run_id)
-        removed = remove_leftovers(store, client, settings.data_dir)
+        projects, _ = load_projects(settings.config_dir)
+        removed = remove_leftovers(store, client, settings.data_dir, {p.name for p in projects})
         if removed:
             log.info("removed what runs %s left behind", ", ".join(f"#{r}" for r in removed))
     finally:

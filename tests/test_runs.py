@@ -1,0 +1,222 @@
+"""Whole runs on the real engine: services, limits, timeouts, secrets, cancel, supersede,
+broken configs and failing builds."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from rq import Queue
+
+from pipeline.control import RunControl
+from pipeline.model import Forge, Project, PushEvent, Run, RunStatus, StageName, StageStatus
+from pipeline.reporting import MASK, Masker, StoreReporter
+from pipeline.runner import Outcome, Runner
+from pipeline.settings import Settings
+from pipeline.store import Store
+from tests.support import SampleRepo, wait_for
+from workers.lifecycle import cancel_run
+from workers.queue import job_connection, submit_run
+
+
+@dataclass
+class Harness:
+    settings: Settings
+    store: Store
+    docker: object
+    repo: SampleRepo
+    project: Project
+
+    def run(self, pipeline: str, *, version: str = "v1", files: dict[str, str] | None = None,
+            branch: str = "main") -> tuple[Run, Outcome, list[str]]:
+        sha = self.repo.commit(version, files={".pushdock.yml": pipeline, **(files or {})})
+        run = self.store.create_run(PushEvent(project=self.project.name, branch=branch, sha=sha))
+        return (run, *self.execute(run))
+
+    def execute(self, run: Run) -> tuple[Outcome, list[str]]:
+        self.store.start_run(run.id)
+        reporter = StoreReporter(self.store, run.id, Masker(self.project.secrets.values()))
+        control = RunControl(timeout=self.project.timeout,
+                             poll_stop=lambda: self.store.stop_request(run.id))
+        with control:
+            outcome = Runner(self.settings, self.docker, reporter, control,
+                             self.store).execute(run, self.project)
+        self.store.finish_run(run.id, outcome.status, outcome.reason)
+        return outcome, [line for _, _, line in self.store.read_log(run.id)]
+
+
+@pytest.fixture
+def harness(settings: Settings, store: Store, docker_client, base_image: str,
+            sample_repo: SampleRepo, project_name: str) -> Iterator[Harness]:
+    project = Project(name=project_name, repo=str(sample_repo.path), forge=Forge.GITHUB,
+                      webhook_secret="x", secrets={"API_TOKEN": "s3cr3t-value\nline-two"})
+    yield Harness(settings, store, docker_client, sample_repo, project)
+    assert not docker_client.containers.list(
+        all=True, filters={"label": [f"pushdock.project={project_name}",
+                                     "pushdock.role=step"]}), "a step container was left"
+    assert not docker_client.networks.list(filters={"label": f"pushdock.project={project_name}"})
+    assert not list((settings.data_dir / "workspaces").glob("*")), "a workspace was left"
+
+
+def test_steps_reach_a_service_by_name(harness: Harness, base_image: str) -> None:
+    pipeline = f"""
+test:
+  services:
+    api:
+      image: {base_image}
+      command: "mkdir -p /srv && echo pong > /srv/ping && echo serving && httpd -f -p 8080 -h /srv"
+      ready: wget -q -O /dev/null http://127.0.0.1:8080/ping
+      deadline: 20s
+  steps:
+    - name: call
+      run: echo "answer=$(wget -q -O- http://api:8080/ping)"
+"""
+    run, outcome, lines = harness.run(pipeline)
+    assert outcome == Outcome(RunStatus.SUCCESS), lines
+    assert "service api: ready" in lines
+    assert "answer=pong" in lines
+    assert "[api] serving" in lines  # the service's own log is kept with the run
+    assert not harness.docker.containers.list(all=True, filters={"label": f"pushdock.run={run.id}"})
+
+
+def test_a_service_that_never_gets_ready(harness: Harness, base_image: str) -> None:
+    pipeline = f"""
+test:
+  services:
+    db: {{image: {base_image}, command: "echo booting; sleep 30", ready: "false", deadline: 2s}}
+  steps:
+    - run: "true"
+"""
+    _, outcome, lines = harness.run(pipeline)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.reason.startswith("service db was not ready within 2s (waited for `false`")
+    assert "[db] booting" in lines
+
+
+def test_a_step_over_its_memory_limit(harness: Harness) -> None:
+    pipeline = """
+test:
+  resources: {memory: 32m}
+  steps:
+    - name: greedy
+      run: x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived
+"""
+    _, outcome, lines = harness.run(pipeline)
+    assert outcome == Outcome(RunStatus.FAILED, "step greedy ran out of memory (limit 32 MiB)")
+    assert "survived" not in lines
+
+
+def test_a_step_past_its_timeout(harness: Harness) -> None:
+    pipeline = "test:\n  steps:\n    - {name: slow, run: 'echo begin; sleep 60', timeout: 2s}\n"
+    _, outcome, lines = harness.run(pipeline)
+    assert outcome == Outcome(RunStatus.FAILED, "step slow timed out after 2.0s")
+    assert "begin" in lines
+
+
+def test_a_fork_bomb_is_held_by_the_pids_limit(harness: Harness) -> None:
+    pipeline = """
+test:
+  resources: {pids: 32}
+  steps:
+    - name: bomb
+      run: "bomb() { bomb | bomb & }; bomb; sleep 30"
+      timeout: 4s
+"""
+    _, outcome, lines = harness.run(pipeline)
+    assert outcome == Outcome(RunStatus.FAILED, "step bomb timed out after 4.0s")
+    assert any("can't fork" in line for line in lines)
+
+
+def test_secrets_are_masked_in_the_log(harness: Harness) -> None:
+    pipeline = ("test:\n  steps:\n    - name: leak\n"
+                "      run: 'echo \"token=$API_TOKEN\"; echo $API_TOKEN'\n")
+    _, outcome, lines = harness.run(pipeline)
+    assert outcome.status is RunStatus.SUCCESS
+    # the multi-line secret printed as it is, and its lines joined by word splitting
+    assert f"token={MASK}" in lines and MASK in lines and f"{MASK} {MASK}" in lines
+    assert not any("s3cr3t-value" in line or "line-two" in line for line in lines)
+
+
+def test_a_broken_pipeline_fails_at_config_with_its_line(harness: Harness) -> None:
+    pipeline = "test:\n  steps:\n    - name: unit\n      timout: 5m\n      run: make\n"
+    run, outcome, lines = harness.run(pipeline)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.reason.startswith(".pushdock.yml:4: test.steps[0].timout: unknown key")
+    assert f"config failed: {outcome.reason}" in lines
+    stages = {s.name: s.status for s in harness.store.get_run(run.id).stages}  # type: ignore[union-attr]
+    assert stages[StageName.CONFIG] is StageStatus.FAILED
+    assert stages[StageName.CHECKOUT] is StageStatus.SUCCESS
+
+
+def test_a_failing_build_quotes_the_line(harness: Harness, base_image: str) -> None:
+    dockerfile = f"FROM {base_image}\nRUN echo compiling && exit 2\n"
+    _, outcome, lines = harness.run("{}\n", files={"Dockerfile": dockerfile})
+    assert outcome.status is RunStatus.FAILED
+    assert "`RUN echo compiling && exit 2`" in outcome.reason
+    assert "compiling" in lines
+
+
+def test_cancel_a_running_run(harness: Harness) -> None:
+    pipeline = "test:\n  steps:\n    - {name: long, run: 'echo started; sleep 120'}\n"
+    sha = harness.repo.commit("v1", files={".pushdock.yml": pipeline})
+    run = harness.store.create_run(PushEvent(project=harness.project.name, branch="main",
+                                             sha=sha))
+    result: list[Outcome] = []
+    thread = threading.Thread(target=lambda: result.append(harness.execute(run)[0]))
+    thread.start()
+    wait_for(lambda: any(line == "started" for _, _, line in harness.store.read_log(run.id)),
+             timeout=60, what="the step to start")
+    cancel_run(harness.store, run.id, "cancelled by dev")
+    thread.join(timeout=10)  # the step is killed within seconds, not after its 120 s
+    assert not thread.is_alive()
+    assert result == [Outcome(RunStatus.CANCELLED, "cancelled by dev")]
+
+
+def test_cancel_a_queued_run(store: Store) -> None:
+    run = store.create_run(PushEvent(project="shop", branch="main", sha="a" * 40))
+    cancelled = cancel_run(store, run.id)
+    assert cancelled.status is RunStatus.CANCELLED
+    assert store.active_runs() == []
+    with pytest.raises(Exception, match="already finished"):
+        cancel_run(store, run.id)
+
+
+def test_a_newer_push_supersedes(harness: Harness, redis_url: str) -> None:
+    queue = Queue("pushdock-test-supersede", connection=job_connection(redis_url))
+    name = harness.project.name
+    first = submit_run(harness.store, queue, PushEvent(project=name, branch="main",
+                                                       sha="a" * 40), supersede=True)
+    other = submit_run(harness.store, queue, PushEvent(project=name, branch="dev",
+                                                       sha="b" * 40), supersede=True)
+    second = submit_run(harness.store, queue, PushEvent(project=name, branch="main",
+                                                        sha="c" * 40), supersede=True)
+    old = harness.store.get_run(first.id)
+    assert old is not None and old.status is RunStatus.SUPERSEDED
+    assert old.reason == f"superseded by #{second.id}"
+    assert harness.store.get_run(other.id).status is RunStatus.QUEUED  # type: ignore[union-attr]
+    assert [r.id for r in harness.store.active_runs()] == [other.id, second.id]
+
+    # A running run is stopped the same way
+    pipeline = "test:\n  steps:\n    - {name: long, run: 'echo started; sleep 120'}\n"
+    sha = harness.repo.commit("v2", files={".pushdock.yml": pipeline})
+    running = harness.store.create_run(PushEvent(project=name, branch="feature", sha=sha))
+    result: list[Outcome] = []
+    thread = threading.Thread(target=lambda: result.append(harness.execute(running)[0]))
+    thread.start()
+    wait_for(lambda: any(line == "started" for _, _, line in
+                         harness.store.read_log(running.id)), timeout=60, what="step start")
+    newer = submit_run(harness.store, queue, PushEvent(project=name, branch="feature",
+                                                       sha="d" * 40), supersede=True)
+    thread.join(timeout=10)
+    assert result == [Outcome(RunStatus.SUPERSEDED, f"superseded by #{newer.id}")]
+
+
+def test_the_overall_run_timeout(harness: Harness) -> None:
+    from dataclasses import replace
+
+    harness.project = replace(harness.project, timeout=3)
+    pipeline = "test:\n  steps:\n    - {name: long, run: 'sleep 120'}\n"
+    _, outcome, _ = harness.run(pipeline)
+    assert outcome == Outcome(RunStatus.FAILED, "run timed out after 3.0s")
