@@ -196,9 +196,12 @@ class Runner:
         if not spec.test.steps:
             reporter.log("no test steps")
             return
-        network = run_network(project.name, run.id)
-        self.docker.networks.create(network, driver="bridge",
-                                    labels=run_labels(project.name, run.id, "network"))
+        # A private network only when there are services to reach: creating one costs time.
+        network = "bridge"
+        if spec.test.services:
+            network = run_network(project.name, run.id)
+            self.docker.networks.create(network, driver="bridge",
+                                        labels=run_labels(project.name, run.id, "network"))
         services = Services(self.docker, reporter, self.control)
         try:
             services.start(spec.test.services, resources=spec.test.resources,

@@ -113,7 +113,6 @@ def remove_project_resources(client, project: str) -> None:
         network.remove()
     for image in client.images.list(filters={"label": f"pushdock.project={project}"}):
         client.images.remove(image.id, force=True)
-    client.images.prune(filters={"dangling": True})
 
 
 @pytest.fixture
