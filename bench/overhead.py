@@ -49,7 +49,8 @@ def build_base(client: docker.DockerClient, work: Path) -> None:
     context.mkdir()
     shutil.copy("/bin/busybox", context / "busybox")
     (context / "Dockerfile").write_text(
-        'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n')
+        'FROM scratch\nCOPY busybox /bin/busybox\n'
+        'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n')
     client.images.build(path=str(context), tag=BASE, rm=True)
 
 

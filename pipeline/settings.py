@@ -21,6 +21,7 @@ class Settings:
     token: str | None = None
     apps_network: str = "pushdock-apps"
     public_url: str | None = None  # base of run links; default http://BIND
+    private: bool = False  # reads need the token too
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +42,7 @@ class Settings:
             token=get("TOKEN"),
             apps_network=get("APPS_NETWORK") or defaults.apps_network,
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
+            private=(get("PRIVATE") or "").lower() in ("1", "true", "yes", "on"),
         )
         split_host_port(settings.proxy_listen, "PUSHDOCK_PROXY_LISTEN")
         split_host_port(settings.bind, "PUSHDOCK_BIND")

@@ -26,7 +26,7 @@ from pipeline.model import (
 )
 
 PREFIX = "pushdock:"
-LOG_MAX_LINES = 20_000  # per run; older lines are trimmed (approximately) from the stream
+LOG_MAX_LINES = 100_000  # per run; older lines are trimmed (approximately) from the stream
 DELIVERY_TTL = 4 * 24 * 3600  # forges redeliver for up to 3 days
 DEPLOYMENTS_KEPT = 100
 
@@ -73,15 +73,42 @@ class Store:
             data = self.redis.hgetall(_key("run", run_id))
         return _run_from_hash(data) if data else None
 
-    def list_runs(self, project: str | None = None, limit: int = 50) -> list[Run]:
+    def list_runs(self, project: str | None = None, limit: int = 50,
+                  offset: int = 0) -> list[Run]:
+        """Newest first."""
         index = _key("project", project, "runs") if project else _key("runs")
         with _reachable():
-            ids = self.redis.zrevrange(index, 0, limit - 1)
+            ids = self.redis.zrevrange(index, offset, offset + limit - 1)
+        return self._runs(ids)
+
+    def _runs(self, ids: list[str]) -> list[Run]:
+        with _reachable():
             pipe = self.redis.pipeline()
             for run_id in ids:
                 pipe.hgetall(_key("run", run_id))
             rows = pipe.execute()
         return [_run_from_hash(row) for row in rows if row]
+
+    def count_runs(self, project: str | None = None) -> int:
+        index = _key("project", project, "runs") if project else _key("runs")
+        with _reachable():
+            return int(self.redis.zcard(index))
+
+    def projects_with_runs(self) -> list[str]:
+        with _reachable():
+            keys = list(self.redis.scan_iter(match=_key("project", "*", "runs"), count=1000))
+        start, end = len(_key("project", "")), -len(":runs")
+        return sorted(k[start:end] for k in keys)
+
+    def last_runs(self, projects: list[str]) -> dict[str, Run]:
+        """The newest run of each project, in two round trips."""
+        with _reachable():
+            pipe = self.redis.pipeline()
+            for project in projects:
+                pipe.zrevrange(_key("project", project, "runs"), 0, 0)
+            newest = pipe.execute()
+        ids = [ids[0] for ids in newest if ids]
+        return {run.project: run for run in self._runs(ids)}
 
     def _update(self, run_id: str, **fields: Any) -> Run:
         run = self.get_run(run_id)
@@ -184,6 +211,27 @@ class Store:
             entries = self.redis.xrange(_key("run", run_id, "log"), min=start, count=count)
         return [(entry_id, f.get("stage", ""), f.get("line", "")) for entry_id, f in entries]
 
+    def log_tail(self, run_id: str, count: int) -> tuple[list[tuple[str, str, str]], int]:
+        """The last `count` entries, oldest first, and how many entries the log holds."""
+        with _reachable():
+            pipe = self.redis.pipeline()
+            pipe.xrevrange(_key("run", run_id, "log"), count=count)
+            pipe.xlen(_key("run", run_id, "log"))
+            entries, total = pipe.execute()
+        return ([(entry_id, f.get("stage", ""), f.get("line", ""))
+                 for entry_id, f in reversed(entries)], int(total))
+
+    def wait_log(self, run_id: str, after: str, block_ms: int
+                 ) -> list[tuple[str, str, str]]:
+        """Entries after `after` (an entry id, or "0"), waiting up to block_ms for new ones."""
+        with _reachable():
+            answer = self.redis.xread({_key("run", run_id, "log"): after or "0"},
+                                      count=1000, block=block_ms)
+        if not answer:
+            return []
+        return [(entry_id, f.get("stage", ""), f.get("line", ""))
+                for entry_id, f in answer[0][1]]
+
     # -- webhook deliveries -----------------------------------------------------------------
     def claim_delivery(self, project: str, delivery_id: str) -> bool:
         """True the first time a delivery id is seen (for DELIVERY_TTL)."""
@@ -199,10 +247,25 @@ class Store:
     def live(self, project: str) -> LiveApp | None:
         with _reachable():
             data = self.redis.hgetall(_key("project", project, "live"))
-        if not data:
-            return None
-        return LiveApp(project=project, color=Color(data["color"]), sha=data["sha"],
-                       run=data["run"], container=data["container"], upstream=data["upstream"])
+        return _live_from_hash(project, data) if data else None
+
+    def lives(self, projects: list[str]) -> dict[str, LiveApp]:
+        with _reachable():
+            pipe = self.redis.pipeline()
+            for project in projects:
+                pipe.hgetall(_key("project", project, "live"))
+            rows = pipe.execute()
+        return {project: _live_from_hash(project, row)
+                for project, row in zip(projects, rows, strict=True) if row}
+
+    def latest_deployments(self, projects: list[str]) -> dict[str, Deployment]:
+        with _reachable():
+            pipe = self.redis.pipeline()
+            for project in projects:
+                pipe.lindex(_key("project", project, "deployments"), 0)
+            rows = pipe.execute()
+        return {project: _deployment_from_json(row)
+                for project, row in zip(projects, rows, strict=True) if row}
 
     def set_live(self, app: LiveApp) -> None:
         with _reachable():
@@ -232,12 +295,7 @@ class Store:
     def deployments(self, project: str, limit: int = 20) -> list[Deployment]:
         with _reachable():
             rows = self.redis.lrange(_key("project", project, "deployments"), 0, limit - 1)
-        result = []
-        for row in rows:
-            data = json.loads(row)
-            data["color"] = Color(data["color"])
-            result.append(Deployment(**data))
-        return result
+        return [_deployment_from_json(row) for row in rows]
 
     @contextmanager
     def deploy_lock(self, project: str, timeout: float = 120.0,
@@ -287,6 +345,18 @@ def _run_to_hash(run: Run) -> dict[str, str]:
             for s in run.stages
         ]),
     }
+
+
+def _live_from_hash(project: str, data: dict[str, str]) -> LiveApp:
+    return LiveApp(project=project, color=Color(data["color"]), sha=data["sha"],
+                   run=data["run"], container=data["container"], upstream=data["upstream"])
+
+
+def _deployment_from_json(row: str) -> Deployment:
+    data = json.loads(row)
+    data["color"] = Color(data["color"])
+    known = {f for f in Deployment.__dataclass_fields__}
+    return Deployment(**{k: v for k, v in data.items() if k in known})
 
 
 def _optional_float(value: str) -> float | None:

@@ -7,7 +7,7 @@ from flask import Flask, jsonify
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
-from webhooks import hooks, pages
+from webhooks import api, auth, hooks, pages
 from webhooks.services import Services
 from workers.queue import job_connection, run_queue
 
@@ -26,12 +26,29 @@ def create_app(settings: Settings | None = None) -> Flask:
         store=Store(connect(settings.redis_url)),
         queue=run_queue(job_connection(settings.redis_url)),
     )
+    app.secret_key = auth.session_key(settings.token)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_NAME="pushdock_session")
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(api.blueprint)
+    app.register_blueprint(auth.blueprint)
+    app.before_request(auth.check_read)
 
     @app.get("/healthz")
     def healthz():
         return jsonify(ok=True)
+
+    @app.after_request
+    def security_headers(response):
+        # Scripts only from this origin: a log line or commit message can never run as code.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
 
     @app.errorhandler(413)
     def too_large(_error: Exception):

@@ -1,17 +1,34 @@
-"""The status pages: every run, and one run's stages and log."""
+"""The status pages: dashboard, project, run, badge — and the forms behind their buttons."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, Response, abort, redirect, render_template, request
+from rq import Worker
 
-from pipeline.errors import StoreUnavailable
-from pipeline.model import Run
+from pipeline.errors import PushdockError, StoreUnavailable
+from pipeline.model import Deployment, LiveApp, Run, RunStatus
+from pipeline.projects import is_project_name
 from pipeline.units import format_duration
+from webhooks.ansi import ansi_to_html
+from webhooks.auth import can_write, csrf_token, logged_in, require_write
+from webhooks.graphics import STATUS_COLOURS, UNKNOWN_COLOUR, badge_svg, history_chart
 from webhooks.services import services
+from workers import actions
 
 blueprint = Blueprint("pages", __name__)
+RUNS_PER_PAGE = 25
+LOG_LINES_ON_PAGE = 2_000  # the rest is one click away, as plain text
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    name: str
+    live: LiveApp | None
+    since: float | None
+    last_run: Run | None
 
 
 def duration_text(run: Run) -> str:
@@ -21,7 +38,9 @@ def duration_text(run: Run) -> str:
     return format_duration(end - run.started)
 
 
-def age_text(timestamp: float) -> str:
+def age_text(timestamp: float | None) -> str:
+    if timestamp is None:
+        return ""
     return format_duration(max(0.0, time.time() - timestamp)) + " ago"
 
 
@@ -30,29 +49,118 @@ def _duration_filter(seconds: float | None) -> str:
     return "" if seconds is None else format_duration(seconds)
 
 
-@blueprint.get("/")
-def index():
+@blueprint.app_template_filter("clock")
+def _clock_filter(timestamp: float | None) -> str:
+    return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S",
+                                                      time.localtime(timestamp))
+
+
+@blueprint.app_context_processor
+def _helpers() -> dict[str, object]:
+    return {"duration_text": duration_text, "age_text": age_text, "can_write": can_write,
+            "logged_in": logged_in, "csrf_token": csrf_token,
+            "write_enabled": bool(services().settings.token)}
+
+
+def project_names() -> list[str]:
     svc = services()
-    try:
-        runs = svc.store.list_runs(limit=100)
-        live = {name: svc.store.live(name) for name in svc.store.live_projects()}
-    except StoreUnavailable:
-        return render_template("unavailable.html"), 503
-    return render_template("index.html", runs=runs, live=live, duration_text=duration_text,
-                           age_text=age_text)
+    names = {path.stem for path in svc.settings.config_dir.glob("*.yml")
+             if is_project_name(path.stem)}
+    return sorted(names | set(svc.store.projects_with_runs()))
+
+
+def workers_alive() -> int:
+    return Worker.count(connection=services().queue.connection)
+
+
+@blueprint.errorhandler(StoreUnavailable)
+def _store_down(_error: Exception):
+    return render_template("message.html", title="Unavailable",
+                           message="Redis is unavailable; records cannot be read now."), 503
+
+
+@blueprint.get("/")
+def dashboard():
+    store = services().store
+    names = project_names()
+    lives = store.lives(names)
+    deployments = store.latest_deployments(names)
+    last_runs = store.last_runs(names)
+    rows = [ProjectRow(name, lives.get(name), _since(lives.get(name), deployments.get(name)),
+                       last_runs.get(name)) for name in names]
+    return render_template("dashboard.html", projects=rows, runs=store.list_runs(limit=20),
+                           workers=workers_alive(),
+                           queued=any(r.status is RunStatus.QUEUED for r in last_runs.values()))
+
+
+def _since(live: LiveApp | None, deployment: Deployment | None) -> float | None:
+    if live is None or deployment is None or deployment.sha != live.sha:
+        return None
+    return deployment.finished
+
+
+@blueprint.get("/projects/<name>")
+def project_page(name: str):
+    store = services().store
+    if not is_project_name(name) or name not in project_names():
+        abort(404)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    total = store.count_runs(name)
+    runs = store.list_runs(name, limit=RUNS_PER_PAGE, offset=(page - 1) * RUNS_PER_PAGE)
+    recent = runs if page == 1 else store.list_runs(name, limit=RUNS_PER_PAGE)
+    return render_template(
+        "project.html", name=name, runs=runs, page=page,
+        pages=max(1, -(-total // RUNS_PER_PAGE)), total=total, live=store.live(name),
+        deployments=store.deployments(name, limit=20), chart=history_chart(recent))
 
 
 @blueprint.get("/runs/<run_id>")
 def run_page(run_id: str):
-    svc = services()
-    if not run_id.isdigit():
+    store = services().store
+    run = store.get_run(run_id) if run_id.isdigit() else None
+    if run is None:
         abort(404)
+    entries, total = store.log_tail(run_id, LOG_LINES_ON_PAGE)
+    lines = [(entry_id, stage, ansi_to_html(line)) for entry_id, stage, line in entries]
+    return render_template("run.html", run=run, log=lines, log_total=total,
+                           last_entry=entries[-1][0] if entries else "0")
+
+
+@blueprint.get("/badge/<name>.svg")
+def badge(name: str) -> Response:
+    store = services().store
+    if not is_project_name(name):
+        abort(404)
+    last = store.last_runs([name]).get(name)
+    message = last.status.value if last else "no runs"
+    colour = STATUS_COLOURS.get(last.status, UNKNOWN_COLOUR) if last else UNKNOWN_COLOUR
+    response = Response(badge_svg(name, message, colour), mimetype="image/svg+xml")
+    response.headers["Cache-Control"] = "no-cache, max-age=0"
+    return response
+
+
+# -- the buttons ------------------------------------------------------------------------------
+def _back(default: str) -> str:
+    target = request.form.get("next", default)
+    return target if target.startswith("/") and not target.startswith("//") else default
+
+
+@blueprint.post("/runs/<run_id>/cancel")
+@require_write
+def cancel_form(run_id: str):
     try:
-        run = svc.store.get_run(run_id)
-        if run is None:
-            abort(404)
-        log = svc.store.read_log(run_id)
-    except StoreUnavailable:
-        return render_template("unavailable.html"), 503
-    return render_template("run.html", run=run, log=log, duration_text=duration_text,
-                           age_text=age_text)
+        actions.cancel(services().store, run_id, "a user of the status page")
+    except PushdockError as exc:
+        return render_template("message.html", title="Cannot cancel", message=str(exc)), 409
+    return redirect(_back(f"/runs/{run_id}"), code=303)
+
+
+@blueprint.post("/runs/<run_id>/rerun")
+@require_write
+def rerun_form(run_id: str):
+    svc = services()
+    try:
+        run = actions.rerun(svc.settings, svc.store, svc.queue, run_id)
+    except PushdockError as exc:
+        return render_template("message.html", title="Cannot rerun", message=str(exc)), 409
+    return redirect(f"/runs/{run.id}", code=303)

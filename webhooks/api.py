@@ -1,0 +1,178 @@
+"""The JSON API, and the log as plain text or as server-sent events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request, stream_with_context
+
+from pipeline.errors import PushdockError, StoreUnavailable
+from pipeline.model import Deployment, LiveApp, Run
+from pipeline.projects import is_project_name
+from webhooks.ansi import ansi_to_html, strip_ansi
+from webhooks.auth import require_write
+from webhooks.pages import project_names
+from webhooks.services import services
+from workers import actions
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+SSE_BLOCK_MS = 2_000  # well under the client's 5 s socket timeout
+MAX_PAGE = 200
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    base = services().settings.base_url
+    return {
+        "id": run.id, "project": run.project, "branch": run.branch, "sha": run.sha,
+        "short_sha": run.short_sha, "message": run.message, "author": run.author,
+        "trigger": run.trigger, "status": run.status.value, "reason": run.reason,
+        "stage": run.current_stage.value if run.current_stage else None,
+        "created": run.created, "started": run.started, "finished": run.finished,
+        "duration": run.duration, "url": f"{base}/runs/{run.id}",
+        "stages": [{"name": s.name.value, "status": s.status.value, "started": s.started,
+                    "finished": s.finished, "duration": s.duration} for s in run.stages],
+    }
+
+
+def live_json(live: LiveApp | None) -> dict[str, Any] | None:
+    if live is None:
+        return None
+    return {"color": live.color.value, "sha": live.sha, "run": live.run,
+            "container": live.container}
+
+
+def deployment_json(deployment: Deployment) -> dict[str, Any]:
+    data = asdict(deployment)
+    data["color"] = deployment.color.value
+    return data
+
+
+@blueprint.errorhandler(StoreUnavailable)
+def _store_down(_error: Exception):
+    return jsonify(error="Redis is unavailable"), 503
+
+
+@blueprint.errorhandler(404)
+def _not_found(_error: Exception):
+    return jsonify(error="not found"), 404
+
+
+def _project_or_404(name: str) -> str:
+    if not is_project_name(name) or name not in project_names():
+        abort(404)
+    return name
+
+
+def _run_or_404(run_id: str) -> Run:
+    run = services().store.get_run(run_id) if run_id.isdigit() else None
+    if run is None:
+        abort(404)
+    return run
+
+
+def _page() -> tuple[int, int]:
+    limit = min(max(request.args.get("limit", 25, type=int) or 25, 1), MAX_PAGE)
+    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    return limit, offset
+
+
+@blueprint.get("/projects")
+def projects():
+    store = services().store
+    names = project_names()
+    lives, last = store.lives(names), store.last_runs(names)
+    return jsonify([{"name": name, "live": live_json(lives.get(name)),
+                     "last_run": run_json(last[name]) if name in last else None}
+                    for name in names])
+
+
+@blueprint.get("/projects/<name>/runs")
+def project_runs(name: str):
+    store = services().store
+    _project_or_404(name)
+    limit, offset = _page()
+    return jsonify({"total": store.count_runs(name), "offset": offset, "limit": limit,
+                    "runs": [run_json(r) for r in store.list_runs(name, limit, offset)]})
+
+
+@blueprint.get("/projects/<name>/deployments")
+def project_deployments(name: str):
+    store = services().store
+    _project_or_404(name)
+    return jsonify({"live": live_json(store.live(name)),
+                    "deployments": [deployment_json(d) for d in store.deployments(name, 100)]})
+
+
+@blueprint.get("/runs/<run_id>")
+def run_detail(run_id: str):
+    return jsonify(run_json(_run_or_404(run_id)))
+
+
+@blueprint.get("/runs/<run_id>/log")
+def run_log(run_id: str) -> Response:
+    store = services().store
+    _run_or_404(run_id)
+    if "text/event-stream" in request.headers.get("Accept", ""):
+        after = request.headers.get("Last-Event-ID") or request.args.get("after", "0")
+        response = Response(stream_with_context(_events(run_id, after)),
+                            mimetype="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"  # proxies must not hold events back
+        return response
+    text = "".join(strip_ansi(line) + "\n" for _, _, line in store.read_log(run_id,
+                                                                             count=1_000_000))
+    return Response(text, mimetype="text/plain")
+
+
+def _event(kind: str, data: Any, entry_id: str | None = None) -> str:
+    head = f"id: {entry_id}\n" if entry_id else ""
+    return f"{head}event: {kind}\ndata: {json.dumps(data)}\n\n"
+
+
+def _events(run_id: str, after: str) -> Iterator[str]:
+    """Log lines as they are written, status changes, and `end` when the run is over."""
+    store = services().store
+    yield "retry: 2000\n\n"
+    last_state = None
+    while True:
+        entries = store.wait_log(run_id, after, SSE_BLOCK_MS)
+        for entry_id, stage, line in entries:
+            yield _event("line", {"stage": stage, "html": str(ansi_to_html(line))}, entry_id)
+            after = entry_id
+        run = store.get_run(run_id)
+        if run is None:
+            return
+        state = run_json(run)
+        if state != last_state:
+            yield _event("status", state)
+            last_state = state
+        if run.status.finished and not entries:
+            yield _event("end", {"status": run.status.value})
+            return
+
+
+# -- write actions ----------------------------------------------------------------------------
+@blueprint.post("/runs/<run_id>/cancel")
+@require_write
+def cancel(run_id: str):
+    _run_or_404(run_id)
+    try:
+        run = actions.cancel(services().store, run_id, "an API call")
+    except PushdockError as exc:
+        return jsonify(error=str(exc)), 409
+    return jsonify(run_json(run)), 202
+
+
+@blueprint.post("/runs/<run_id>/rerun")
+@require_write
+def rerun(run_id: str):
+    svc = services()
+    _run_or_404(run_id)
+    try:
+        run = actions.rerun(svc.settings, svc.store, svc.queue, run_id)
+    except PushdockError as exc:
+        return jsonify(error=str(exc)), 409
+    return jsonify(run_json(run)), 202
