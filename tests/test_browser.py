@@ -1,0 +1,154 @@
+"""The status page in a real headless Chromium: a run followed live, cancelled with the
+token, and a commit message holding <script> shown as text. Screenshots are kept in
+var/test-artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from pipeline.model import PushEvent, RunStatus
+from pipeline.settings import Settings
+from pipeline.store import Store
+from tests.support import SampleRepo, free_port, missing, project_file, wait_for
+from webhooks.app import create_app
+from workers.queue import job_connection, run_queue, submit_run
+
+TOKEN = "browser-token"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artifacts"
+TICKING = ("test:\n  steps:\n    - name: tick\n"
+           "      run: 'for i in $(seq 1 120); do echo \"tick $i\"; sleep 0.5; done'\n")
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not chromium or not driver:
+        missing("chromium and chromedriver are not installed (script/bootstrap installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="pushdock-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                 f"--user-data-dir={profile}", "--window-size=1280,900"):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    chrome.implicitly_wait(0)
+    yield chrome
+    chrome.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def web(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        sample_repo: SampleRepo, project_name: str) -> Iterator[tuple[str, Settings]]:
+    monkeypatch.setenv("BROWSER_SECRET", "hook")
+    project_file(settings.config_dir, project_name, sample_repo.path,
+                 secret_var="BROWSER_SECRET")
+    settings = replace(settings, token=TOKEN, bind=f"127.0.0.1:{free_port()}")
+    server = make_server("127.0.0.1", int(settings.bind.rsplit(":", 1)[1]),
+                         create_app(settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{settings.bind}", settings
+    server.shutdown()
+
+
+@pytest.fixture
+def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    env = {**os.environ, "PUSHDOCK_REDIS_URL": settings.redis_url or "",
+           "PUSHDOCK_CONFIG_DIR": str(settings.config_dir),
+           "PUSHDOCK_DATA_DIR": str(settings.data_dir), "BROWSER_SECRET": "hook"}
+    with open(tmp_path / "worker.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "webhooks.cli", "worker"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    yield process
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def screenshot(browser, name: str) -> None:  # noqa: ANN001
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def text_of(browser, css: str) -> str:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+
+    elements = browser.find_elements(By.CSS_SELECTOR, css)
+    return elements[0].text if elements else ""
+
+
+def test_follow_a_run_live_and_cancel_it(browser, web, worker, store: Store,  # noqa: ANN001
+                                         sample_repo: SampleRepo, project_name: str,
+                                         base_image: str, redis_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    base, _ = web
+    sha = sample_repo.commit("v1", "Tick tock", files={".pushdock.yml": TICKING})
+    queue = run_queue(job_connection(redis_url))
+    run = submit_run(store, queue, PushEvent(project=project_name, branch="main", sha=sha,
+                                             message="Tick tock"))
+
+    # the dashboard lists the run
+    browser.get(f"{base}/")
+    assert project_name in browser.page_source and "Tick tock" in browser.page_source
+    screenshot(browser, "dashboard")
+
+    # log in with the token, landing on the run page
+    browser.get(f"{base}/login?next=/runs/{run.id}")
+    browser.find_element(By.NAME, "token").send_keys(TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    wait_for(lambda: browser.current_url.endswith(f"/runs/{run.id}"), timeout=10,
+             what="the run page")
+    browser.execute_script("window.pushdockMarker = 'not reloaded'")
+
+    # log lines arrive and the status changes, without a reload
+    wait_for(lambda: "tick 3" in text_of(browser, "#log"), timeout=120,
+             what="live log lines in the page")
+    assert text_of(browser, "#run-status") == "running"
+    assert browser.execute_script("return window.pushdockMarker") == "not reloaded"
+    screenshot(browser, "run-live")
+
+    # cancel with the token; the page then shows the run cancelled
+    browser.find_element(By.ID, "cancel").click()
+    wait_for(lambda: text_of(browser, "#run-status") == "cancelled", timeout=30,
+             what="the cancelled status on the page")
+    assert "cancelled by a user of the status page" in text_of(browser, "#run-reason")
+    screenshot(browser, "run-cancelled")
+    final = store.get_run(run.id)
+    assert final is not None and final.status is RunStatus.CANCELLED
+
+
+def test_a_script_in_a_commit_message_is_text(browser, web, store: Store,  # noqa: ANN001
+                                              project_name: str) -> None:
+    base, _ = web
+    message = "<script>window.pushdockHacked = true</script> Fix <b>bold</b>"
+    run = store.create_run(PushEvent(project=project_name, branch="main", sha="a" * 40,
+                                     message=message))
+    store.append_log(run.id, "<img src=x onerror=\"window.pushdockHacked=true\">", stage="test")
+    for path in ("/", f"/runs/{run.id}", f"/projects/{project_name}"):
+        browser.get(base + path)
+        assert browser.execute_script("return window.pushdockHacked === undefined"), path
+    assert message in text_of(browser, "table.runs")
+    browser.get(f"{base}/runs/{run.id}")
+    assert "<img src=x" in text_of(browser, "#log")
+    screenshot(browser, "escaped-message")
