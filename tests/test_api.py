@@ -21,7 +21,7 @@ SHA = "f" * 40
 
 
 def make_client(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                **changes: object):  # noqa: ANN201
+                **changes: object):
     monkeypatch.setenv("API_SECRET", "hook")
     project_file(settings.config_dir, "shop", tmp_path / "repo", secret_var="API_SECRET",
                  host="shop.test")
@@ -30,7 +30,7 @@ def make_client(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture
-def client(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def client(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return make_client(settings, tmp_path, monkeypatch, token=TOKEN)
 
 
@@ -55,7 +55,7 @@ def runs(store: Store) -> list[str]:
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def test_read_endpoints(client, runs: list[str]) -> None:  # noqa: ANN001
+def test_read_endpoints(client, runs: list[str]) -> None:
     projects = client.get("/api/projects").json
     assert [p["name"] for p in projects] == ["shop"]
     assert projects[0]["live"]["sha"] == SHA and projects[0]["last_run"]["id"] == runs[1]
@@ -76,14 +76,14 @@ def test_read_endpoints(client, runs: list[str]) -> None:  # noqa: ANN001
     assert deployments["deployments"][0]["result"] == "live"
 
 
-def test_not_found(client, runs: list[str]) -> None:  # noqa: ANN001
+def test_not_found(client, runs: list[str]) -> None:
     for path in ("/api/runs/999", "/api/runs/abc", "/api/runs/999/log", "/api/projects/nope/runs",
                  "/api/projects/nope/deployments", "/projects/nope", "/runs/999"):
         assert client.get(path).status_code == 404, path
     assert client.get("/api/runs/999").json == {"error": "not found"}
 
 
-def test_sse_log_stream_resumes(client, store: Store, runs: list[str]) -> None:  # noqa: ANN001
+def test_sse_log_stream_resumes(client, store: Store, runs: list[str]) -> None:
     response = client.get(f"/api/runs/{runs[0]}/log", headers={"Accept": "text/event-stream"})
     assert response.mimetype == "text/event-stream"
     body = response.get_data(as_text=True)
@@ -95,7 +95,7 @@ def test_sse_log_stream_resumes(client, store: Store, runs: list[str]) -> None: 
     assert "event: line" not in again.get_data(as_text=True)
 
 
-def test_write_actions_need_the_token(client, runs: list[str], redis_url: str) -> None:  # noqa: ANN001
+def test_write_actions_need_the_token(client, runs: list[str], redis_url: str) -> None:
     assert client.post(f"/api/runs/{runs[1]}/cancel").status_code == 401
     wrong = client.post(f"/api/runs/{runs[1]}/cancel", headers={"Authorization": "Bearer no"})
     assert wrong.status_code == 401
@@ -111,7 +111,7 @@ def test_write_actions_need_the_token(client, runs: list[str], redis_url: str) -
     assert client.post("/api/runs/999/rerun", headers=AUTH).status_code == 404
 
 
-def test_without_a_token_write_actions_are_off(settings: Settings, tmp_path: Path,  # noqa: ANN001
+def test_without_a_token_write_actions_are_off(settings: Settings, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch,
                                                runs: list[str]) -> None:
     client = make_client(settings, tmp_path, monkeypatch)
@@ -121,12 +121,13 @@ def test_without_a_token_write_actions_are_off(settings: Settings, tmp_path: Pat
     assert client.get("/login").status_code == 403
 
 
-def test_browser_login_and_csrf(client, runs: list[str], store: Store) -> None:  # noqa: ANN001
+def test_browser_login_and_csrf(client, runs: list[str], store: Store) -> None:
     page = client.get(f"/runs/{runs[1]}").get_data(as_text=True)
     assert 'id="cancel"' not in page  # not logged in: no buttons
     assert client.post(f"/runs/{runs[1]}/cancel").status_code == 401
     assert client.post("/login", data={"token": "wrong"}).status_code == 401
-    assert client.post("/login?next=/runs/1", data={"token": TOKEN}).headers["Location"] == "/runs/1"
+    logged_in = client.post("/login?next=/runs/1", data={"token": TOKEN})
+    assert logged_in.headers["Location"] == "/runs/1"
     page = client.get(f"/runs/{runs[1]}").get_data(as_text=True)
     assert 'id="cancel"' in page
     assert client.post(f"/runs/{runs[1]}/cancel", data={"csrf": "forged"}).status_code == 403
@@ -139,7 +140,7 @@ def test_browser_login_and_csrf(client, runs: list[str], store: Store) -> None: 
     assert 'id="rerun"' not in client.get(f"/runs/{runs[0]}").get_data(as_text=True)
 
 
-def test_private_mode(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+def test_private_mode(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                       runs: list[str]) -> None:
     client = make_client(settings, tmp_path, monkeypatch, token=TOKEN, private=True)
     assert client.get("/api/projects").status_code == 401
@@ -150,7 +151,7 @@ def test_private_mode(settings: Settings, tmp_path: Path, monkeypatch: pytest.Mo
     assert client.get("/").status_code == 200
 
 
-def test_pages_escape_everything(client, store: Store) -> None:  # noqa: ANN001
+def test_pages_escape_everything(client, store: Store) -> None:
     run = store.create_run(PushEvent(project="shop", branch="main", sha=SHA,
                                      message="<script>alert(1)</script>", author="<b>x</b>"))
     store.append_log(run.id, "<img src=x onerror=alert(2)>", stage="test")
@@ -163,7 +164,7 @@ def test_pages_escape_everything(client, store: Store) -> None:  # noqa: ANN001
     assert "script-src 'self'" in csp
 
 
-def test_pages_and_badge(client, runs: list[str]) -> None:  # noqa: ANN001
+def test_pages_and_badge(client, runs: list[str]) -> None:
     dashboard = client.get("/").get_data(as_text=True)
     assert "shop" in dashboard and SHA[:7] in dashboard and "No worker is running" in dashboard
     project = client.get("/projects/shop").get_data(as_text=True)

@@ -85,19 +85,19 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[byte
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def screenshot(browser, name: str) -> None:  # noqa: ANN001
+def screenshot(browser, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
-def text_of(browser, css: str) -> str:  # noqa: ANN001
+def text_of(browser, css: str) -> str:
     from selenium.webdriver.common.by import By
 
     elements = browser.find_elements(By.CSS_SELECTOR, css)
     return elements[0].text if elements else ""
 
 
-def test_follow_a_run_live_and_cancel_it(browser, web, worker, store: Store,  # noqa: ANN001
+def test_follow_a_run_live_and_cancel_it(browser, web, worker, store: Store,
                                          sample_repo: SampleRepo, project_name: str,
                                          base_image: str, redis_url: str) -> None:
     from selenium.webdriver.common.by import By
@@ -138,7 +138,7 @@ def test_follow_a_run_live_and_cancel_it(browser, web, worker, store: Store,  # 
     assert final is not None and final.status is RunStatus.CANCELLED
 
 
-def test_a_script_in_a_commit_message_is_text(browser, web, store: Store,  # noqa: ANN001
+def test_a_script_in_a_commit_message_is_text(browser, web, store: Store,
                                               project_name: str) -> None:
     base, _ = web
     message = "<script>window.pushdockHacked = true</script> Fix <b>bold</b>"
