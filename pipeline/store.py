@@ -211,6 +211,10 @@ class Store:
             entries = self.redis.xrange(_key("run", run_id, "log"), min=start, count=count)
         return [(entry_id, f.get("stage", ""), f.get("line", "")) for entry_id, f in entries]
 
+    def log_length(self, run_id: str) -> int:
+        with _reachable():
+            return int(self.redis.xlen(_key("run", run_id, "log")))
+
     def log_tail(self, run_id: str, count: int) -> tuple[list[tuple[str, str, str]], int]:
         """The last `count` entries, oldest first, and how many entries the log holds."""
         with _reachable():

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, abort, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    stream_template,
+    stream_with_context,
+)
+from markupsafe import Markup
 from rq import Worker
 
 from pipeline.errors import PushdockError, StoreUnavailable
@@ -20,7 +31,7 @@ from workers import actions
 
 blueprint = Blueprint("pages", __name__)
 RUNS_PER_PAGE = 25
-LOG_LINES_ON_PAGE = 2_000  # the rest is one click away, as plain text
+LOG_LINES_ON_PAGE = 1_000  # the rest is one click away, as plain text
 
 
 @dataclass(frozen=True)
@@ -115,15 +126,22 @@ def project_page(name: str):
 
 
 @blueprint.get("/runs/<run_id>")
-def run_page(run_id: str):
+def run_page(run_id: str) -> Response:
     store = services().store
     run = store.get_run(run_id) if run_id.isdigit() else None
     if run is None:
         abort(404)
-    entries, total = store.log_tail(run_id, LOG_LINES_ON_PAGE)
-    lines = [(entry_id, stage, ansi_to_html(line)) for entry_id, stage, line in entries]
-    return render_template("run.html", run=run, log=lines, log_total=total,
-                           last_entry=entries[-1][0] if entries else "0")
+    total = store.log_length(run_id)
+
+    def log_lines() -> Iterator[tuple[str, str, Markup]]:
+        # Fetched while the page streams: the head of the page is on its way meanwhile.
+        entries, _ = store.log_tail(run_id, LOG_LINES_ON_PAGE)
+        for entry_id, stage, line in entries:
+            yield entry_id, stage, ansi_to_html(line)
+
+    shown = min(total, LOG_LINES_ON_PAGE)
+    return Response(stream_with_context(stream_template(
+        "run.html", run=run, log=log_lines(), log_total=total, log_shown=shown)))
 
 
 @blueprint.get("/badge/<name>.svg")

@@ -22,7 +22,8 @@ function setStatus(element, status) {
 
 function followRun(root) {
   const log = document.getElementById("log");
-  const source = new EventSource(root.dataset.log + "?after=" + encodeURIComponent(root.dataset.after));
+  const after = document.getElementById("log-end").dataset.after;
+  const source = new EventSource(root.dataset.log + "?after=" + encodeURIComponent(after));
   source.addEventListener("line", (event) => {
     const data = JSON.parse(event.data);
     const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
