@@ -33,6 +33,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Lines:
+    """A Reporter that keeps the log lines (for tests of code that reports progress)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,
              what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout

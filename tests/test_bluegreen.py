@@ -14,17 +14,9 @@ from pipeline.model import BuildSpec, Color, DeploySpec, HealthSpec
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess
-from tests.support import SampleRepo
+from tests.support import Lines, SampleRepo
 
 FAST = DeploySpec(port=8000, drain=0, health=HealthSpec(interval=0.2, deadline=15))
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
 
 
 @pytest.fixture
@@ -97,7 +89,7 @@ def test_failing_health_leaves_the_old_colour_serving(deployer, docker_client,
     bluegreen.deploy(request(project_name, v1, sha1, "1"))
     (sample_repo.path / "www" / "healthz").unlink()  # the new version answers 404 on /healthz
     v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
-    spec = DeploySpec(port=8000, drain=0, health=HealthSpec(interval=0.2, deadline=2))
+    spec = DeploySpec(port=8000, drain=0, health=HealthSpec(interval=0.2, deadline=6))
     with pytest.raises(HealthCheckFailed, match="last probe 404"):
         bluegreen.deploy(request(project_name, v2, sha2, "2", spec))
     assert served(caddy, f"{project_name}.test") == "v1"

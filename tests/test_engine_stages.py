@@ -10,15 +10,7 @@ from pipeline.build import build_image
 from pipeline.errors import BuildError
 from pipeline.model import BuildSpec, Resources, StepSpec
 from pipeline.steps import run_step, step_container_kwargs
-from tests.support import SampleRepo
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
+from tests.support import Lines, SampleRepo
 
 
 def test_build_streams_and_tags(docker_client, base_image: str, project_name: str,

@@ -5,14 +5,7 @@ import pytest
 from pipeline.deploy.health import Probe, wait_healthy
 from pipeline.errors import HealthCheckFailed
 from pipeline.model import HealthSpec
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
+from tests.support import Lines
 
 
 class FakeTime:

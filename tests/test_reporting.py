@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pipeline.reporting import MASK, LineSplitter, Masker
+from tests.support import Lines
 
 
 def test_secrets_are_masked_including_multiline_ones() -> None:
@@ -8,14 +9,6 @@ def test_secrets_are_masked_including_multiline_ones() -> None:
     assert mask("password=hunter22!") == f"password={MASK}!"
     assert mask("abcdef123") == MASK
     assert mask("ab stays: too short to mask safely") == "ab stays: too short to mask safely"
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
 
 
 def test_chunks_become_lines() -> None:

@@ -7,15 +7,7 @@ import pytest
 from pipeline.errors import CheckoutError
 from pipeline.model import Forge, Project
 from pipeline.source import Sources
-from tests.support import SampleRepo
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
+from tests.support import Lines, SampleRepo
 
 
 def project_for(repo: SampleRepo) -> Project:
