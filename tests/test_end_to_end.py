@@ -201,9 +201,18 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
     assert "Successfully tagged" in page
     assert pushdock.get("/runs/12345")[0] == 404
 
-    # Ctrl-C stops everything it started
+    # a worker that dies is replaced
     pids = child_pids(pushdock.log())
     assert set(pids) == {"redis-server", "caddy", "web", "worker-1"}
+    os.kill(pids["worker-1"], signal.SIGKILL)
+    wait_for(lambda: "worker-1 exited (code -9); starting it again" in pushdock.log(),
+             timeout=30, what="the worker to be restarted")
+    wait_for(lambda: len(re.findall(r"started worker-1 \(pid", pushdock.log())) == 2,
+             timeout=30, what="the new worker")
+    assert pushdock.process.poll() is None
+
+    # Ctrl-C stops everything it started
+    pids = child_pids(pushdock.log())
     assert pushdock.stop() == 0
     wait_for(lambda: not any(alive(pid) for pid in pids.values()), timeout=15,
              what="children to exit")

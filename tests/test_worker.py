@@ -133,3 +133,48 @@ def test_leftovers_of_finished_runs_are_removed(settings: Settings, store: Store
         all=True, filters={"label": f"pushdock.project={project_name}"})}
     assert left == {running.id, "local42"}
     assert not workspace.exists()
+
+
+def test_two_workers_run_two_projects_at_once(settings: Settings, store: Store,
+                                              tmp_path: Path, project_name: str,
+                                              base_image: str, docker_client,
+                                              redis_url: str) -> None:
+    from tests.conftest import remove_project_resources
+    from workers.lifecycle import cancel_run
+
+    pool = Workers(settings, tmp_path)
+    other = f"{project_name}-b"
+    runs = []
+    queue = run_queue(job_connection(redis_url))
+    try:
+        log = open(tmp_path / "workers.log", "wb")  # noqa: SIM115
+        supervisor = subprocess.Popen([sys.executable, "-m", "webhooks.cli", "worker", "-n", "2"],
+                                      env=pool.env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        log.close()
+        pool.processes.append(supervisor)
+        for name in (project_name, other):
+            repo = SampleRepo(tmp_path / f"repo-{name}")
+            project_file(settings.config_dir, name, repo.path, secret_var="WORKER_SECRET")
+            sha = repo.commit("v1", files={".pushdock.yml": LONG_STEP})
+            runs.append(submit_run(store, queue, PushEvent(project=name, branch="main",
+                                                           sha=sha)))
+
+        def both_started() -> bool:
+            return all(any(line == "started" for _, _, line in store.read_log(run.id))
+                       for run in runs)
+
+        wait_for(both_started, timeout=180, what="both runs to be in their steps together")
+        assert all(store.get_run(r.id).status is RunStatus.RUNNING for r in runs)  # type: ignore[union-attr]
+        for run in runs:
+            cancel_run(store, run.id)
+        wait_for(lambda: all(store.get_run(r.id).status.finished for r in runs),  # type: ignore[union-attr]
+                 timeout=30, what="both runs to stop")
+        # the supervisor stops its workers on SIGTERM, leaving none behind
+        children = descendants(supervisor.pid)
+        os.killpg(supervisor.pid, signal.SIGTERM)
+        supervisor.wait(timeout=30)
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in children),
+                 timeout=30, what="the workers to exit")
+    finally:
+        remove_project_resources(docker_client, other)
