@@ -124,7 +124,8 @@ def test_follow_a_run_live_and_cancel_it(browser, web, worker, store: Store,
     # log lines arrive and the status changes, without a reload
     wait_for(lambda: "tick 3" in text_of(browser, "#log"), timeout=120,
              what="live log lines in the page")
-    assert text_of(browser, "#run-status") == "running"
+    wait_for(lambda: text_of(browser, "#run-status") == "running", timeout=10,
+             what="the running status on the page")
     assert browser.execute_script("return window.pushdockMarker") == "not reloaded"
     screenshot(browser, "run-live")
 
