@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.commit_status import status_target_problem
 from pipeline.errors import ConfigError, UnknownProject
 from pipeline.model import DeployTarget, Forge, Project
 from pipeline.spec import spec_from_section
@@ -73,8 +74,8 @@ def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None =
     doc.root()  # the file must be a mapping
     doc.data = _interpolate_tree(doc, doc.data or {}, (), env)
     root = doc.root()
-    root.only("project", "repo", "forge", "webhook_secret", "branches", "deploy", "secrets",
-              "pipeline")
+    root.only("project", "repo", "forge", "webhook_secret", "branches", "tags", "deploy",
+              "secrets", "pipeline", "status_token", "status_api")
 
     name = root.string("project", path.stem)
     if not is_project_name(name):
@@ -104,6 +105,15 @@ def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None =
     if host is not None and not _HOST.match(host):
         raise deploy.error("host", f'"{host}" is not a host name')
 
+    status_token = root.string("status_token")
+    status_api = root.string("status_api").rstrip("/")
+    if status_api and not re.match(r"^https?://[^\s/]+", status_api):
+        raise root.error("status_api", f'"{status_api}" is not an http(s) URL')
+    if status_token:
+        problem = status_target_problem(forge, repo)
+        if problem:
+            raise root.error("status_token", problem)
+
     pipeline = None
     if "pipeline" in root and root.data["pipeline"] is not None:
         pipeline = spec_from_section(root.section("pipeline"))
@@ -118,6 +128,9 @@ def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None =
         secrets=root.string_map("secrets"),
         pipeline=pipeline,
         path=filename,
+        tags=root.boolean("tags", False),
+        status_token=status_token,
+        status_api=status_api,
     )
 
 
