@@ -124,13 +124,51 @@ def github_push(secret: str, sha: str, *, branch: str = "main", message: str = "
     return body, headers
 
 
-def project_file(directory: Path, name: str, repo: Path, *, secret_var: str,
-                 host: str | None = None, extra: str = "") -> Path:
+def project_file(directory: Path, name: str, repo: Path | str, *, secret_var: str,
+                 host: str | None = None, extra: str = "", forge: str = "github") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    lines = [f"project: {name}", f"repo: {repo}", "forge: github",
+    lines = [f"project: {name}", f"repo: {repo}", f"forge: {forge}",
              f"webhook_secret: ${{{secret_var}}}", "branches: [main, \"feature/*\"]"]
     if host:
         lines += ["deploy:", "  branch: main", f"  host: {host}"]
     path = directory / f"{name}.yml"
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def sign_for(forge: str, secret: str, body: bytes) -> dict[str, str]:
+    """The headers that sign this body the way the forge does."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "github": {"X-Hub-Signature-256": f"sha256={digest}"},
+        "gitlab": {"X-Gitlab-Token": secret},
+        "gitea": {"X-Gitea-Signature": digest, "X-Forgejo-Signature": digest},
+        "bitbucket": {"X-Hub-Signature": f"sha256={digest}"},
+        "generic": {"X-Pushdock-Signature": f"sha256={digest}"},
+    }[forge]
+
+
+def forge_fixture(forge: str, name: str, secret: str, *, delivery: str | None = None,
+                  edit: Callable[[dict[str, Any]], None] | None = None
+                  ) -> tuple[bytes, dict[str, str]]:
+    """A webhook recorded in tests/fixtures/<forge>/<name>.json, signed with this secret.
+
+    `edit` changes the payload in place before it is signed; `delivery` replaces its
+    delivery id.
+    """
+    recorded = json.loads((FIXTURES / forge / f"{name}.json").read_text())
+    payload = recorded["body"]
+    if edit is not None:
+        edit(payload)
+    body = json.dumps(payload).encode()
+    headers = {**recorded["headers"], **sign_for(forge, secret, body)}
+    if delivery is not None:
+        for header in ("X-GitHub-Delivery", "X-Gitlab-Event-UUID", "Idempotency-Key",
+                       "X-Gitea-Delivery", "X-Forgejo-Delivery", "X-Request-UUID",
+                       "X-Pushdock-Delivery"):
+            if header in headers:
+                headers[header] = delivery
+    return body, headers

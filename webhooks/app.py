@@ -11,8 +11,6 @@ from webhooks import hooks, pages
 from webhooks.services import Services
 from workers.queue import job_connection, run_queue
 
-MAX_BODY = 25 * 1024 * 1024
-
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
@@ -20,7 +18,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise ConfigError("PUSHDOCK_REDIS_URL is not set (`pushdock up` starts an embedded "
                           "Redis; `pushdock serve` needs one given)")
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.extensions["pushdock"] = Services(
         settings=settings,
         store=Store(connect(settings.redis_url)),
@@ -35,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(413)
     def too_large(_error: Exception):
-        return jsonify(error=f"body larger than {MAX_BODY // (1024 * 1024)} MB"), 413
+        return jsonify(error=f"body larger than {settings.max_body} bytes "
+                             "(PUSHDOCK_MAX_BODY)"), 413
 
     return app

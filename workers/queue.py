@@ -23,10 +23,19 @@ def run_queue(connection: redis.Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=connection)
 
 
-def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "push") -> Run:
-    """Record a queued run and enqueue its job; a run that could not be queued says so."""
+def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "push",
+               report_status: bool = False) -> Run:
+    """Record a queued run and enqueue its job; a run that could not be queued says so.
+
+    With report_status, a small job ahead of the queue tells the forge the commit is pending,
+    so the webhook's answer never waits on the forge's API.
+    """
     run = store.create_run(event, trigger=trigger, stages=RUN_STAGES)
     try:
+        if report_status:
+            queue.enqueue("workers.jobs.report_queued", run.id, run.project, at_front=True,
+                          job_id=f"status-{run.id}", job_timeout=60, result_ttl=RESULT_TTL,
+                          failure_ttl=RESULT_TTL, description=f"pending status of run {run.id}")
         queue.enqueue("workers.jobs.execute_run", run.id, run.project, job_id=f"run-{run.id}",
                       job_timeout=RUN_TIMEOUT, result_ttl=RESULT_TTL,
                       failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}")
