@@ -52,3 +52,7 @@ class StoreUnavailable(PushdockError):
 
 class EngineUnavailable(PushdockError):
     """No Docker engine answers."""
+
+
+class StatusReportFailed(PushdockError):
+    """The forge did not take a commit status; the run goes on regardless."""

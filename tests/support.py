@@ -172,3 +172,57 @@ def forge_fixture(forge: str, name: str, secret: str, *, delivery: str | None = 
             if header in headers:
                 headers[header] = delivery
     return body, headers
+
+
+class RecordingServer:
+    """An HTTP server on 127.0.0.1 that records every request and answers `status`.
+
+    Header names are recorded lower-case: HTTP does not care, and urllib capitalises them.
+    """
+
+    def __init__(self, status: int = 201) -> None:
+        import http.server
+        import threading
+
+        self.status = status
+        self.requests: list[dict[str, Any]] = []
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._record(json.loads(raw) if raw else None)
+                self._answer()
+
+            def do_GET(self) -> None:
+                self._record(None)
+                self._answer(404)
+
+            def _record(self, body: Any) -> None:
+                recorder.requests.append({
+                    "method": self.command, "path": self.path, "body": body,
+                    "headers": {k.lower(): v for k, v in self.headers.items()}})
+
+            def _answer(self, status: int | None = None) -> None:
+                payload = b'{"message": "recorded"}'
+                self.send_response(status or recorder.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecordingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
