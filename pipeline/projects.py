@@ -17,6 +17,7 @@ from pipeline.yamldoc import YamlDoc
 
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VARIABLE_NAMES = re.compile(rb"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 _REMOTE_URL = re.compile(r"^(https?|ssh|git|file)://[^\s]+$")
@@ -160,3 +161,51 @@ def load_projects(config_dir: Path, env: Mapping[str, str] | None = None
         except ConfigError as exc:
             errors.append(exc)
     return projects, errors
+
+
+class ProjectFiles:
+    """Project files read on every use, parsed again only when their bytes (or the values of
+    the variables they name) changed: a webhook reads its project file for each delivery."""
+
+    def __init__(self, config_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.config_dir = config_dir
+        self.env = env
+        self._parsed: dict[Path, tuple[tuple[object, ...], Project | ConfigError]] = {}
+
+    def _parse(self, path: Path, text: bytes) -> Project:
+        env = os.environ if self.env is None else self.env
+        names = sorted(set(_VARIABLE_NAMES.findall(text)))
+        key = (text, *(env.get(name.decode()) for name in names))
+        cached = self._parsed.get(path)
+        if cached is None or cached[0] != key:
+            try:
+                result: Project | ConfigError = parse_project(text, path, env)
+            except ConfigError as exc:
+                result = exc
+            cached = (key, result)
+            self._parsed[path] = cached
+        if isinstance(cached[1], ConfigError):
+            raise cached[1]
+        return cached[1]
+
+    def load(self, name: str) -> Project:
+        if not is_project_name(name):
+            raise UnknownProject(f"no project named {name!r}")
+        path = project_file(self.config_dir, name)
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            raise UnknownProject(f"no project named {name!r} (no {path})") from None
+        return self._parse(path, text)
+
+    def load_all(self) -> tuple[list[Project], list[ConfigError]]:
+        projects: list[Project] = []
+        errors: list[ConfigError] = []
+        for path in sorted(self.config_dir.glob("*.yml")):
+            try:
+                projects.append(self._parse(path, path.read_bytes()))
+            except ConfigError as exc:
+                errors.append(exc)
+            except OSError:
+                continue  # removed or unreadable since the listing
+        return projects, errors

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import Any
@@ -45,7 +45,10 @@ class Store:
 
     # -- runs -------------------------------------------------------------------------------
     def create_run(self, event: PushEvent, *, trigger: str = "push",
-                   stages: tuple[StageName, ...] = ()) -> Run:
+                   stages: tuple[StageName, ...] = (),
+                   along: Callable[[redis.client.Pipeline, Run], None] | None = None) -> Run:
+        """Record a new queued run. `along` adds its own writes (the run's job) to the same
+        transaction, so that the run and its job are written together or not at all."""
         with _reachable():
             number = self.redis.incr(_key("runs", "seq"))
             run = Run(
@@ -61,9 +64,12 @@ class Store:
                 delivery_id=event.delivery_id,
             )
             pipe = self.redis.pipeline()
+            pipe.multi()  # explicitly: RQ, given this pipeline, would start one otherwise
             pipe.hset(_key("run", run.id), mapping=_run_to_hash(run))
             pipe.zadd(_key("runs"), {run.id: run.created})
             pipe.zadd(_key("project", run.project, "runs"), {run.id: run.created})
+            if along is not None:
+                along(pipe, run)
             pipe.execute()
         return run
 

@@ -139,3 +139,27 @@ def test_a_status_token_needs_a_forge_with_a_status_api() -> None:
     assert "is not <owner>/<repository> on github" in error_of(nested + "status_token: t\n")
     gitlab = nested.replace("forge: github", "forge: gitlab")
     assert parse(gitlab + "status_token: t\n").status_token == "t"
+
+
+def test_project_files_are_parsed_again_only_when_they_change(tmp_path: Path) -> None:
+    from pipeline.projects import ProjectFiles
+
+    env = dict(ENV)
+    files = ProjectFiles(tmp_path, env)
+    (tmp_path / "shop.yml").write_text(SHOP)
+    first = files.load("shop")
+    assert files.load("shop") is first  # unchanged: the parsed project is reused
+    env["SHOP_WEBHOOK_SECRET"] = "rotated"
+    assert files.load("shop").webhook_secret == "rotated"
+    (tmp_path / "shop.yml").write_text(SHOP.replace("[main, \"feature/*\"]", "[main]"))
+    assert files.load("shop").branches == ("main",)
+    (tmp_path / "shop.yml").write_text(SHOP + "colour: red\n")
+    with pytest.raises(ConfigError, match="colour: unknown"):
+        files.load("shop")
+    (tmp_path / "cart.yml").write_text(SHOP.replace("project: shop", "project: cart"))
+    projects, errors = files.load_all()
+    assert [p.name for p in projects] == ["cart"] and len(errors) == 1
+    with pytest.raises(UnknownProject):
+        files.load("nope")
+    with pytest.raises(UnknownProject):
+        files.load("../shop")

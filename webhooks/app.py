@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify
 
 from pipeline.errors import ConfigError
+from pipeline.projects import ProjectFiles
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from webhooks import hooks, pages
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=settings,
         store=Store(connect(settings.redis_url)),
         queue=run_queue(job_connection(settings.redis_url)),
+        projects=ProjectFiles(settings.config_dir),
     )
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(pages.blueprint)

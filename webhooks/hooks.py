@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from pipeline.errors import ConfigError, StoreUnavailable, UnknownProject
 from pipeline.model import Project, PushEvent
-from pipeline.projects import branch_matches, load_project, load_projects
+from pipeline.projects import branch_matches
 from pipeline.repo_url import repo_matches
 from pipeline.source import SHA
 from webhooks.errors import BadSignature, MalformedPayload, WebhookError, WrongForge
@@ -56,7 +56,7 @@ def _too_large():
 def receive(project_name: str):
     svc = services()
     try:
-        project = load_project(svc.settings.config_dir, project_name)
+        project = svc.projects.load(project_name)
     except UnknownProject:
         return _answer(404, error=f"unknown project {project_name!r}")
     except ConfigError as exc:
@@ -99,7 +99,7 @@ def receive_any():
     forge = detect_forge(request.headers)
     if forge is None:
         return _answer(400, error=NO_FORGE)
-    projects, errors = load_projects(svc.settings.config_dir)
+    projects, errors = svc.projects.load_all()
     for error in errors:
         current_app.logger.error("project file skipped: %s", error)
     candidates = [project for project in projects if project.forge is forge]
