@@ -122,7 +122,7 @@ def receive_any():
         names = module.repositories(body)
         matched = [project for project in signed if repo_matches(project.repo, names)]
         if not matched:
-            named = names[0] if names else "none named"
+            named = names[0][:200] if names else "none named"
             return _answer(404, error=f"no project for this repository ({named})")
     except WebhookError as exc:
         return _answer(exc.status, error=str(exc))
