@@ -65,6 +65,31 @@ def redis_answers(port: int) -> bool:
         return False
 
 
+def _process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return pids
+    for child in children:
+        pids += _process_tree(int(child))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes and their children (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for root in pids:
+        for pid in _process_tree(root):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def push_body() -> tuple[bytes, str]:
     payload = {
         "ref": "refs/heads/main", "before": "0" * 40, "after": SHA, "created": False,
@@ -223,11 +248,23 @@ def main() -> int:
         paced(web_port, body, signature, 50, 1)  # warm-up: imports, connections, caches
         print(f"pushdock serve (gunicorn, defaults of `pushdock serve`) + redis-server (AOF) "
               f"on 127.0.0.1, {os.cpu_count()} CPUs; signed GitHub pushes, unique deliveries")
+        redis_pid, web_pid = (child.pid for child in children)
+        before = cpu_seconds([web_pid]), cpu_seconds([redis_pid])
         load = full_load(base, script, args.seconds, args.connections)
+        web_cpu = cpu_seconds([web_pid]) - before[0]
+        redis_cpu = cpu_seconds([redis_pid]) - before[1]
         print(f"full load (wrk -t2 -c{args.connections}, {args.seconds}s): "
               f"{load['accepted'] / load['seconds']:.0f} accepted/s, "
               f"p50 {load['p50']:.1f} ms, p99 {load['p99']:.1f} ms "
               f"({load['other']:.0f} not accepted, {load['errors']:.0f} socket errors)")
+        # Machines are shared: the CPU the server spent per push says what it needs, whatever
+        # else runs beside it.
+        accepted = max(load["accepted"], 1)
+        per_push = (web_cpu + redis_cpu) / accepted * 1000
+        print(f"server CPU per accepted push: {per_push:.2f} ms (gunicorn "
+              f"{web_cpu / accepted * 1000:.2f}, redis {redis_cpu / accepted * 1000:.2f}), i.e. "
+              f"{1000 / per_push:.0f} pushes/s per core; load average now "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         fixed = paced(web_port, body, signature, args.rate, args.seconds)
         print(f"fixed rate {args.rate:.0f} req/s ({args.seconds}s): "
               f"{fixed['accepted'] / fixed['seconds']:.0f} accepted/s, "
