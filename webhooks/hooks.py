@@ -153,11 +153,14 @@ def _queue(svc: Services, parsed: Parsed):
             # One delivery may push several refs (Bitbucket): each is claimed on its own, so
             # a redelivery after a partial failure queues only what is missing.
             claim = f"{event.delivery_id}:{event.ref or event.branch}"
-            if event.delivery_id and not svc.store.claim_delivery(project.name, claim):
-                ignored.append("duplicate delivery")
-                continue
+            run_id = None
+            if event.delivery_id:
+                run_id = svc.store.claim_delivery_run_id(project.name, claim)
+                if run_id is None:
+                    ignored.append("duplicate delivery")
+                    continue
             try:
-                runs.append(submit_run(svc.store, svc.queue, event,
+                runs.append(submit_run(svc.store, svc.queue, event, run_id=run_id,
                                        report_status=bool(project.status_token)))
             except Exception:
                 if event.delivery_id:  # let the forge's redelivery through

@@ -24,7 +24,7 @@ def run_queue(connection: redis.Redis) -> Queue:
 
 
 def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "push",
-               report_status: bool = False) -> Run:
+               report_status: bool = False, run_id: str | None = None) -> Run:
     """Record a queued run and enqueue its job, in one Redis transaction: both or neither.
 
     With report_status, a small job ahead of the queue tells the forge the commit is pending,
@@ -42,4 +42,5 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "
                       failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}",
                       pipeline=pipe)
 
-    return store.create_run(event, trigger=trigger, stages=RUN_STAGES, along=enqueue)
+    return store.create_run(event, trigger=trigger, stages=RUN_STAGES, along=enqueue,
+                            run_id=run_id)
