@@ -79,6 +79,16 @@ def test_gitlab_tag_push_hook_uses_checkout_sha() -> None:
     assert isinstance(event, PushEvent) and event.sha == A and event.author == "jsmith"
 
 
+def test_gitlab_system_hooks_carry_pushes() -> None:
+    body, headers = forge_fixture("gitlab", "push", SECRET)
+    headers["X-Gitlab-Event"] = "System Hook"
+    [event] = forge_module(Forge.GITLAB).parse(headers, body, "shop")
+    assert isinstance(event, PushEvent) and event.sha == A
+    body = b'{"event_name": "project_create", "name": "shop"}'
+    assert forge_module(Forge.GITLAB).parse(headers, body, "shop") == [
+        Ignored("system hook event 'project_create' is not a push")]
+
+
 def test_gitlab_delivery_falls_back_to_the_event_uuid() -> None:
     _, headers = forge_fixture("gitlab", "push", SECRET)
     del headers["Idempotency-Key"]

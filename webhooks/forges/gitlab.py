@@ -39,9 +39,12 @@ def repositories(body: bytes) -> tuple[str, ...]:
 
 def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
     event = headers.get("X-Gitlab-Event", "")
-    if event not in PUSH_EVENTS:
+    if event not in (*PUSH_EVENTS, "System Hook"):
         return [Ignored(f"event {event!r} is not a push")]
     payload = load_object(body)
+    # An instance's system hook sends every project's pushes as "System Hook" events.
+    if event == "System Hook" and text(payload, "event_name") not in ("push", "tag_push"):
+        return [Ignored(f"system hook event {text(payload, 'event_name')!r} is not a push")]
     ref, after = text(payload, "ref"), text(payload, "after")
     if not ref or not after:
         raise MalformedPayload("push payload has no ref or after")
