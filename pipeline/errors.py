@@ -68,3 +68,5 @@ class ServiceFailed(PushdockError):
 
 class ImageUnavailable(PushdockError):
     """An image is neither on the engine nor pullable."""
+class StatusReportFailed(PushdockError):
+    """The forge did not take a commit status; the run goes on regardless."""

@@ -65,6 +65,11 @@ class PushEvent:
     author: str = ""
     forge: Forge = Forge.GENERIC
     delivery_id: str = ""
+    ref: str = ""  # the full ref pushed (refs/heads/…, refs/tags/…); empty means the branch
+
+    @property
+    def is_tag(self) -> bool:
+        return self.ref.startswith("refs/tags/")
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,9 @@ class Project:
     timeout: float = 3600.0  # a whole run, in seconds
     supersede: bool = True  # a newer push to a branch cancels older runs of that branch
     path: str = ""
+    tags: bool = False  # whether pushed tags run the pipeline (they never deploy)
+    status_token: str = ""  # forge API token: commit statuses are reported when set
+    status_api: str = ""  # the forge API's base URL, when not derived from `repo`
 
 
 @dataclass(frozen=True)

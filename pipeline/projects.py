@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline.commit_status import status_target_problem
 from pipeline.errors import ConfigError, UnknownProject
 from pipeline.model import DeployTarget, Forge, Project
 from pipeline.spec import spec_from_section
@@ -16,6 +17,7 @@ from pipeline.yamldoc import YamlDoc
 
 PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VARIABLE_NAMES = re.compile(rb"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
 _REMOTE_URL = re.compile(r"^(https?|ssh|git|file)://[^\s]+$")
@@ -73,8 +75,8 @@ def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None =
     doc.root()  # the file must be a mapping
     doc.data = _interpolate_tree(doc, doc.data or {}, (), env)
     root = doc.root()
-    root.only("project", "repo", "forge", "webhook_secret", "branches", "deploy", "secrets",
-              "pipeline", "timeout", "supersede")
+    root.only("project", "repo", "forge", "webhook_secret", "branches", "tags", "deploy",
+              "secrets", "pipeline", "status_token", "status_api", "timeout", "supersede")
 
     name = root.string("project", path.stem)
     if not is_project_name(name):
@@ -104,6 +106,15 @@ def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None =
     if host is not None and not _HOST.match(host):
         raise deploy.error("host", f'"{host}" is not a host name')
 
+    status_token = root.string("status_token")
+    status_api = root.string("status_api").rstrip("/")
+    if status_api and not re.match(r"^https?://[^\s/]+", status_api):
+        raise root.error("status_api", f'"{status_api}" is not an http(s) URL')
+    if status_token:
+        problem = status_target_problem(forge, repo)
+        if problem:
+            raise root.error("status_token", problem)
+
     pipeline = None
     if "pipeline" in root and root.data["pipeline"] is not None:
         pipeline = spec_from_section(root.section("pipeline"))
@@ -127,6 +138,9 @@ def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None =
         timeout=timeout,
         supersede=supersede,
         path=filename,
+        tags=root.boolean("tags", False),
+        status_token=status_token,
+        status_api=status_api,
     )
 
 
@@ -156,3 +170,51 @@ def load_projects(config_dir: Path, env: Mapping[str, str] | None = None
         except ConfigError as exc:
             errors.append(exc)
     return projects, errors
+
+
+class ProjectFiles:
+    """Project files read on every use, parsed again only when their bytes (or the values of
+    the variables they name) changed: a webhook reads its project file for each delivery."""
+
+    def __init__(self, config_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.config_dir = config_dir
+        self.env = env
+        self._parsed: dict[Path, tuple[tuple[object, ...], Project | ConfigError]] = {}
+
+    def _parse(self, path: Path, text: bytes) -> Project:
+        env = os.environ if self.env is None else self.env
+        names = sorted(set(_VARIABLE_NAMES.findall(text)))
+        key = (text, *(env.get(name.decode()) for name in names))
+        cached = self._parsed.get(path)
+        if cached is None or cached[0] != key:
+            try:
+                result: Project | ConfigError = parse_project(text, path, env)
+            except ConfigError as exc:
+                result = exc
+            cached = (key, result)
+            self._parsed[path] = cached
+        if isinstance(cached[1], ConfigError):
+            raise cached[1]
+        return cached[1]
+
+    def load(self, name: str) -> Project:
+        if not is_project_name(name):
+            raise UnknownProject(f"no project named {name!r}")
+        path = project_file(self.config_dir, name)
+        try:
+            text = path.read_bytes()
+        except FileNotFoundError:
+            raise UnknownProject(f"no project named {name!r} (no {path})") from None
+        return self._parse(path, text)
+
+    def load_all(self) -> tuple[list[Project], list[ConfigError]]:
+        projects: list[Project] = []
+        errors: list[ConfigError] = []
+        for path in sorted(self.config_dir.glob("*.yml")):
+            try:
+                projects.append(self._parse(path, path.read_bytes()))
+            except ConfigError as exc:
+                errors.append(exc)
+            except OSError:
+                continue  # removed or unreadable since the listing
+        return projects, errors

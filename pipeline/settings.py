@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import ConfigError
+from pipeline.units import parse_size
+
+DEFAULT_MAX_BODY = 25 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Settings:
     apps_network: str = "pushdock-apps"
     public_url: str | None = None  # base of run links; default http://BIND
     private: bool = False  # reads need the token too
+    max_body: int = DEFAULT_MAX_BODY  # bytes; larger webhook bodies are answered 413
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -43,6 +47,7 @@ class Settings:
             apps_network=get("APPS_NETWORK") or defaults.apps_network,
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             private=(get("PRIVATE") or "").lower() in ("1", "true", "yes", "on"),
+            max_body=_size(get("MAX_BODY"), defaults.max_body, "PUSHDOCK_MAX_BODY"),
         )
         split_host_port(settings.proxy_listen, "PUSHDOCK_PROXY_LISTEN")
         split_host_port(settings.bind, "PUSHDOCK_BIND")
@@ -67,3 +72,15 @@ def split_host_port(value: str, name: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{name}={value!r} is not HOST:PORT or :PORT")
     return host.strip("[]"), int(port)
+
+
+def _size(value: str | None, default: int, name: str) -> int:
+    if value is None:
+        return default
+    try:
+        size = parse_size(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a size (use 25m, 1g)") from None
+    if size <= 0:
+        raise ConfigError(f"{name}={value!r} must be more than 0")
+    return size

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, replace
 from typing import Any
@@ -31,6 +31,15 @@ DELIVERY_TTL = 4 * 24 * 3600  # forges redeliver for up to 3 days
 DEPLOYMENTS_KEPT = 100
 
 
+# Claims a delivery id and numbers its run atomically: a repeated delivery takes no number.
+_CLAIM_RUN_ID = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+  return redis.call('INCR', KEYS[2])
+end
+return 0
+"""
+
+
 def _key(*parts: str) -> str:
     return PREFIX + ":".join(parts)
 
@@ -45,11 +54,17 @@ class Store:
 
     # -- runs -------------------------------------------------------------------------------
     def create_run(self, event: PushEvent, *, trigger: str = "push",
-                   stages: tuple[StageName, ...] = ()) -> Run:
+                   stages: tuple[StageName, ...] = (),
+                   along: Callable[[redis.client.Pipeline, Run], None] | None = None,
+                   run_id: str | None = None) -> Run:
+        """Record a new queued run. `along` adds its own writes (the run's job) to the same
+        transaction, so that the run and its job are written together or not at all.
+        `run_id` is one from claim_delivery_run_id; by default a new one is taken."""
         with _reachable():
-            number = self.redis.incr(_key("runs", "seq"))
+            if run_id is None:
+                run_id = str(self.redis.incr(_key("runs", "seq")))
             run = Run(
-                id=str(number),
+                id=run_id,
                 project=event.project,
                 branch=event.branch,
                 sha=event.sha,
@@ -61,10 +76,13 @@ class Store:
                 delivery_id=event.delivery_id,
             )
             pipe = self.redis.pipeline()
+            pipe.multi()  # explicitly: RQ, given this pipeline, would start one otherwise
             pipe.hset(_key("run", run.id), mapping=_run_to_hash(run))
             pipe.zadd(_key("runs"), {run.id: run.created})
             pipe.zadd(_key("project", run.project, "runs"), {run.id: run.created})
             pipe.sadd(_key("runs", "active"), run.id)
+            if along is not None:
+                along(pipe, run)
             pipe.execute()
         return run
 
@@ -242,6 +260,14 @@ class Store:
         with _reachable():
             return bool(self.redis.set(_key("delivery", project, delivery_id), "1",
                                        nx=True, ex=DELIVERY_TTL))
+
+    def claim_delivery_run_id(self, project: str, delivery_id: str) -> str | None:
+        """claim_delivery and, the first time, a new run id, in one round trip (a webhook
+        does both for every push); None for a delivery already seen."""
+        with _reachable():
+            number = self.redis.eval(_CLAIM_RUN_ID, 2, _key("delivery", project, delivery_id),
+                                     _key("runs", "seq"), DELIVERY_TTL)
+        return str(number) if number else None
 
     def release_delivery(self, project: str, delivery_id: str) -> None:
         with _reachable():

@@ -153,6 +153,9 @@ class Section:
     def string(self, key: str, default: str = "", *, required: bool = False) -> str:
         return self._read(key, default, _as_str, "a string", required)
 
+    def boolean(self, key: str, default: bool) -> bool:
+        return self._read(key, default, _as_bool, "true or false", False)
+
     def integer(self, key: str, default: int, *, minimum: int = 0) -> int:
         value = self._read(key, default, _as_int, "a whole number", False)
         if value < minimum:
@@ -192,6 +195,12 @@ class Section:
             if not isinstance(item, str | int | float) or isinstance(item, bool):
                 raise self.doc.error((*self.path, key, i), "must be a string")
         return tuple(str(item) for item in value)
+
+
+def _as_bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(value)
+    return value
 
 
 def _show(value: Any) -> str:

@@ -135,13 +135,105 @@ def github_push(secret: str, sha: str, *, branch: str = "main", message: str = "
     return body, headers
 
 
-def project_file(directory: Path, name: str, repo: Path, *, secret_var: str,
-                 host: str | None = None, extra: str = "") -> Path:
+def project_file(directory: Path, name: str, repo: Path | str, *, secret_var: str,
+                 host: str | None = None, extra: str = "", forge: str = "github") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    lines = [f"project: {name}", f"repo: {repo}", "forge: github",
+    lines = [f"project: {name}", f"repo: {repo}", f"forge: {forge}",
              f"webhook_secret: ${{{secret_var}}}", "branches: [main, \"feature/*\"]"]
     if host:
         lines += ["deploy:", "  branch: main", f"  host: {host}"]
     path = directory / f"{name}.yml"
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def sign_for(forge: str, secret: str, body: bytes) -> dict[str, str]:
+    """The headers that sign this body the way the forge does."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "github": {"X-Hub-Signature-256": f"sha256={digest}"},
+        "gitlab": {"X-Gitlab-Token": secret},
+        "gitea": {"X-Gitea-Signature": digest, "X-Forgejo-Signature": digest},
+        "bitbucket": {"X-Hub-Signature": f"sha256={digest}"},
+        "generic": {"X-Pushdock-Signature": f"sha256={digest}"},
+    }[forge]
+
+
+def forge_fixture(forge: str, name: str, secret: str, *, delivery: str | None = None,
+                  edit: Callable[[dict[str, Any]], None] | None = None
+                  ) -> tuple[bytes, dict[str, str]]:
+    """A webhook recorded in tests/fixtures/<forge>/<name>.json, signed with this secret.
+
+    `edit` changes the payload in place before it is signed; `delivery` replaces its
+    delivery id.
+    """
+    recorded = json.loads((FIXTURES / forge / f"{name}.json").read_text())
+    payload = recorded["body"]
+    if edit is not None:
+        edit(payload)
+    body = json.dumps(payload).encode()
+    headers = {**recorded["headers"], **sign_for(forge, secret, body)}
+    if delivery is not None:
+        for header in ("X-GitHub-Delivery", "X-Gitlab-Event-UUID", "Idempotency-Key",
+                       "X-Gitea-Delivery", "X-Forgejo-Delivery", "X-Request-UUID",
+                       "X-Pushdock-Delivery"):
+            if header in headers:
+                headers[header] = delivery
+    return body, headers
+
+
+class RecordingServer:
+    """An HTTP server on 127.0.0.1 that records every request and answers `status`.
+
+    Header names are recorded lower-case: HTTP does not care, and urllib capitalises them.
+    """
+
+    def __init__(self, status: int = 201) -> None:
+        import http.server
+        import threading
+
+        self.status = status
+        self.requests: list[dict[str, Any]] = []
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self._record(json.loads(raw) if raw else None)
+                self._answer()
+
+            def do_GET(self) -> None:
+                self._record(None)
+                self._answer(404)
+
+            def _record(self, body: Any) -> None:
+                recorder.requests.append({
+                    "method": self.command, "path": self.path, "body": body,
+                    "headers": {k.lower(): v for k, v in self.headers.items()}})
+
+            def _answer(self, status: int | None = None) -> None:
+                payload = b'{"message": "recorded"}'
+                self.send_response(status or recorder.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecordingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)

@@ -15,7 +15,7 @@ SHA = "a" * 40
 def test_a_signed_push_is_verified_and_parsed() -> None:
     body, headers = github_push("hush", SHA, message="Fix it", delivery="d1")
     github.verify(headers, body, "hush")
-    event = github.parse(headers, body, "shop")
+    [event] = github.parse(headers, body, "shop")
     assert not isinstance(event, Ignored)
     assert (event.project, event.branch, event.sha, event.message, event.author) == (
         "shop", "main", SHA, "Fix it", "dev")
@@ -41,12 +41,19 @@ def with_payload(change: dict) -> tuple[bytes, dict[str, str]]:
 
 
 def test_ignored_pushes() -> None:
-    body, headers = with_payload({"ref": "refs/tags/v1.0"})
-    assert github.parse(headers, body, "shop") == Ignored("tag")
     body, headers = with_payload({"deleted": True, "after": "0" * 40})
-    assert github.parse(headers, body, "shop") == Ignored("branch deletion")
+    assert github.parse(headers, body, "shop") == [Ignored("branch deletion")]
     body, headers = github_push("hush", SHA)
-    assert github.parse({**headers, "X-GitHub-Event": "ping"}, b"{}", "shop") == Ignored("ping")
+    assert github.parse({**headers, "X-GitHub-Event": "ping"}, b"{}", "shop") == [
+        Ignored("ping")]
+
+
+def test_a_tag_is_an_event_whose_branch_is_the_full_ref() -> None:
+    # Whether tags run is the project's choice (tags: true), made in webhooks/hooks.py.
+    body, headers = with_payload({"ref": "refs/tags/v1.0"})
+    [event] = github.parse(headers, body, "shop")
+    assert not isinstance(event, Ignored)
+    assert event.is_tag and event.branch == "refs/tags/v1.0" and event.sha == SHA
 
 
 def test_malformed_bodies() -> None:

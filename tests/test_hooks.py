@@ -41,7 +41,8 @@ def test_a_signed_push_is_queued(client, store: Store, redis_url: str) -> None:
     body, headers = github_push(SECRET, SHA, message="Add cart", delivery="d-1")
     response = post(client, body, headers)
     assert response.status_code == 202
-    assert response.json == {"run": "1", "url": "https://ci.example.com/runs/1"}
+    assert response.json == {"run": "1", "url": "https://ci.example.com/runs/1",
+                             "runs": ["1"]}
     run = store.get_run("1")
     assert run is not None
     assert (run.project, run.branch, run.sha, run.message, run.status.value) == (

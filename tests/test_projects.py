@@ -124,3 +124,50 @@ def test_loading_from_a_directory(tmp_path: Path) -> None:
     projects, errors = load_projects(tmp_path, ENV)
     assert [p.name for p in projects] == ["shop"]
     assert len(errors) == 1 and str(errors[0]).startswith(f"{tmp_path}/broken.yml:")
+
+
+def test_tags_and_commit_status_keys() -> None:
+    project = parse(SHOP)
+    assert (project.tags, project.status_token, project.status_api) == (False, "", "")
+    project = parse(SHOP + "tags: true\nstatus_token: ${TOKEN}\n"
+                    "status_api: http://127.0.0.1:9/api/\n", {**ENV, "TOKEN": "ghp_x"})
+    assert project.tags is True
+    assert project.status_token == "ghp_x" and project.status_api == "http://127.0.0.1:9/api"
+    assert "tags: \"yes\" is not true or false" in error_of(SHOP + 'tags: "yes"\n')
+    assert "status_api: \"ftp://x\" is not an http(s) URL" in error_of(
+        SHOP + "status_api: ftp://x\n")
+
+
+def test_a_status_token_needs_a_forge_with_a_status_api() -> None:
+    generic = SHOP.replace("forge: github", "forge: generic")
+    assert "generic git server has no commit status API" in error_of(generic + "status_token: t\n")
+    local = SHOP.replace("https://github.com/acme/shop.git", "/srv/shop")
+    assert "cannot tell the owner and repository" in error_of(local + "status_token: t\n")
+    nested = SHOP.replace("acme/shop.git", "acme/sub/shop.git")
+    assert "is not <owner>/<repository> on github" in error_of(nested + "status_token: t\n")
+    gitlab = nested.replace("forge: github", "forge: gitlab")
+    assert parse(gitlab + "status_token: t\n").status_token == "t"
+
+
+def test_project_files_are_parsed_again_only_when_they_change(tmp_path: Path) -> None:
+    from pipeline.projects import ProjectFiles
+
+    env = dict(ENV)
+    files = ProjectFiles(tmp_path, env)
+    (tmp_path / "shop.yml").write_text(SHOP)
+    first = files.load("shop")
+    assert files.load("shop") is first  # unchanged: the parsed project is reused
+    env["SHOP_WEBHOOK_SECRET"] = "rotated"
+    assert files.load("shop").webhook_secret == "rotated"
+    (tmp_path / "shop.yml").write_text(SHOP.replace("[main, \"feature/*\"]", "[main]"))
+    assert files.load("shop").branches == ("main",)
+    (tmp_path / "shop.yml").write_text(SHOP + "colour: red\n")
+    with pytest.raises(ConfigError, match="colour: unknown"):
+        files.load("shop")
+    (tmp_path / "cart.yml").write_text(SHOP.replace("project: shop", "project: cart"))
+    projects, errors = files.load_all()
+    assert [p.name for p in projects] == ["cart"] and len(errors) == 1
+    with pytest.raises(UnknownProject):
+        files.load("nope")
+    with pytest.raises(UnknownProject):
+        files.load("../shop")

@@ -42,3 +42,12 @@ def test_every_setting_is_read() -> None:
 def test_bad_listen_address() -> None:
     with pytest.raises(ConfigError, match="PUSHDOCK_PROXY_LISTEN"):
         Settings.from_env({"PUSHDOCK_PROXY_LISTEN": "eighty"})
+
+
+def test_max_body() -> None:
+    assert Settings.from_env({}).max_body == 25 * 1024 * 1024
+    assert Settings.from_env({"PUSHDOCK_MAX_BODY": "1m"}).max_body == 1024 * 1024
+    assert Settings.from_env({"PUSHDOCK_MAX_BODY": "4096"}).max_body == 4096
+    for bad in ("lots", "0", "-1m"):
+        with pytest.raises(ConfigError, match="PUSHDOCK_MAX_BODY"):
+            Settings.from_env({"PUSHDOCK_MAX_BODY": bad})

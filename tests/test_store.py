@@ -47,6 +47,18 @@ def test_delivery_ids_are_claimed_once_with_a_ttl(store: Store, redis_url: str) 
     assert 3 * 24 * 3600 <= ttl <= DELIVERY_TTL
 
 
+def test_a_claimed_delivery_numbers_its_run(store: Store, redis_url: str) -> None:
+    assert store.claim_delivery_run_id("shop", "d1") == "1"
+    assert store.claim_delivery_run_id("shop", "d1") is None  # seen: no number taken
+    assert store.claim_delivery_run_id("cart", "d1") == "2"
+    ttl = redis.Redis.from_url(redis_url).ttl("pushdock:delivery:shop:d1")
+    assert 0 < ttl <= DELIVERY_TTL
+    assert store.create_run(EVENT, run_id="1").id == "1"
+    assert store.create_run(EVENT).id == "3"
+    store.release_delivery("shop", "d1")
+    assert store.claim_delivery_run_id("shop", "d1") == "4"
+
+
 def test_live_and_deployments(store: Store) -> None:
     assert store.live("shop") is None
     app = LiveApp(project="shop", color=Color.GREEN, sha="c" * 40, run="3",

@@ -5,13 +5,12 @@ from __future__ import annotations
 from flask import Flask, jsonify
 
 from pipeline.errors import ConfigError
+from pipeline.projects import ProjectFiles
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from webhooks import api, auth, hooks, pages
 from webhooks.services import Services
 from workers.queue import job_connection, run_queue
-
-MAX_BODY = 25 * 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -20,11 +19,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         raise ConfigError("PUSHDOCK_REDIS_URL is not set (`pushdock up` starts an embedded "
                           "Redis; `pushdock serve` needs one given)")
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
     app.extensions["pushdock"] = Services(
         settings=settings,
         store=Store(connect(settings.redis_url)),
         queue=run_queue(job_connection(settings.redis_url)),
+        projects=ProjectFiles(settings.config_dir),
     )
     app.secret_key = auth.session_key(settings.token)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.errorhandler(413)
     def too_large(_error: Exception):
-        return jsonify(error=f"body larger than {MAX_BODY // (1024 * 1024)} MB"), 413
+        return jsonify(error=f"body larger than {settings.max_body} bytes "
+                             "(PUSHDOCK_MAX_BODY)"), 413
 
     return app

@@ -205,6 +205,16 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- post-receive -------------------------------------------------------------------------
+def cmd_post_receive(settings: Settings, args: argparse.Namespace) -> int:
+    from webhooks.post_receive import SECRET_VARIABLE, post_receive
+
+    secret = os.environ.get(SECRET_VARIABLE, "")
+    if not secret:
+        return fail(f"{SECRET_VARIABLE} is not set (the project's webhook_secret)")
+    return post_receive(args.project, args.url, secret, sys.stdin, sys.stdout, sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pushdock", description="Push → build → test → "
                                      "blue/green deploy, self-hosted.")
@@ -243,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("project", nargs="?")
     status.add_argument("--limit", type=int, default=20)
     status.set_defaults(handler=cmd_status)
+    post_receive = sub.add_parser(
+        "post-receive", help="send a git server's pushes to Pushdock (run from the "
+        "post-receive hook; reads git's ref lines on stdin; secret in PUSHDOCK_WEBHOOK_SECRET)")
+    post_receive.add_argument("project")
+    post_receive.add_argument("url", help="Pushdock's URL, e.g. https://ci.example.com")
+    post_receive.set_defaults(handler=cmd_post_receive)
     return parser
 
 

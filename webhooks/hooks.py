@@ -1,87 +1,187 @@
-"""POST /hooks/<project>: verify, parse, filter, deduplicate, record and queue a run."""
+"""POST /hooks/<project> and POST /hooks (organisation-wide): verify, parse, filter,
+deduplicate, record and queue runs.
+
+The signature is checked over the raw bytes before anything reads the body. Only a 202
+answer has queued anything.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from pipeline.errors import ConfigError, StoreUnavailable, UnknownProject
-from pipeline.model import PushEvent
-from pipeline.projects import branch_matches, load_project
+from pipeline.model import Project, PushEvent
+from pipeline.projects import branch_matches
+from pipeline.repo_url import repo_matches
 from pipeline.source import SHA
-from webhooks.errors import WebhookError, WrongForge
+from webhooks.errors import BadSignature, MalformedPayload, WebhookError, WrongForge
 from webhooks.forges import Ignored, detect_forge, forge_module
-from webhooks.services import services
+from webhooks.services import Services, services
 from workers.queue import submit_run
 
 SKIP_CI = re.compile(r"\[(skip ci|ci skip)\]", re.IGNORECASE)
+NO_FORGE = "no forge event header (X-GitHub-Event, X-Gitlab-Event, X-Gitea-Event, ...)"
 
 blueprint = Blueprint("hooks", __name__)
+
+Parsed = list[tuple[Project, PushEvent | Ignored]]
 
 
 def _answer(status: int, **body: object):
     return jsonify(body), status
 
 
+class _TooLarge(Exception):
+    pass
+
+
+def _body() -> bytes:
+    try:
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise _TooLarge() from None
+
+
+def _too_large():
+    limit = services().settings.max_body
+    return _answer(413, error=f"body larger than {limit} bytes (PUSHDOCK_MAX_BODY)")
+
+
 @blueprint.post("/hooks/<project_name>")
 def receive(project_name: str):
     svc = services()
     try:
-        project = load_project(svc.settings.config_dir, project_name)
+        project = svc.projects.load(project_name)
     except UnknownProject:
         return _answer(404, error=f"unknown project {project_name!r}")
     except ConfigError as exc:
+        # The forge should redeliver once the file is fixed, so this is "unavailable".
         current_app.logger.error("project file of %s is invalid: %s", project_name, exc)
-        return _answer(500, error=f"the project file of {project_name!r} is invalid; "
+        return _answer(503, error=f"the project file of {project_name!r} is invalid; "
                                   "see the server log")
     try:
-        body = request.get_data(cache=False)
-    except RequestEntityTooLarge:
-        return _answer(413, error="body too large")
-
+        body = _body()
+    except _TooLarge:
+        return _too_large()
     forge = detect_forge(request.headers)
     try:
         if forge is None:
-            raise WrongForge("no forge event header (X-GitHub-Event, X-Gitlab-Event, ...)")
+            raise WrongForge(NO_FORGE)
         if forge is not project.forge:
             raise WrongForge(f"project {project.name} takes {project.forge.value} webhooks, "
                              f"this is {forge.value}")
         module = forge_module(forge)
-        if module is None:
-            raise WrongForge(f"{forge.value} webhooks are not supported by this version")
         module.verify(request.headers, body, project.webhook_secret)
-        parsed = module.parse(request.headers, body, project.name)
+        parsed: Parsed = [(project, item)
+                          for item in module.parse(request.headers, body, project.name)]
     except WebhookError as exc:
         return _answer(exc.status, error=str(exc))
-    if isinstance(parsed, Ignored):
-        return _answer(200, ignored=parsed.reason)
-    if not SHA.match(parsed.sha):
-        return _answer(400, error=f"{parsed.sha!r} is not a commit sha")
-    reason = ignore_reason(parsed, project.branches)
-    if reason:
-        return _answer(200, ignored=reason)
+    return _queue(svc, parsed)
 
+
+@blueprint.post("/hooks")
+def receive_any():
+    """An organisation-wide webhook: the payload's repository picks the project(s).
+
+    The secret that verifies the signature must be the one of a project that takes this
+    forge's webhooks, and the repository named in the payload must be that project's `repo`.
+    """
+    svc = services()
     try:
-        if parsed.delivery_id and not svc.store.claim_delivery(project.name, parsed.delivery_id):
-            return _answer(200, ignored="duplicate delivery")
+        body = _body()
+    except _TooLarge:
+        return _too_large()
+    forge = detect_forge(request.headers)
+    if forge is None:
+        return _answer(400, error=NO_FORGE)
+    projects, errors = svc.projects.load_all()
+    for error in errors:
+        current_app.logger.error("project file skipped: %s", error)
+    candidates = [project for project in projects if project.forge is forge]
+    if not candidates:
+        return _answer(404, error=f"no project takes {forge.value} webhooks")
+    module = forge_module(forge)
+    signed = []
+    for project in candidates:
         try:
-            run = submit_run(svc.store, svc.queue, parsed, supersede=project.supersede,
-                             timeout=project.timeout)
-        except Exception:
-            if parsed.delivery_id:  # let the forge's redelivery through
-                svc.store.release_delivery(project.name, parsed.delivery_id)
-            raise
+            module.verify(request.headers, body, project.webhook_secret)
+        except BadSignature:
+            continue
+        signed.append(project)
+    try:
+        if not signed:
+            raise BadSignature("the signature matches no project's webhook secret")
+        items = module.parse(request.headers, body, "")
+        if all(isinstance(item, Ignored) for item in items):
+            return _queue(svc, [(signed[0], item) for item in items])
+        names = module.repositories(body)
+        matched = [project for project in signed if repo_matches(project.repo, names)]
+        if not matched:
+            named = names[0][:200] if names else "none named"
+            return _answer(404, error=f"no project for this repository ({named})")
+    except WebhookError as exc:
+        return _answer(exc.status, error=str(exc))
+    parsed: Parsed = [(project, replace(item, project=project.name)
+                       if isinstance(item, PushEvent) else item)
+                      for project in matched for item in items]
+    return _queue(svc, parsed)
+
+
+def _queue(svc: Services, parsed: Parsed):
+    ignored: list[str] = []
+    wanted: list[tuple[Project, PushEvent]] = []
+    for project, item in parsed:
+        if isinstance(item, Ignored):
+            ignored.append(item.reason)
+            continue
+        if not SHA.match(item.sha):
+            return _answer(400, error=str(MalformedPayload(f"{item.sha!r} is not a commit sha")))
+        reason = ignore_reason(item, project)
+        if reason:
+            ignored.append(reason)
+        else:
+            wanted.append((project, item))
+
+    runs = []
+    try:
+        for project, event in wanted:
+            # One delivery may push several refs (Bitbucket): each is claimed on its own, so
+            # a redelivery after a partial failure queues only what is missing.
+            claim = f"{event.delivery_id}:{event.ref or event.branch}"
+            run_id = None
+            if event.delivery_id:
+                run_id = svc.store.claim_delivery_run_id(project.name, claim)
+                if run_id is None:
+                    ignored.append("duplicate delivery")
+                    continue
+            try:
+                runs.append(submit_run(svc.store, svc.queue, event, run_id=run_id,
+                                       report_status=bool(project.status_token),
+                                       supersede=project.supersede, timeout=project.timeout))
+            except Exception:
+                if event.delivery_id:  # let the forge's redelivery through
+                    svc.store.release_delivery(project.name, claim)
+                raise
     except (StoreUnavailable, redis.exceptions.RedisError):
         return _answer(503, error="Redis is unavailable; nothing was queued")
-    return _answer(202, run=run.id, url=f"{svc.settings.base_url}/runs/{run.id}")
+    if not runs:
+        return _answer(200, ignored="; ".join(dict.fromkeys(ignored)) or "nothing to run")
+    base = svc.settings.base_url
+    return _answer(202, run=runs[0].id, url=f"{base}/runs/{runs[0].id}",
+                   runs=[run.id for run in runs])
 
 
-def ignore_reason(event: PushEvent, branches: tuple[str, ...]) -> str | None:
-    if not branch_matches(branches, event.branch):
-        return f"branch {event.branch} is not built ({', '.join(branches)})"
+def ignore_reason(event: PushEvent, project: Project) -> str | None:
+    if event.is_tag:
+        if not project.tags:
+            return "tag"
+    elif not branch_matches(project.branches, event.branch):
+        return f"branch {event.branch} is not built ({', '.join(project.branches)})"
     if SKIP_CI.search(event.message):
         return "[skip ci] in the commit message"
     return None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 from rq import Queue
 
+from pipeline.projects import ProjectFiles
 from pipeline.settings import Settings
 from pipeline.store import Store
 
@@ -16,6 +17,7 @@ class Services:
     settings: Settings
     store: Store
     queue: Queue
+    projects: ProjectFiles
 
 
 def services() -> Services:

@@ -2,17 +2,43 @@
 
 from __future__ import annotations
 
+from pipeline.commit_status import CommitState, state_of
 from pipeline.control import RunControl
 from pipeline.engine import connect_docker
 from pipeline.errors import PushdockError
-from pipeline.model import RunStatus, StageName, StageStatus
+from pipeline.model import Project, RunStatus, StageName, StageStatus
 from pipeline.projects import load_project
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.runner import Runner
 from pipeline.settings import Settings
+from pipeline.status_report import report
 from pipeline.store import Store, connect
 
 HEARTBEAT_TTL = 30  # seconds without a beat before a running run counts as lost
+
+
+def _report(store: Store, settings: Settings, project: Project, run_id: str,
+            state: CommitState) -> None:
+    if not project.status_token:
+        return
+    run = store.get_run(run_id)
+    if run is not None:
+        report(store, project, run_id, run.sha, state, settings.base_url)
+
+
+def report_queued(run_id: str, project_name: str) -> None:
+    """Queued just ahead of the run's job: the forge shows the commit pending at once."""
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        raise RuntimeError("PUSHDOCK_REDIS_URL is not set for this worker")
+    store = Store(connect(settings.redis_url))
+    try:
+        project = load_project(settings.config_dir, project_name)
+    except PushdockError:
+        return  # the run's job reports the broken project file
+    run = store.get_run(run_id)
+    if run is not None and run.status is RunStatus.QUEUED:
+        _report(store, settings, project, run_id, CommitState.PENDING)
 
 
 def execute_run(run_id: str, project_name: str) -> str:
@@ -42,10 +68,14 @@ def execute_run(run_id: str, project_name: str) -> str:
     control = RunControl(timeout=project.timeout,
                          poll_stop=lambda: store.stop_request(run_id),
                          heartbeat=lambda: store.heartbeat(run_id, HEARTBEAT_TTL))
+    _report(store, settings, project, run_id, CommitState.RUNNING)
+    final = CommitState.FAILURE  # also when the runner itself raises
     try:
         with control:
             outcome = Runner(settings, client, reporter, control, store).execute(run, project)
         store.finish_run(run_id, outcome.status, reporter.mask(outcome.reason))
+        final = state_of(outcome.status)
         return outcome.status.value
     finally:
         client.close()
+        _report(store, settings, project, run_id, final)

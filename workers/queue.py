@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 from rq import Queue
 
-from pipeline.model import PushEvent, Run, RunStatus
+from pipeline.model import PushEvent, Run
 from pipeline.runner import RUN_STAGES
 from pipeline.store import Store
 from workers.lifecycle import supersede_older
@@ -25,19 +25,28 @@ def run_queue(connection: redis.Redis) -> Queue:
 
 
 def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "push",
-               supersede: bool = False, timeout: float = 3600.0) -> Run:
-    """Record a queued run and enqueue its job; a run that could not be queued says so.
+               supersede: bool = False, timeout: float = 3600.0, report_status: bool = False,
+               run_id: str | None = None) -> Run:
+    """Record a queued run and enqueue its job, in one Redis transaction: both or neither.
 
-    With `supersede`, older queued or running runs of the same branch are cancelled.
+    With report_status, a small job ahead of the queue tells the forge the commit is pending,
+    so the webhook's answer never waits on the forge's API. With `supersede`, older queued or
+    running runs of the same branch are cancelled.
     """
-    run = store.create_run(event, trigger=trigger, stages=RUN_STAGES)
-    try:
+
+    def enqueue(pipe: redis.client.Pipeline, run: Run) -> None:
+        if report_status:
+            queue.enqueue("workers.jobs.report_queued", run.id, run.project, at_front=True,
+                          job_id=f"status-{run.id}", job_timeout=60, result_ttl=RESULT_TTL,
+                          failure_ttl=RESULT_TTL, description=f"pending status of run {run.id}",
+                          pipeline=pipe)
         queue.enqueue("workers.jobs.execute_run", run.id, run.project, job_id=f"run-{run.id}",
                       job_timeout=timeout + RUN_TIMEOUT_MARGIN, result_ttl=RESULT_TTL,
-                      failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}")
-    except redis.exceptions.RedisError:
-        store.finish_run(run.id, RunStatus.ERROR, "could not be queued: Redis failed")
-        raise
+                      failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}",
+                      pipeline=pipe)
+
+    run = store.create_run(event, trigger=trigger, stages=RUN_STAGES, along=enqueue,
+                           run_id=run_id)
     if supersede:
         supersede_older(store, run)
     return run

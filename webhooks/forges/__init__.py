@@ -1,6 +1,12 @@
-"""One module per forge, each with verify(headers, body, secret) and parse(headers, body, project).
+"""One module per forge, each with the same functions:
 
-parse returns a PushEvent, or an Ignored with the reason the push runs nothing.
+- verify(headers, body, secret): raises BadSignature unless the raw body is signed;
+- parse(headers, body, project): a list of PushEvent (one per pushed branch or tag; only
+  Bitbucket sends several in one webhook) or Ignored with the reason it runs nothing;
+  raises MalformedPayload;
+- delivery_id(headers): the forge's id of this delivery, kept across its retries;
+- repositories(body): the payload's names for its repository (clone URLs, "owner/name"),
+  to route organisation-wide webhooks.
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ def detect_forge(headers: Mapping[str, str]) -> Forge | None:
     return None
 
 
-def forge_module(forge: Forge) -> ModuleType | None:
-    """The module that speaks this forge's webhooks, if this version has one."""
-    if forge is Forge.GITHUB:
-        from webhooks.forges import github
+def forge_module(forge: Forge) -> ModuleType:
+    """The module that speaks this forge's webhooks."""
+    from webhooks.forges import bitbucket, generic, gitea, github, gitlab
 
-        return github
-    return None
+    modules: dict[Forge, ModuleType] = {Forge.GITHUB: github, Forge.GITLAB: gitlab,
+                                        Forge.GITEA: gitea, Forge.BITBUCKET: bitbucket,
+                                        Forge.GENERIC: generic}
+    return modules[forge]

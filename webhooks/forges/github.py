@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any
 
 from pipeline.model import Forge, PushEvent
 from webhooks.errors import BadSignature, MalformedPayload
 from webhooks.forges import Ignored
+from webhooks.forges.payload import load_object, mapping, ref_event, text, texts
 from webhooks.forges.signing import hmac_sha256, matches
-
-ZERO_SHA = "0" * 40
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
@@ -27,45 +24,31 @@ def delivery_id(headers: Mapping[str, str]) -> str:
     return headers.get("X-GitHub-Delivery", "")
 
 
-def _text(data: Mapping[str, Any], key: str) -> str:
-    value = data.get(key)
-    return value if isinstance(value, str) else ""
+def repositories(body: bytes) -> tuple[str, ...]:
+    repo = mapping(load_object(body), "repository")
+    return texts(text(repo, "full_name"), text(repo, "clone_url"), text(repo, "html_url"),
+                 text(repo, "ssh_url"), text(repo, "git_url"))
 
 
-def parse(headers: Mapping[str, str], body: bytes, project: str) -> PushEvent | Ignored:
+def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
     event = headers.get("X-GitHub-Event", "")
     if event == "ping":
-        return Ignored("ping")
+        return [Ignored("ping")]
     if event != "push":
-        return Ignored(f"event {event!r} is not a push")
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedPayload("body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise MalformedPayload("body is not a JSON object")
-    ref, after = _text(payload, "ref"), _text(payload, "after")
+        return [Ignored(f"event {event!r} is not a push")]
+    payload = load_object(body)
+    ref, after = text(payload, "ref"), text(payload, "after")
     if not ref or not after:
         raise MalformedPayload("push payload has no ref or after")
-    if ref.startswith("refs/tags/"):
-        return Ignored("tag")
-    if not ref.startswith("refs/heads/"):
-        return Ignored(f"ref {ref} is not a branch")
-    if payload.get("deleted") is True or after == ZERO_SHA:
-        return Ignored("branch deletion")
-    head = payload.get("head_commit")
-    head = head if isinstance(head, dict) else {}
-    author = head.get("author")
-    author = author if isinstance(author, dict) else {}
-    pusher = payload.get("pusher")
-    pusher = pusher if isinstance(pusher, dict) else {}
-    return PushEvent(
-        project=project,
-        branch=ref.removeprefix("refs/heads/"),
-        sha=after.lower(),
-        before=_text(payload, "before"),
-        message=_text(head, "message"),
-        author=_text(author, "username") or _text(author, "name") or _text(pusher, "name"),
-        forge=Forge.GITHUB,
-        delivery_id=delivery_id(headers),
-    )
+    head = mapping(payload, "head_commit")
+    author = mapping(head, "author")
+    sha = after
+    if ref.startswith("refs/tags/") and text(head, "id"):
+        sha = text(head, "id")  # an annotated tag's "after" is the tag object, not a commit
+    return [ref_event(
+        project=project, ref=ref, sha=sha, before=text(payload, "before"),
+        message=text(head, "message"),
+        author=(text(author, "username") or text(author, "name")
+                or text(mapping(payload, "pusher"), "name")),
+        forge=Forge.GITHUB, delivery_id=delivery_id(headers),
+        deleted=payload.get("deleted") is True)]

@@ -1,0 +1,75 @@
+"""Bitbucket Cloud push webhooks: X-Hub-Signature = "sha256=" + HMAC-SHA256(secret, raw body).
+
+One repo:push may change several branches and tags: each change is its own event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pipeline.model import Forge, PushEvent
+from webhooks.errors import BadSignature, MalformedPayload
+from webhooks.forges import Ignored
+from webhooks.forges.payload import items, load_object, mapping, ref_event, text, texts
+from webhooks.forges.signing import hmac_sha256, matches
+
+_REF_PREFIX = {"branch": "refs/heads/", "tag": "refs/tags/"}
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    signature = headers.get("X-Hub-Signature", "")
+    if not signature:
+        raise BadSignature("missing X-Hub-Signature header")
+    scheme, _, digest = signature.partition("=")
+    if scheme != "sha256" or not matches(hmac_sha256(secret, body), digest):
+        raise BadSignature("X-Hub-Signature does not match the project's webhook secret")
+
+
+def delivery_id(headers: Mapping[str, str]) -> str:
+    # X-Request-UUID names one event and is kept across retries (X-Attempt-Number counts
+    # them). X-Hook-UUID names the webhook itself, the same for every event, so deduplicating
+    # on it would drop every push after the first.
+    return headers.get("X-Request-UUID", "")
+
+
+def repositories(body: bytes) -> tuple[str, ...]:
+    repo = mapping(load_object(body), "repository")
+    return texts(text(repo, "full_name"), text(mapping(mapping(repo, "links"), "html"), "href"))
+
+
+def _change(change: Mapping[str, object], project: str, actor: str,
+            delivery: str) -> PushEvent | Ignored:
+    new, old = mapping(change, "new"), mapping(change, "old")
+    if not new:
+        kind = text(old, "type")
+        return Ignored(f"{kind if kind in _REF_PREFIX else 'branch'} deletion")
+    kind, name = text(new, "type"), text(new, "name")
+    if kind not in _REF_PREFIX:
+        return Ignored(f"a {kind or 'ref'} push is not a branch")
+    if not name:
+        raise MalformedPayload("push change has no name")
+    target = mapping(new, "target")
+    author = mapping(target, "author")
+    return ref_event(
+        project=project, ref=_REF_PREFIX[kind] + name, sha=text(target, "hash"),
+        before=text(mapping(old, "target"), "hash"), message=text(target, "message"),
+        author=(text(mapping(author, "user"), "display_name") or text(author, "raw") or actor),
+        forge=Forge.BITBUCKET, delivery_id=delivery)
+
+
+def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
+    event = headers.get("X-Event-Key", "")
+    if event == "diagnostics:ping":  # Bitbucket Data Center's "Test connection"
+        return [Ignored("ping")]
+    if event != "repo:push":
+        return [Ignored(f"event {event!r} is not a push")]
+    payload = load_object(body)
+    push = payload.get("push")
+    if not isinstance(push, dict) or not isinstance(push.get("changes"), list):
+        raise MalformedPayload("repo:push payload has no push.changes")
+    changes = items(push, "changes")
+    if not changes:
+        return [Ignored("push changed no ref")]
+    actor = mapping(payload, "actor")
+    who = text(actor, "display_name") or text(actor, "nickname")
+    return [_change(change, project, who, delivery_id(headers)) for change in changes]

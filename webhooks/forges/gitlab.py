@@ -1,0 +1,60 @@
+"""GitLab push webhooks: X-Gitlab-Token carries the secret itself (no HMAC), compared in
+constant time; "Push Hook" and "Tag Push Hook" events."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from pipeline.model import Forge, PushEvent
+from webhooks.errors import BadSignature, MalformedPayload
+from webhooks.forges import Ignored
+from webhooks.forges.payload import items, load_object, mapping, ref_event, text, texts
+
+PUSH_EVENTS = ("Push Hook", "Tag Push Hook")
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    token = headers.get("X-Gitlab-Token", "")
+    if not token:
+        raise BadSignature("missing X-Gitlab-Token header")
+    if not hmac.compare_digest(token.encode("utf-8", "surrogateescape"),
+                               secret.encode("utf-8", "surrogateescape")):
+        raise BadSignature("X-Gitlab-Token does not match the project's webhook secret")
+
+
+def delivery_id(headers: Mapping[str, str]) -> str:
+    # Idempotency-Key (GitLab 17.4+) stays the same when GitLab retries; the event UUID is
+    # the older form.
+    return headers.get("Idempotency-Key", "") or headers.get("X-Gitlab-Event-UUID", "")
+
+
+def repositories(body: bytes) -> tuple[str, ...]:
+    payload = load_object(body)
+    project, repo = mapping(payload, "project"), mapping(payload, "repository")
+    return texts(text(project, "path_with_namespace"), text(project, "git_http_url"),
+                 text(project, "git_ssh_url"), text(project, "web_url"),
+                 text(repo, "git_http_url"), text(repo, "git_ssh_url"), text(repo, "homepage"))
+
+
+def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
+    event = headers.get("X-Gitlab-Event", "")
+    if event not in (*PUSH_EVENTS, "System Hook"):
+        return [Ignored(f"event {event!r} is not a push")]
+    payload = load_object(body)
+    # An instance's system hook sends every project's pushes as "System Hook" events.
+    if event == "System Hook" and text(payload, "event_name") not in ("push", "tag_push"):
+        return [Ignored(f"system hook event {text(payload, 'event_name')!r} is not a push")]
+    ref, after = text(payload, "ref"), text(payload, "after")
+    if not ref or not after:
+        raise MalformedPayload("push payload has no ref or after")
+    # checkout_sha is the commit a tag points to (after is the tag object for annotated tags).
+    sha = text(payload, "checkout_sha") or after
+    if after == "0" * 40:
+        sha = after
+    head = next((c for c in items(payload, "commits") if text(c, "id") == after), {})
+    return [ref_event(
+        project=project, ref=ref, sha=sha, before=text(payload, "before"),
+        message=text(head, "message") or text(payload, "message"),
+        author=text(payload, "user_username") or text(payload, "user_name"),
+        forge=Forge.GITLAB, delivery_id=delivery_id(headers))]
