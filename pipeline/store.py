@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 import redis
 from redis.lock import Lock
 
+from pipeline.deploy.history import deployment_from_json, deployment_to_json
 from pipeline.errors import StoreUnavailable
 from pipeline.model import (
     Color,
@@ -29,6 +31,7 @@ PREFIX = "pushdock:"
 LOG_MAX_LINES = 20_000  # per run; older lines are trimmed (approximately) from the stream
 DELIVERY_TTL = 4 * 24 * 3600  # forges redeliver for up to 3 days
 DEPLOYMENTS_KEPT = 100
+LOCK_TTL = 30.0  # seconds a deploy lock outlives a holder that stopped extending it
 
 
 def _key(*parts: str) -> str:
@@ -161,7 +164,8 @@ class Store:
         if not data:
             return None
         return LiveApp(project=project, color=Color(data["color"]), sha=data["sha"],
-                       run=data["run"], container=data["container"], upstream=data["upstream"])
+                       run=data["run"], container=data["container"], upstream=data["upstream"],
+                       host=data.get("host", ""))
 
     def set_live(self, app: LiveApp) -> None:
         with _reachable():
@@ -178,43 +182,72 @@ class Store:
             keys = self.redis.keys(_key("project", "*", "live"))
         return sorted(k[len(PREFIX) + len("project:"):-len(":live")] for k in keys)
 
+    def begin_deployment(self, deployment: Deployment) -> None:
+        """Mark a deploy in progress, so one cut short by a dead worker is found later."""
+        with _reachable():
+            self.redis.set(_key("project", deployment.project, "deploying"),
+                           deployment_to_json(deployment))
+
+    def deploying(self, project: str) -> Deployment | None:
+        with _reachable():
+            text = self.redis.get(_key("project", project, "deploying"))
+        return deployment_from_json(text) if text else None
+
     def record_deployment(self, deployment: Deployment) -> None:
-        data = asdict(deployment)
-        data["color"] = deployment.color.value
+        """Add a finished deployment to the history and end the in-progress mark."""
         with _reachable():
             pipe = self.redis.pipeline()
-            pipe.lpush(_key("project", deployment.project, "deployments"), json.dumps(data))
-            pipe.ltrim(_key("project", deployment.project, "deployments"), 0,
-                       DEPLOYMENTS_KEPT - 1)
+            history = _key("project", deployment.project, "deployments")
+            pipe.lpush(history, deployment_to_json(deployment))
+            pipe.ltrim(history, 0, DEPLOYMENTS_KEPT - 1)
+            pipe.delete(_key("project", deployment.project, "deploying"))
             pipe.execute()
 
     def deployments(self, project: str, limit: int = 20) -> list[Deployment]:
+        """The history, newest first."""
         with _reachable():
             rows = self.redis.lrange(_key("project", project, "deployments"), 0, limit - 1)
-        result = []
-        for row in rows:
-            data = json.loads(row)
-            data["color"] = Color(data["color"])
-            result.append(Deployment(**data))
-        return result
+        return [deployment_from_json(row) for row in rows]
+
+    def deployed_projects(self) -> list[str]:
+        with _reachable():
+            keys = self.redis.keys(_key("project", "*", "deployments"))
+        return sorted(k[len(PREFIX) + len("project:"):-len(":deployments")] for k in keys)
 
     @contextmanager
-    def deploy_lock(self, project: str, timeout: float = 120.0,
+    def deploy_lock(self, project: str, timeout: float = LOCK_TTL,
                     wait: float = 3600.0) -> Iterator[Lock]:
-        """Deploys of one project never overlap; the holder extends the lock while it works."""
+        """Deploys of one project never overlap.
+
+        The lock lives `timeout` seconds and a thread extends it every third of that while
+        the holder works, so a long deploy keeps it and a killed worker loses it soon.
+        """
         lock = self.redis.lock(_key("lock", "deploy", project), timeout=timeout,
                                blocking_timeout=wait, thread_local=False)
         with _reachable():
             acquired = lock.acquire()
         if not acquired:
             raise TimeoutError(f"another deploy of {project} held the lock for {wait:.0f}s")
+        done = threading.Event()
+
+        def keep_alive() -> None:
+            while not done.wait(timeout / 3):
+                try:
+                    lock.extend(timeout, replace_ttl=True)
+                except (redis.exceptions.RedisError, redis.exceptions.LockError):
+                    return  # lost; the holder finds out when it releases
+
+        keeper = threading.Thread(target=keep_alive, name=f"lock-{project}", daemon=True)
+        keeper.start()
         try:
             yield lock
         finally:
+            done.set()
+            keeper.join()
             try:
                 lock.release()
-            except redis.exceptions.LockError:
-                pass  # expired while we worked; nothing left to release
+            except (redis.exceptions.LockError, redis.exceptions.RedisError):
+                pass  # expired or Redis gone; nothing left to release
 
 
 @contextmanager

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import redis
 
-from pipeline.deploy.plan import server_config
-from pipeline.deploy.router import SERVER
+from pipeline.deploy.plan import GRACE_PERIOD, SERVER, server_config
 from pipeline.errors import PushdockError
 from workers.supervisor import Child
 
@@ -65,7 +64,8 @@ def caddy_config(admin_url: str, proxy_listen: str) -> dict[str, object]:
     admin = urllib.parse.urlsplit(admin_url)
     return {
         "admin": {"listen": admin.netloc},
-        "apps": {"http": {"servers": {SERVER: server_config(proxy_listen)}}},
+        "apps": {"http": {"grace_period": GRACE_PERIOD,
+                          "servers": {SERVER: server_config(proxy_listen)}}},
     }
 
 
