@@ -193,6 +193,11 @@ class Store:
             text = self.redis.get(_key("project", project, "deploying"))
         return deployment_from_json(text) if text else None
 
+    def deploying_projects(self) -> list[str]:
+        with _reachable():
+            keys = self.redis.keys(_key("project", "*", "deploying"))
+        return sorted(k[len(PREFIX) + len("project:"):-len(":deploying")] for k in keys)
+
     def record_deployment(self, deployment: Deployment) -> None:
         """Add a finished deployment to the history and end the in-progress mark."""
         with _reachable():
