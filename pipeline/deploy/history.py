@@ -73,3 +73,33 @@ def rollback_target(history: Sequence[Deployment], live_sha: str | None,
             return deployment
     raise DeployError("nothing to roll back to: no earlier successful deployment of another "
                       "sha whose image is still on this engine")
+
+
+def resolve_image(project: str, tags: Collection[str], sha: str | None,
+                  newest_first: Sequence[str] = ()) -> tuple[str, str]:
+    """(image, full sha) of the project's image for `sha` (or a prefix of it); without a
+    sha the newest image (`newest_first` lists tags by age)."""
+    prefix = f"{project}:"
+    if sha is None:
+        for tag in newest_first:
+            if tag.startswith(prefix):
+                return tag, tag[len(prefix):]
+        raise DeployError(f"no image of {project} on this engine; push a commit to build one")
+    matches = sorted({t for t in tags if t.startswith(prefix + sha)})
+    if not matches:
+        raise DeployError(f"no image {prefix}{sha}… on this engine (never built here, or "
+                          "pruned beyond `keep`); push that commit to build it")
+    if len(matches) > 1:
+        raise DeployError(f"{sha} matches more than one image of {project}; give more of it")
+    return matches[0], matches[0][len(prefix):]
+
+
+def spec_for(history: Sequence[Deployment], sha: str) -> DeploySpec | None:
+    """The deploy spec last used for this sha, else the one last used for the project."""
+    for deployment in history:
+        if deployment.sha == sha and deployment.spec is not None:
+            return deployment.spec
+    for deployment in history:
+        if deployment.spec is not None:
+            return deployment.spec
+    return None
