@@ -220,6 +220,13 @@ class Store:
         return sorted(k[len(PREFIX) + len("project:"):-len(":deployments")] for k in keys)
 
     @contextmanager
+    def engine_lock(self, name: str, timeout: float = 60.0) -> Iterator[None]:
+        """For engine changes the engine does not serialise itself (networks by name)."""
+        with _reachable(), self.redis.lock(_key("lock", "engine", name), timeout=timeout,
+                                           blocking_timeout=timeout, thread_local=False):
+            yield
+
+    @contextmanager
     def deploy_lock(self, project: str, timeout: float = LOCK_TTL,
                     wait: float = 3600.0) -> Iterator[Lock]:
         """Deploys of one project never overlap.

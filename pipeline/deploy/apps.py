@@ -20,8 +20,10 @@ class Apps:
         self.network = network
 
     def containers(self, project: str | None = None) -> list[Container]:
+        """App containers on this Pushdock's network (another Pushdock's are not ours)."""
         labels = [f"{LABEL_ROLE}=app"] + ([f"{LABEL_PROJECT}={project}"] if project else [])
-        return self.docker.containers.list(all=True, filters={"label": labels})
+        return self.docker.containers.list(
+            all=True, filters={"label": labels, "network": self.network})
 
     def projects(self) -> set[str]:
         return {c.labels[LABEL_PROJECT] for c in self.containers() if LABEL_PROJECT in c.labels}

@@ -165,7 +165,9 @@ class BlueGreen:
     def _start(self, request: DeployRequest, color: Color, name: str,
                record: Deployment) -> Container:
         self.apps.remove(name)
-        self.apps.ensure_network()
+        # Two projects' first deploys at once would each create a network of that name.
+        with self.store.engine_lock(f"network:{self.settings.apps_network}"):
+            self.apps.ensure_network()
         kwargs = app_container_kwargs(
             project=request.project, color=color, image=request.image, sha=request.sha,
             run_id=request.run_id, spec=request.spec, secrets=request.secrets,

@@ -73,26 +73,31 @@ class Recovery:
             return self.reconcile_locked(project)
 
     def reconcile_all(self) -> list[Reconciled]:
-        """Every project with a record, a mark or a container; ones being deployed are skipped
-        (their deploy reconciles them first)."""
+        """Every project with a record, a mark or a container.
+
+        A lock held longer than its time to live is held by a live deploy (which extends
+        it, and reconciles first itself); that project is skipped. A dead holder's lock
+        expires within that wait.
+        """
         projects = (set(self.store.live_projects()) | self.apps.projects()
                     | set(self.store.deploying_projects()))
         done = []
         for project in sorted(projects):
             try:
-                done.append(self.reconcile(project, wait=0))
+                done.append(self.reconcile(project, wait=self.lock_ttl + 1))
             except TimeoutError:
                 self.reporter.log(f"{project}: a deploy holds its lock; left to it")
         return done
 
     def reconcile_locked(self, project: str, host: str = "") -> Reconciled:
         """Exactly one colour serving, the record and the route agreeing (lock held)."""
-        containers = [c for c in self.apps.containers(project) if running(c)]
+        everything = self.apps.containers(project)
+        addresses = {c.name: self.apps.ip(c) for c in everything if running(c)}
+        containers = [c for c in everything if addresses.get(c.name)]
         record = self.store.live(project)
         mark = self.store.deploying(project)
         host = (record.host if record else "") or (mark.host if mark else "") or host
         route = self.router.upstream(project)
-        addresses = {c.name: self.apps.ip(c) for c in containers}
 
         serving = next((c for c in containers
                         if route and addresses[c.name] == route.rpartition(":")[0]), None)
@@ -112,7 +117,7 @@ class Recovery:
         else:
             live, route_fixed, record_fixed = self._settle(project, serving, record, route,
                                                            host, addresses[serving.name])
-            for container in containers:
+            for container in everything:  # exited leftovers too
                 if container.name != serving.name:
                     self.apps.stop(container, self.reporter)
                     stopped.append(container.name)
