@@ -134,3 +134,16 @@ def project_file(directory: Path, name: str, repo: Path, *, secret_var: str,
     path = directory / f"{name}.yml"
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
+
+
+class Lines:
+    """A reporter that keeps the lines it is given."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+
+    def stage(self, *_: object) -> None:
+        pass

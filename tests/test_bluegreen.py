@@ -10,35 +10,13 @@ import pytest
 
 from pipeline.build import build_image
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
-from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import DeployError, HealthCheckFailed
 from pipeline.model import BuildSpec, Color, DeploySpec, HealthSpec
-from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess
-from tests.support import SampleRepo
+from tests.support import Lines, SampleRepo
 
 FAST = DeploySpec(port=8000, drain=0, health=HealthSpec(interval=0.2, deadline=15))
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def log(self, line: str) -> None:
-        self.lines.append(line)
-
-
-@pytest.fixture
-def deployer(docker_client, store: Store, caddy: CaddyProcess, settings: Settings,
-             apps_network: str):
-    from dataclasses import replace
-
-    settings = replace(settings, caddy_admin=caddy.admin_url, proxy_listen=caddy.proxy_listen,
-                       apps_network=apps_network)
-    lines = Lines()
-    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
-    return BlueGreen(docker_client, store, router, settings, lines), lines
 
 
 def served(caddy: CaddyProcess, host: str) -> str:

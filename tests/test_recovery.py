@@ -18,8 +18,8 @@ from pipeline.model import Color, DeploySpec, HealthSpec
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess
-from tests.support import SampleRepo, wait_for
-from tests.test_bluegreen import Lines, app_containers, image_of, request, served
+from tests.support import Lines, SampleRepo, wait_for
+from tests.test_bluegreen import app_containers, image_of, request, served
 
 DRIVER = Path(__file__).with_name("deploy_driver.py")
 LOCK_TTL = 3.0  # the killed driver's lock expires this soon
