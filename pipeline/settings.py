@@ -20,6 +20,7 @@ class Settings:
     bind: str = "127.0.0.1:8080"
     token: str | None = None
     apps_network: str = "pushdock-apps"
+    proxy_https: bool = False  # Caddy's automatic HTTPS on Pushdock's server
     public_url: str | None = None  # base of run links; default http://BIND
 
     @classmethod
@@ -40,6 +41,7 @@ class Settings:
             bind=get("BIND") or defaults.bind,
             token=get("TOKEN"),
             apps_network=get("APPS_NETWORK") or defaults.apps_network,
+            proxy_https=(get("PROXY_HTTPS") or "").lower() in ("1", "true", "yes", "on"),
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
         )
         split_host_port(settings.proxy_listen, "PUSHDOCK_PROXY_LISTEN")

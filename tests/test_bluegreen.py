@@ -217,3 +217,12 @@ def test_caddy_restarted_with_an_empty_config_gets_its_routes_back(
     v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
     bluegreen.deploy(request(project_name, v2, sha2, "2"))  # restores, then swaps
     assert served(caddy, f"{project_name}.test") == "v2"
+
+
+def test_a_missing_image_is_never_pulled(deployer, project_name: str, store: Store) -> None:
+    bluegreen, _ = deployer
+    missing = f"{project_name}:{'0' * 40}"
+    with pytest.raises(DeployError, match=f"image {missing} is not on this engine"):
+        bluegreen.deploy(request(project_name, missing, "0" * 40, "1"))
+    assert store.deployments(project_name)[0].result == "failed"
+    assert store.live(project_name) is None

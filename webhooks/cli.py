@@ -60,12 +60,13 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         elif not redis_ready(settings.redis_url):
             return fail(f"Redis at PUSHDOCK_REDIS_URL={settings.redis_url} does not answer")
 
-        router = CaddyRouter(settings.caddy_admin, settings.proxy_listen)
+        router = CaddyRouter.from_settings(settings)
         if router.reachable():
             say(f"using the Caddy that answers at {settings.caddy_admin}")
         else:
             supervisor.start(caddy_child(settings.data_dir, settings.caddy_admin,
-                                         settings.proxy_listen, env),
+                                         settings.proxy_listen, env,
+                                         https=settings.proxy_https),
                              ready=router.reachable)
         router.ensure_server()
 

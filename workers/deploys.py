@@ -117,7 +117,7 @@ def _deploy(settings: Settings, store: Store, client: docker.DockerClient, proje
         reporter.log("no deploy spec recorded for this project: using "
                      + ("the project file's pipeline" if project.pipeline else "the defaults"))
     reporter.stage(StageName.DEPLOY, StageStatus.RUNNING)
-    router = CaddyRouter(settings.caddy_admin, settings.proxy_listen)
+    router = CaddyRouter.from_settings(settings)
     try:
         deployment = BlueGreen(client, store, router, settings, reporter).deploy(
             DeployRequest(project=project.name, host=project.deploy.host, image=image,

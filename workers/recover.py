@@ -38,7 +38,7 @@ def recover(settings: Settings, say: Callable[[str], None] = print) -> list[Reco
         reporter = _Say(say)
         recovery = Recovery(Apps(client, settings.apps_network),
                             Store(connect(settings.redis_url)),
-                            CaddyRouter(settings.caddy_admin, settings.proxy_listen), reporter)
+                            CaddyRouter.from_settings(settings), reporter)
         try:
             recovery.restore_routes()
             return recovery.reconcile_all()

@@ -172,8 +172,12 @@ class BlueGreen:
             project=request.project, color=color, image=request.image, sha=request.sha,
             run_id=request.run_id, spec=request.spec, secrets=request.secrets,
             network=self.settings.apps_network)
+        kwargs.pop("detach", None)
         try:
-            container = self.docker.containers.run(**kwargs)
+            # create + start, not run: run() pulls a missing image from a registry, and an
+            # app image only ever comes from this engine's own build.
+            container = self.docker.containers.create(**kwargs)
+            container.start()
         except ImageNotFound:
             reason = f"image {request.image} is not on this engine"
             self._finish(record, DeployResult.FAILED, reason)

@@ -27,6 +27,7 @@ from pipeline.deploy.plan import (
     route_upstream,
 )
 from pipeline.errors import RouterError
+from pipeline.settings import Settings
 from pipeline.units import parse_duration
 
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
@@ -63,6 +64,10 @@ class CaddyRouter:
         # A config change returns once the old server has shut down, which can take the
         # whole grace period while long requests finish.
         self.timeout = timeout if timeout is not None else parse_duration(grace_period) + 10
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CaddyRouter:
+        return cls(settings.caddy_admin, settings.proxy_listen, https=settings.proxy_https)
 
     # -- admin API plumbing -----------------------------------------------------------------
     def _request(self, method: str, path: str, body: Any = _MISSING,
