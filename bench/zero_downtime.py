@@ -9,6 +9,11 @@ locally (no registry), then, once with keep-alive and once with `Connection: clo
 while wrk sends requests through the proxy. Prints requests, non-2xx, socket errors,
 p50/p99 latency and how long after "green healthy" the route was switched.
 Everything it creates (containers, images, network, processes, files) is removed.
+
+Caddy 2.6 opens a new SO_REUSEPORT listening socket on every config change and closes the
+old one; connections still queued on the old one are reset unless the kernel migrates them
+(net.ipv4.tcp_migrate_req=1, Linux 5.14+). `--tcp-migrate-req` sets it for the run (as
+root) and puts the previous value back.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from workers.embedded import caddy_config, free_port
 
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 HOST = "bench.test"
 OLD_HOST = "old.test"
 BASE = "pushdock-bench/busybox:latest"
@@ -143,6 +149,7 @@ class Bench:
         self.docker = docker.from_env(timeout=120)
         self.processes: list[subprocess.Popen[bytes]] = []
         self.switches: list[int] = []  # ms from "green healthy" to "route switched"
+        self.migrate_req_before: str | None = None
 
     # -- infrastructure ---------------------------------------------------------------------
     def start_redis(self) -> str:
@@ -260,6 +267,11 @@ class Bench:
             if shutil.which(program) is None:
                 print(f"bench: {program} is not installed (apt-get install {program})")
                 return 1
+        if self.args.tcp_migrate_req:
+            self.migrate_req_before = MIGRATE_REQ.read_text().strip()
+            MIGRATE_REQ.write_text("1\n")
+        migrate = MIGRATE_REQ.read_text().strip() if MIGRATE_REQ.exists() else "n/a"
+        print(f"bench: net.ipv4.tcp_migrate_req = {migrate}", flush=True)
         redis_url = self.start_redis()
         admin, listen = self.start_caddy()
         url = f"http://{listen}/"
@@ -337,12 +349,16 @@ class Bench:
             pass
         shutil.rmtree(self.work, ignore_errors=True)
         self.docker.close()
+        if self.migrate_req_before is not None:
+            MIGRATE_REQ.write_text(self.migrate_req_before + "\n")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deploys", type=int, default=10, help="consecutive deploys (10)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
+    parser.add_argument("--tcp-migrate-req", action="store_true",
+                        help="set net.ipv4.tcp_migrate_req=1 for the run (root)")
     args = parser.parse_args()
     bench = Bench(args)
     try:
