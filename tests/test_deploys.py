@@ -95,3 +95,17 @@ def test_a_failed_rollback_keeps_the_live_colour(
     assert "not healthy within 1s: last probe 404" in result.stderr
     assert served(caddy, f"{project_name}.test") == "v2"
     assert store.deployments(project_name)[0].result == DeployResult.FAILED
+
+
+def test_the_web_service_can_queue_deploys_and_rollbacks(redis_url: str) -> None:
+    from workers.deploys import enqueue_deploy, enqueue_rollback
+    from workers.queue import job_connection, run_queue
+
+    queue = run_queue(job_connection(redis_url))
+    deploy = enqueue_deploy(queue, "shop", "abc1234")
+    rollback = enqueue_rollback(queue, "shop", to="def5678")
+    assert (deploy.func_name, deploy.args) == ("workers.deploys.execute_deploy",
+                                               ("shop", "abc1234", "manual"))
+    assert (rollback.func_name, rollback.args) == ("workers.deploys.execute_rollback",
+                                                   ("shop", "def5678"))
+    assert queue.job_ids == [deploy.id, rollback.id]
