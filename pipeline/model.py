@@ -210,7 +210,7 @@ class Deployment:
     trigger: str
     started: float
     finished: float | None
-    result: str  # a DeployResult value
+    result: DeployResult
     reason: str = ""
     upstream: str = ""
     switched: float | None = None  # when the route was switched to the new colour

@@ -43,7 +43,7 @@ def deployment_from_json(text: str) -> Deployment:
         color=Color(data["color"]), image=data["image"], trigger=data.get("trigger", ""),
         started=float(data["started"]),
         finished=None if data.get("finished") is None else float(data["finished"]),
-        result=data["result"], reason=data.get("reason", ""),
+        result=DeployResult(data["result"]), reason=data.get("reason", ""),
         upstream=data.get("upstream", ""),
         switched=None if data.get("switched") is None else float(data["switched"]),
         host=data.get("host", ""),

@@ -26,21 +26,13 @@ from pipeline.deploy.plan import (
     route_insert,
     route_upstream,
 )
-from pipeline.errors import RouterError
+from pipeline.errors import RouterConflict, RouterDisconnected, RouterError
 from pipeline.settings import Settings
 from pipeline.units import parse_duration
 
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
 _MISSING = object()
 _ATTEMPTS = 20  # compare-and-set retries when others keep changing the config
-
-
-class _Changed(RouterError):
-    """The config changed between our read and our write (HTTP 412)."""
-
-
-class _Transient(Exception):
-    """The connection was closed or refused mid-request."""
 
 
 def config_etag(path: str, body: bytes) -> str:
@@ -79,11 +71,11 @@ class CaddyRouter:
         for attempt in range(attempts):
             try:
                 return self._request_once(method, path, body, if_match)
-            except _Transient as exc:
+            except RouterDisconnected as exc:
                 if if_match:
                     # Caddy answers 412 without reading the body and closes, which the
                     # client can see as a reset; the caller re-reads the config either way.
-                    raise _Changed(str(exc)) from None
+                    raise RouterConflict(str(exc)) from None
                 if attempt == attempts - 1:
                     raise RouterError(f"Caddy's admin API at {self.admin_url} is "
                                       f"unreachable: {exc}") from None
@@ -107,12 +99,12 @@ class CaddyRouter:
             except (ValueError, AttributeError):
                 pass
             if exc.code == 412:
-                raise _Changed(detail) from None
+                raise RouterConflict(detail) from None
             raise RouterError(f"Caddy refused {method} {path}: {exc.code} {detail}") from None
         except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, ConnectionError | http.client.RemoteDisconnected):
-                raise _Transient(str(reason)) from None
+                raise RouterDisconnected(str(reason)) from None
             raise RouterError(f"Caddy's admin API at {self.admin_url} is unreachable: {exc}"
                               ) from None
 
@@ -136,7 +128,7 @@ class CaddyRouter:
         method, path, body = write
         try:
             self._request(method, path, body, if_match=etag)
-        except _Changed:
+        except RouterConflict:
             return False
         return True
 
