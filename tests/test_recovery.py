@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pipeline.deploy.apps import Apps
 from pipeline.deploy.bluegreen import BlueGreen
 from pipeline.deploy.recovery import Recovery
 from pipeline.deploy.router import CaddyRouter
+from pipeline.errors import DeployError
 from pipeline.model import Color, DeploySpec, HealthSpec
 from pipeline.settings import Settings
 from pipeline.store import Store
@@ -144,3 +146,35 @@ def test_a_route_pointing_elsewhere_than_the_record_wins(
     result = recovery.reconcile(project_name)
     assert result.record_fixed and store.live(project_name) == green
     assert served(caddy, f"{project_name}.test") == "v2"
+
+
+def test_caddy_gone_at_the_switch_leaves_green_to_reconciliation(
+        world, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
+        store: Store, caddy: CaddyProcess) -> None:
+    _, bluegreen, recovery = world
+    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
+    bluegreen.deploy(request(project_name, v1, sha1, "1"))
+    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
+    slow = DeploySpec(port=8000, drain=0,
+                      health=HealthSpec(interval=0.2, healthy_after=25, deadline=60))
+
+    def stop_caddy_once_green_runs() -> None:
+        wait_for(lambda: running_colors(docker_client, project_name) == ["blue", "green"],
+                 timeout=60, what="green started")
+        caddy.stop()
+
+    stopper = threading.Thread(target=stop_caddy_once_green_runs)
+    stopper.start()
+    try:
+        with pytest.raises(DeployError, match=r"could not switch the proxy.*left for "
+                                              "reconciliation"):
+            bluegreen.deploy(request(project_name, v2, sha2, "2", slow))
+    finally:
+        stopper.join()
+    assert store.deployments(project_name)[0].result == "failed"
+    caddy.start()  # back with an empty config
+    assert recovery.restore_routes() == [project_name]
+    result = recovery.reconcile(project_name)
+    assert result.stopped == (f"pushdock-{project_name}-green",)
+    assert running_colors(docker_client, project_name) == ["blue"]
+    assert served(caddy, f"{project_name}.test") == "v1"

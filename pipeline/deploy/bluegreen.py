@@ -133,17 +133,22 @@ class BlueGreen:
         record = replace(record, upstream=upstream, health=tuple(health.lines))
 
         # 4. switch the route, then check through the proxy
-        previous = self.router.upstream(request.project)
+        previous: str | None = None
         try:
+            previous = self.router.upstream(request.project)
             if previous is None and self.router.add_route(request.project, request.host,
                                                           upstream):
                 pass  # the first deploy: the new route is the switch
             else:
                 self.router.set_route(request.project, request.host, upstream)
         except PushdockError as exc:
-            self.apps.remove(name)
-            self._finish(record, DeployResult.FAILED, f"could not switch the proxy: {exc}")
-            raise DeployError(f"could not switch the proxy: {exc}") from None
+            reason = f"could not switch the proxy: {exc}"
+            if self._route_back(request.project, previous, upstream):
+                self.apps.remove(name)
+            else:  # it may serve already: reconciliation decides from the route
+                reason += f"; {name} is left for reconciliation"
+            self._finish(record, DeployResult.FAILED, reason)
+            raise DeployError(reason) from None
         switched = time.time()
         record = replace(record, switched=switched)
         self.store.begin_deployment(record)  # from here on, a dead worker's green may serve
@@ -189,6 +194,18 @@ class BlueGreen:
             raise DeployError(reason) from None
         self.reporter.log(f"started {name} from {request.image}")
         return container
+
+    def _route_back(self, project: str, previous: str | None, upstream: str) -> bool:
+        """After a failed switch: make sure the route does not point at `upstream`."""
+        try:
+            if self.router.upstream(project) == upstream:
+                if previous:
+                    self.router.switch(project, previous)
+                else:
+                    self.router.remove_route(project)
+        except PushdockError:
+            return False
+        return True
 
     def _check_through_proxy(self, request: DeployRequest, record: Deployment, name: str,
                              previous: str | None, live: LiveApp | None) -> None:
