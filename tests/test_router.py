@@ -150,3 +150,11 @@ def test_switch_is_one_patch_of_the_upstreams(caddy: CaddyProcess, upstreams) ->
     assert get(caddy, "shop.test") == "green"
     with pytest.raises(RouterError, match="unknown object ID"):
         router.switch("nothing", green.upstream)
+
+
+def test_automatic_https_is_a_setting() -> None:
+    from pipeline.settings import Settings
+
+    assert CaddyRouter.from_settings(Settings.from_env({})).https is False
+    router = CaddyRouter.from_settings(Settings.from_env({"PUSHDOCK_PROXY_HTTPS": "1"}))
+    assert router.https is True
