@@ -178,3 +178,27 @@ def test_caddy_gone_at_the_switch_leaves_green_to_reconciliation(
     assert result.stopped == (f"pushdock-{project_name}-green",)
     assert running_colors(docker_client, project_name) == ["blue"]
     assert served(caddy, f"{project_name}.test") == "v1"
+
+
+def test_the_next_deploy_reconciles_a_killed_one_first(
+        world, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
+        store: Store, caddy: CaddyProcess) -> None:
+    settings, bluegreen, _ = world
+    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
+    bluegreen.deploy(request(project_name, v1, sha1, "1"))
+    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
+    slow = DeploySpec(port=8000, drain=0,
+                      health=HealthSpec(interval=0.5, healthy_after=200, deadline=300))
+    driver = start_driver(settings, project_name, v2, sha2, "2", slow)
+    try:
+        wait_for(lambda: running_colors(docker_client, project_name) == ["blue", "green"],
+                 timeout=60, what="green started beside blue")
+    finally:
+        kill(driver)
+    v3, sha3 = image_of(docker_client, sample_repo, project_name, "v3")
+    deployment = bluegreen.deploy(request(project_name, v3, sha3, "3"))  # waits for the lock
+    assert deployment.color is Color.GREEN
+    assert running_colors(docker_client, project_name) == ["green"]
+    assert served(caddy, f"{project_name}.test") == "v3"
+    assert [(d.sha, d.result) for d in store.deployments(project_name)] == [
+        (sha3, "live"), (sha2, "interrupted"), (sha1, "live")]
