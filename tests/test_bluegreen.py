@@ -226,3 +226,23 @@ def test_a_missing_image_is_never_pulled(deployer, project_name: str, store: Sto
         bluegreen.deploy(request(project_name, missing, "0" * 40, "1"))
     assert store.deployments(project_name)[0].result == "failed"
     assert store.live(project_name) is None
+
+
+def test_images_beyond_keep_are_pruned_for_that_project_only(
+        deployer, docker_client, base_image: str, project_name: str,
+        sample_repo: SampleRepo) -> None:
+    bluegreen, _ = deployer
+    keep_two = DeploySpec(port=8000, drain=0, keep=2, health=HealthSpec(interval=0.2,
+                                                                        deadline=15))
+    built = []
+    for number in range(4):
+        image, sha = image_of(docker_client, sample_repo, project_name, f"v{number}")
+        bluegreen.deploy(request(project_name, image, sha, str(number), keep_two))
+        built.append((image, sha))
+    feature = image_of(docker_client, sample_repo, project_name, "a feature branch")
+    bluegreen.deploy(request(project_name, built[2][0], built[2][1], "5", keep_two))
+    tags = {tag for image in docker_client.images.list(
+        filters={"label": f"pushdock.project={project_name}"}) for tag in image.tags}
+    # Newest two: the feature branch's and v3; v2 is live; v1 and v0 are gone.
+    assert tags == {feature[0], built[3][0], built[2][0]}
+    assert docker_client.images.list(name=base_image)  # not the project's: untouched

@@ -76,7 +76,8 @@ class Apps:
 
     def prune_images(self, project: str, keep: int, in_use: Iterable[str],
                      reporter: Reporter) -> None:
-        """Keep the project's `keep` newest images and any in use; other projects untouched."""
+        """Keep the project's `keep` newest images and those in `in_use`; other projects'
+        images are never looked at."""
         used = set(in_use)
         images = self.docker.images.list(filters={"label": f"{LABEL_PROJECT}={project}"})
         images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)

@@ -164,8 +164,14 @@ class BlueGreen:
             self.reporter.log(f"draining {live.color.value} for {spec.drain:g}s")
             time.sleep(spec.drain)
         self.apps.stop_all_but(request.project, keep=name, reporter=self.reporter)
-        self.apps.prune_images(request.project, spec.keep, [request.image], self.reporter)
-        return self._finish(record, DeployResult.LIVE, "")
+        final = self._finish(record, DeployResult.LIVE, "")
+        # Images of recent deployments stay as rollback targets, however many newer images
+        # other branches' runs have built since.
+        recent = [d.image for d in self.store.deployments(request.project, limit=100)
+                  if d.result == DeployResult.LIVE][:spec.keep]
+        self.apps.prune_images(request.project, spec.keep, [request.image, *recent],
+                               self.reporter)
+        return final
 
     def _start(self, request: DeployRequest, color: Color, name: str,
                record: Deployment) -> Container:
