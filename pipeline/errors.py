@@ -46,6 +46,15 @@ class RouterError(PushdockError):
     """Caddy's admin API refused a change or could not be reached."""
 
 
+class RouterConflict(RouterError):
+    """Caddy's config changed between a read and a write conditioned on it (HTTP 412)."""
+
+
+class RouterDisconnected(RouterError):
+    """Caddy's admin API closed or refused the connection mid-request (it restarts with
+    every config change); such a request is retried."""
+
+
 class StoreUnavailable(PushdockError):
     """Redis could not be reached."""
 

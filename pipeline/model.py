@@ -118,7 +118,7 @@ class TestSpec:
 
 @dataclass(frozen=True)
 class HealthSpec:
-    path: str = "/healthz"
+    path: str = "/healthz"  # "" = a TCP connect to the port instead of an HTTP GET
     interval: float = 1.0
     timeout: float = 5.0
     healthy_after: int = 2
@@ -217,8 +217,17 @@ class Run:
         return None
 
 
+class DeployResult(StrEnum):
+    RUNNING = "running"  # recorded when a deploy starts; replaced when it ends
+    LIVE = "live"  # switched to and verified through the proxy
+    FAILED = "failed"  # never took traffic, or was switched back; the old colour kept serving
+    INTERRUPTED = "interrupted"  # the worker died mid-way; reconciliation decided what serves
+
+
 @dataclass(frozen=True)
 class Deployment:
+    """One attempt to put an image live: the history of a project is a list of these."""
+
     project: str
     sha: str
     run: str
@@ -226,10 +235,14 @@ class Deployment:
     image: str
     trigger: str
     started: float
-    finished: float
-    result: str  # "live" | "failed"
+    finished: float | None
+    result: DeployResult
     reason: str = ""
     upstream: str = ""
+    switched: float | None = None  # when the route was switched to the new colour
+    host: str = ""
+    spec: DeploySpec | None = None  # what it was deployed with, so a rollback can reuse it
+    health: tuple[str, ...] = ()  # the health-check log, kept with the record
 
 
 @dataclass(frozen=True)
@@ -242,3 +255,4 @@ class LiveApp:
     run: str
     container: str
     upstream: str  # ip:port the proxy dials
+    host: str = ""  # the route's host, so a Caddy that lost its config can be given it back

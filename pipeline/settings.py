@@ -23,6 +23,7 @@ class Settings:
     bind: str = "127.0.0.1:8080"
     token: str | None = None
     apps_network: str = "pushdock-apps"
+    proxy_https: bool = False  # Caddy's automatic HTTPS on Pushdock's server
     public_url: str | None = None  # base of run links; default http://BIND
     private: bool = False  # reads need the token too
     max_body: int = DEFAULT_MAX_BODY  # bytes; larger webhook bodies are answered 413
@@ -45,6 +46,7 @@ class Settings:
             bind=get("BIND") or defaults.bind,
             token=get("TOKEN"),
             apps_network=get("APPS_NETWORK") or defaults.apps_network,
+            proxy_https=(get("PROXY_HTTPS") or "").lower() in ("1", "true", "yes", "on"),
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             private=(get("PRIVATE") or "").lower() in ("1", "true", "yes", "on"),
             max_body=_size(get("MAX_BODY"), defaults.max_body, "PUSHDOCK_MAX_BODY"),

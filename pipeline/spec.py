@@ -162,8 +162,10 @@ def _deploy(section: Section) -> DeploySpec:
 
 def _health(section: Section) -> HealthSpec:
     section.only("path", "interval", "timeout", "healthy_after", "deadline")
-    path = section.string("path", "/healthz")
-    if not path.startswith("/"):
+    # An empty or null path asks for a TCP connect to the port instead of an HTTP probe.
+    path = "" if "path" in section and section.data["path"] is None \
+        else section.string("path", "/healthz")
+    if path and not path.startswith("/"):
         raise section.error("path", f'"{path}" must start with "/"')
     health = HealthSpec(
         path=path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from typing import Any
 import redis
 from redis.lock import Lock
 
+from pipeline.deploy.history import deployment_from_json, deployment_to_json
 from pipeline.errors import StoreUnavailable
 from pipeline.model import (
     Color,
@@ -29,6 +31,7 @@ PREFIX = "pushdock:"
 LOG_MAX_LINES = 100_000  # per run; older lines are trimmed (approximately) from the stream
 DELIVERY_TTL = 4 * 24 * 3600  # forges redeliver for up to 3 days
 DEPLOYMENTS_KEPT = 100
+LOCK_TTL = 30.0  # seconds a deploy lock outlives a holder that stopped extending it
 
 
 # Claims a delivery id and numbers its run atomically: a repeated delivery takes no number.
@@ -294,7 +297,7 @@ class Store:
             for project in projects:
                 pipe.lindex(_key("project", project, "deployments"), 0)
             rows = pipe.execute()
-        return {project: _deployment_from_json(row)
+        return {project: deployment_from_json(row)
                 for project, row in zip(projects, rows, strict=True) if row}
 
     def set_live(self, app: LiveApp) -> None:
@@ -312,38 +315,84 @@ class Store:
             keys = self.redis.keys(_key("project", "*", "live"))
         return sorted(k[len(PREFIX) + len("project:"):-len(":live")] for k in keys)
 
+    def begin_deployment(self, deployment: Deployment) -> None:
+        """Mark a deploy in progress, so one cut short by a dead worker is found later."""
+        with _reachable():
+            self.redis.set(_key("project", deployment.project, "deploying"),
+                           deployment_to_json(deployment))
+
+    def deploying(self, project: str) -> Deployment | None:
+        with _reachable():
+            text = self.redis.get(_key("project", project, "deploying"))
+        return deployment_from_json(text) if text else None
+
+    def deploying_projects(self) -> list[str]:
+        with _reachable():
+            keys = self.redis.keys(_key("project", "*", "deploying"))
+        return sorted(k[len(PREFIX) + len("project:"):-len(":deploying")] for k in keys)
+
     def record_deployment(self, deployment: Deployment) -> None:
-        data = asdict(deployment)
-        data["color"] = deployment.color.value
+        """Add a finished deployment to the history and end the in-progress mark."""
         with _reachable():
             pipe = self.redis.pipeline()
-            pipe.lpush(_key("project", deployment.project, "deployments"), json.dumps(data))
-            pipe.ltrim(_key("project", deployment.project, "deployments"), 0,
-                       DEPLOYMENTS_KEPT - 1)
+            history = _key("project", deployment.project, "deployments")
+            pipe.lpush(history, deployment_to_json(deployment))
+            pipe.ltrim(history, 0, DEPLOYMENTS_KEPT - 1)
+            pipe.delete(_key("project", deployment.project, "deploying"))
             pipe.execute()
 
     def deployments(self, project: str, limit: int = 20) -> list[Deployment]:
+        """The history, newest first."""
         with _reachable():
             rows = self.redis.lrange(_key("project", project, "deployments"), 0, limit - 1)
-        return [_deployment_from_json(row) for row in rows]
+        return [deployment_from_json(row) for row in rows]
+
+    def deployed_projects(self) -> list[str]:
+        with _reachable():
+            keys = self.redis.keys(_key("project", "*", "deployments"))
+        return sorted(k[len(PREFIX) + len("project:"):-len(":deployments")] for k in keys)
 
     @contextmanager
-    def deploy_lock(self, project: str, timeout: float = 120.0,
+    def engine_lock(self, name: str, timeout: float = 60.0) -> Iterator[None]:
+        """For engine changes the engine does not serialise itself (networks by name)."""
+        with _reachable(), self.redis.lock(_key("lock", "engine", name), timeout=timeout,
+                                           blocking_timeout=timeout, thread_local=False):
+            yield
+
+    @contextmanager
+    def deploy_lock(self, project: str, timeout: float = LOCK_TTL,
                     wait: float = 3600.0) -> Iterator[Lock]:
-        """Deploys of one project never overlap; the holder extends the lock while it works."""
+        """Deploys of one project never overlap.
+
+        The lock lives `timeout` seconds and a thread extends it every third of that while
+        the holder works, so a long deploy keeps it and a killed worker loses it soon.
+        """
         lock = self.redis.lock(_key("lock", "deploy", project), timeout=timeout,
                                blocking_timeout=wait, thread_local=False)
         with _reachable():
             acquired = lock.acquire()
         if not acquired:
             raise TimeoutError(f"another deploy of {project} held the lock for {wait:.0f}s")
+        done = threading.Event()
+
+        def keep_alive() -> None:
+            while not done.wait(timeout / 3):
+                try:
+                    lock.extend(timeout, replace_ttl=True)
+                except (redis.exceptions.RedisError, redis.exceptions.LockError):
+                    return  # lost; the holder finds out when it releases
+
+        keeper = threading.Thread(target=keep_alive, name=f"lock-{project}", daemon=True)
+        keeper.start()
         try:
             yield lock
         finally:
+            done.set()
+            keeper.join()
             try:
                 lock.release()
-            except redis.exceptions.LockError:
-                pass  # expired while we worked; nothing left to release
+            except (redis.exceptions.LockError, redis.exceptions.RedisError):
+                pass  # expired or Redis gone; nothing left to release
 
 
 @contextmanager
@@ -379,14 +428,8 @@ def _run_to_hash(run: Run) -> dict[str, str]:
 
 def _live_from_hash(project: str, data: dict[str, str]) -> LiveApp:
     return LiveApp(project=project, color=Color(data["color"]), sha=data["sha"],
-                   run=data["run"], container=data["container"], upstream=data["upstream"])
-
-
-def _deployment_from_json(row: str) -> Deployment:
-    data = json.loads(row)
-    data["color"] = Color(data["color"])
-    known = {f for f in Deployment.__dataclass_fields__}
-    return Deployment(**{k: v for k, v in data.items() if k in known})
+                   run=data["run"], container=data["container"], upstream=data["upstream"],
+                   host=data.get("host", ""))
 
 
 def _optional_float(value: str) -> float | None:

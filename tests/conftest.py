@@ -182,3 +182,21 @@ def sample_repo(tmp_path: Path) -> SampleRepo:
 def settings(tmp_path: Path, redis_url: str) -> Settings:
     return Settings(config_dir=tmp_path / "pipelines.d", data_dir=tmp_path / "var",
                     redis_url=redis_url)
+
+
+# -- blue/green -----------------------------------------------------------------------------
+@pytest.fixture
+def deployer(docker_client, store: Store, caddy: CaddyProcess, settings: Settings,
+             apps_network: str):
+    """A BlueGreen on the test's Caddy, Redis and apps network, and the lines it logged."""
+    from dataclasses import replace
+
+    from pipeline.deploy.bluegreen import BlueGreen
+    from pipeline.deploy.router import CaddyRouter
+    from tests.support import Lines
+
+    settings = replace(settings, caddy_admin=caddy.admin_url, proxy_listen=caddy.proxy_listen,
+                       apps_network=apps_network)
+    lines = Lines()
+    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    return BlueGreen(docker_client, store, router, settings, lines), lines

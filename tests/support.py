@@ -42,6 +42,9 @@ class Lines:
     def log(self, line: str) -> None:
         self.lines.append(line)
 
+    def stage(self, *_: object) -> None:
+        pass
+
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,
              what: str = "condition") -> Any:

@@ -71,3 +71,45 @@ def test_which_branches_deploy() -> None:
     assert not deploys(project, "feature/x")
     no_host = Project(name="shop", repo="/r", forge=Forge.GITHUB, webhook_secret="x")
     assert not deploys(no_host, "main")
+
+
+def test_server_writes_create_only_what_is_missing() -> None:
+    from pipeline.deploy.plan import next_server_write, server_config
+
+    ours = server_config(":8000")
+    assert next_server_write(None, ":8000")[:2] == ("POST", "/config/")
+    assert next_server_write({"admin": {}}, ":8000")[:2] == ("PUT", "/config/apps")
+    other = {"apps": {"tls": {}, "http": {"servers": {"other": {"listen": [":81"]}}}}}
+    assert next_server_write(other, ":8000") == ("PUT", "/config/apps/http/grace_period",
+                                                 "10s")
+    other["apps"]["http"]["grace_period"] = "1m"  # the operator's value is kept
+    assert next_server_write(other, ":8000") == (
+        "PUT", "/config/apps/http/servers/pushdock", ours)
+    other["apps"]["http"]["servers"]["pushdock"] = ours
+    assert next_server_write(other, ":8000") is None
+    assert next_server_write(other, ":9000") == (
+        "PATCH", "/config/apps/http/servers/pushdock/listen", [":9000"])
+    assert "automatic_https" not in server_config(":443", https=True)
+
+
+def test_routes_are_found_and_inserted_first() -> None:
+    from pipeline.deploy.plan import pushdock_routes, route_insert, route_upstream
+
+    config = {"apps": {"http": {"servers": {"pushdock": {"routes": [
+        route_config("shop", "shop.test", "10.0.0.2:8000"),
+        {"handle": [{"handler": "static_response"}]}]}}}}}
+    routes = pushdock_routes(config)
+    assert list(routes) == ["shop"] and route_upstream(routes["shop"]) == "10.0.0.2:8000"
+    method, path, _ = route_insert(config, "cart", "cart.test", "10.0.0.3:8000")
+    assert (method, path) == ("PUT", "/config/apps/http/servers/pushdock/routes/0")
+    empty = {"apps": {"http": {"servers": {"pushdock": {"routes": []}}}}}
+    assert route_insert(empty, "cart", "c", "u")[:2] == (
+        "POST", "/config/apps/http/servers/pushdock/routes")
+
+
+def test_caddy_etag() -> None:
+    from pipeline.deploy.router import config_etag
+
+    # The value a Caddy 2.6 sent for this body in its ETag trailer.
+    assert config_etag("/config/", b'{"admin":{"listen":"127.0.0.1:42019"}}\n') == \
+        '"/config/ 48eaae82"'

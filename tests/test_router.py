@@ -91,3 +91,70 @@ def test_unreachable_admin_api_is_a_clear_error() -> None:
     assert not router.reachable()
     with pytest.raises(RouterError, match="unreachable"):
         router.set_route("shop", "shop.test", "127.0.0.1:1")
+
+
+def test_server_gets_a_grace_period_and_no_automatic_https(caddy: CaddyProcess,
+                                                           upstreams) -> None:
+    blue, _ = upstreams
+    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    router.set_route("shop", "shop.test", blue.upstream)
+    with urllib.request.urlopen(f"{caddy.admin_url}/config/apps/http") as response:
+        http = json.load(response)
+    assert http["grace_period"] == "10s"
+    assert http["servers"]["pushdock"]["automatic_https"] == {"disable": True}
+    assert http["servers"]["pushdock"]["listen"] == [caddy.proxy_listen]
+
+
+def test_a_stale_etag_is_refused_so_no_write_is_lost(caddy: CaddyProcess) -> None:
+    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    router.ensure_server()
+    _, etag = router._config()
+    assert router._write_if_unchanged(("POST", "/config/apps/http/servers/pushdock/routes",
+                                       {"@id": "pushdock-a", "terminal": True}), etag)
+    # The same precondition again: the config changed since, so Caddy refuses the write.
+    assert not router._write_if_unchanged(
+        ("PUT", "/config/apps/http/servers/pushdock/routes/0",
+         {"@id": "pushdock-b", "terminal": True}), etag)
+    assert sorted(router.routes()) == ["a"]
+
+
+def test_concurrent_route_creation_loses_no_route(caddy: CaddyProcess, upstreams) -> None:
+    blue, _ = upstreams
+    projects = [f"p{number}" for number in range(8)]
+    errors: list[BaseException] = []
+
+    def add(project: str) -> None:
+        try:
+            CaddyRouter(caddy.admin_url, caddy.proxy_listen).set_route(
+                project, f"{project}.test", blue.upstream)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(p,)) for p in projects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    assert sorted(router.routes()) == projects
+    for project in projects:
+        assert get(caddy, f"{project}.test") == "blue"
+
+
+def test_switch_is_one_patch_of_the_upstreams(caddy: CaddyProcess, upstreams) -> None:
+    blue, green = upstreams
+    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    router.set_route("shop", "shop.test", blue.upstream)
+    router.switch("shop", green.upstream)
+    assert get(caddy, "shop.test") == "green"
+    with pytest.raises(RouterError, match="unknown object ID"):
+        router.switch("nothing", green.upstream)
+
+
+def test_automatic_https_is_a_setting() -> None:
+    from pipeline.settings import Settings
+
+    assert CaddyRouter.from_settings(Settings.from_env({})).https is False
+    router = CaddyRouter.from_settings(Settings.from_env({"PUSHDOCK_PROXY_HTTPS": "1"}))
+    assert router.https is True

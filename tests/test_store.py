@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 import redis
 
 from pipeline.model import Color, Deployment, LiveApp, PushEvent, RunStatus, StageName, StageStatus
@@ -92,3 +95,28 @@ def test_deploy_lock_serialises(store: Store) -> None:
     for thread in threads:
         thread.join()
     assert order == ["a in", "a out", "b in", "b out"]
+
+
+def test_the_lock_is_extended_while_held(store: Store) -> None:
+    import time
+
+    with store.deploy_lock("shop", timeout=0.6) as lock:
+        time.sleep(2)  # over three times its time to live
+        assert lock.owned()
+        with pytest.raises(TimeoutError), store.deploy_lock("shop", timeout=0.6, wait=0.1):
+            pass
+    with store.deploy_lock("shop", timeout=0.6, wait=0.1):
+        pass  # released on the way out
+
+
+def test_a_deploy_in_progress_is_marked_until_recorded(store: Store) -> None:
+    running = Deployment(project="shop", sha="d" * 40, run="4", color=Color.BLUE,
+                         image="shop:ddd", trigger="push", started=1.0, finished=None,
+                         result="running")
+    store.begin_deployment(running)
+    assert store.deploying("shop") == running
+    assert store.deploying_projects() == ["shop"]
+    store.record_deployment(replace(running, finished=2.0, result="live"))
+    assert store.deploying("shop") is None
+    assert store.deployments("shop")[0].result == "live"
+    assert store.deployed_projects() == ["shop"]

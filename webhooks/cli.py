@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import ConfigError, PushdockError
+from pipeline.model import Deployment, DeployResult
 from pipeline.projects import parse_project
 from pipeline.settings import Settings
 from pipeline.spec import SPEC_FILENAME, parse_spec
@@ -60,12 +61,13 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         elif not redis_ready(settings.redis_url):
             return fail(f"Redis at PUSHDOCK_REDIS_URL={settings.redis_url} does not answer")
 
-        router = CaddyRouter(settings.caddy_admin, settings.proxy_listen)
+        router = CaddyRouter.from_settings(settings)
         if router.reachable():
             say(f"using the Caddy that answers at {settings.caddy_admin}")
         else:
             supervisor.start(caddy_child(settings.data_dir, settings.caddy_admin,
-                                         settings.proxy_listen, env),
+                                         settings.proxy_listen, env,
+                                         https=settings.proxy_https),
                              ready=router.reachable)
         router.ensure_server()
 
@@ -185,14 +187,21 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.redis_url:
         return fail("PUSHDOCK_REDIS_URL is not set; point it at the Redis of a running Pushdock")
     store = Store(connect(settings.redis_url))
-    projects = [args.project] if args.project else store.live_projects()
+    projects = [args.project] if args.project else sorted(
+        set(store.live_projects()) | set(store.deployed_projects()))
     for name in projects:
         live = store.live(name)
         if live:
             print(f"{name}: live {live.color.value} {live.sha[:7]} (run #{live.run}) "
-                  f"at {live.upstream}")
+                  f"at {live.upstream}" + (f" for {live.host}" if live.host else ""))
         else:
             print(f"{name}: nothing live")
+        in_progress = store.deploying(name)
+        for line in history_lines([in_progress] if in_progress else [], verbose=False):
+            print(f"  {line}")
+        for line in history_lines(store.deployments(name, limit=args.limit),
+                                  verbose=bool(args.project)):
+            print(f"  {line}")
     runs = store.list_runs(args.project, limit=args.limit)
     if not runs:
         print("no runs yet")
@@ -213,6 +222,35 @@ def cmd_post_receive(settings: Settings, args: argparse.Namespace) -> int:
     if not secret:
         return fail(f"{SECRET_VARIABLE} is not set (the project's webhook_secret)")
     return post_receive(args.project, args.url, secret, sys.stdin, sys.stdout, sys.stderr)
+def history_lines(deployments: Sequence[Deployment], *, verbose: bool) -> list[str]:
+    """One line per deployment (newest first); with `verbose`, a failure's health log."""
+    lines = []
+    for d in deployments:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(d.started))
+        switched = f"switched +{format_duration(d.switched - d.started)}" if d.switched else ""
+        took = format_duration(d.finished - d.started) if d.finished else "…"
+        lines.append(f"{d.sha[:7]} run #{d.run:<4} {d.trigger:<8} {when}  {switched:<17} "
+                     f"{took:>7}  {d.result}" + (f": {d.reason}" if d.reason else ""))
+        if verbose and d.result != DeployResult.LIVE:
+            lines.extend(f"    {line}" for line in d.health[-12:])
+    return lines
+
+
+# -- deploy / rollback ------------------------------------------------------------------------
+def cmd_deploy(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.deploys import deploy_sha
+
+    deployment = deploy_sha(settings, args.project, args.sha, say=say)
+    say(f"{args.project}: {deployment.sha[:7]} is live ({deployment.color.value})")
+    return 0
+
+
+def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    from workers.deploys import rollback
+
+    deployment = rollback(settings, args.project, args.to, say=say)
+    say(f"{args.project}: rolled back to {deployment.sha[:7]} ({deployment.color.value})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,7 +287,18 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("run", help="the run id")
     cancel.set_defaults(handler=cmd_cancel)
 
-    status = sub.add_parser("status", help="runs and what is live")
+    deploy = sub.add_parser("deploy", help="deploy an image already built, without a rebuild")
+    deploy.add_argument("project")
+    deploy.add_argument("--sha", help="commit (or a prefix); default: the newest image built")
+    deploy.set_defaults(handler=cmd_deploy)
+
+    rollback = sub.add_parser("rollback", help="go back to an earlier deployment")
+    rollback.add_argument("project")
+    rollback.add_argument("--to", metavar="SHA",
+                          help="commit (or a prefix); default: the one before the live one")
+    rollback.set_defaults(handler=cmd_rollback)
+
+    status = sub.add_parser("status", help="runs, what is live, and deployment history")
     status.add_argument("project", nargs="?")
     status.add_argument("--limit", type=int, default=20)
     status.set_defaults(handler=cmd_status)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import redis
 
-from pipeline.deploy.plan import server_config
-from pipeline.deploy.router import SERVER
+from pipeline.deploy.plan import GRACE_PERIOD, SERVER, server_config
 from pipeline.errors import PushdockError
 from workers.supervisor import Child
 
@@ -61,20 +60,22 @@ def redis_ready(url: str) -> bool:
         return False
 
 
-def caddy_config(admin_url: str, proxy_listen: str) -> dict[str, object]:
+def caddy_config(admin_url: str, proxy_listen: str, *, https: bool = False
+                 ) -> dict[str, object]:
     admin = urllib.parse.urlsplit(admin_url)
     return {
         "admin": {"listen": admin.netloc},
-        "apps": {"http": {"servers": {SERVER: server_config(proxy_listen)}}},
+        "apps": {"http": {"grace_period": GRACE_PERIOD,
+                          "servers": {SERVER: server_config(proxy_listen, https=https)}}},
     }
 
 
 def caddy_child(data_dir: Path, admin_url: str, proxy_listen: str,
-                env: dict[str, str]) -> Child:
+                env: dict[str, str], *, https: bool = False) -> Child:
     directory = (data_dir / "caddy").resolve()
     directory.mkdir(parents=True, exist_ok=True)
     config = directory / "caddy.json"
-    config.write_text(json.dumps(caddy_config(admin_url, proxy_listen), indent=2))
+    config.write_text(json.dumps(caddy_config(admin_url, proxy_listen, https=https), indent=2))
     # Caddy keeps its state (autosave, certificates) here rather than in the user's home.
     child_env = {**env, "XDG_CONFIG_HOME": str(directory), "XDG_DATA_HOME": str(directory)}
     return Child("caddy", [require("caddy", "caddy"), "run", "--config", str(config)],

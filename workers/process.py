@@ -21,6 +21,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from workers.lifecycle import reap_lost_runs, remove_leftovers
 from workers.queue import job_connection, run_queue
+from workers.recover import recover
 
 REAP_INTERVAL = 10.0
 log = logging.getLogger("pushdock.worker")
@@ -63,6 +64,9 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
     assert settings.redis_url
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     tidy_up(settings)
+    # Before taking jobs: routes a restarted Caddy lost come back, and deploys a killed
+    # worker left half-done end with exactly one colour serving.
+    recover(settings, say=lambda line: print(f"pushdock worker: {line}", flush=True))
     stop = threading.Event()
     reaper = threading.Thread(target=_reaper, args=(settings, stop), name="reaper", daemon=True)
     reaper.start()

@@ -1,33 +1,41 @@
 """The blue/green sequence of DESIGN.md §4, under a per-project lock.
 
 Any failure before the switch leaves the old colour serving untouched; a failure of the
-check through the proxy switches back.
+check through the proxy switches back. Each phase is written down ("deploying" mark,
+live record, history) before the next starts, so a worker killed anywhere leaves what
+Recovery needs to end with exactly one colour serving.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import docker
-from docker.errors import APIError, ImageNotFound, NotFound
+from docker.errors import APIError, ImageNotFound
 from docker.models.containers import Container
 
-from pipeline.deploy.health import probe_http, wait_healthy
-from pipeline.deploy.plan import (
-    LABEL_COLOR,
-    LABEL_PROJECT,
-    LABEL_ROLE,
-    STOP_TIMEOUT,
-    app_container_kwargs,
-    container_name,
-)
+from pipeline.deploy.apps import Apps, death, running
+from pipeline.deploy.health import direct_probe, proxy_probe, wait_healthy
+from pipeline.deploy.plan import LABEL_COLOR, app_container_kwargs, container_name
+from pipeline.deploy.recovery import Recovery
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import DeployError, HealthCheckFailed, PushdockError
-from pipeline.model import Color, Deployment, DeploySpec, LiveApp
+from pipeline.model import (
+    Color,
+    Deployment,
+    DeployResult,
+    DeploySpec,
+    HealthSpec,
+    LiveApp,
+    StageName,
+    StageStatus,
+)
 from pipeline.reporting import Reporter
 from pipeline.settings import Settings
-from pipeline.store import Store
+from pipeline.store import LOCK_TTL, Store
+
+PROXY_CHECK_DEADLINE = 10.0  # seconds the check through the proxy may take at most
 
 
 @dataclass(frozen=True)
@@ -42,181 +50,198 @@ class DeployRequest:
     secrets: dict[str, str]
 
 
+class HealthLog:
+    """Passes lines on to the run's reporter and keeps them for the deployment record."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self.lines: list[str] = []
+
+    def stage(self, name: StageName, status: StageStatus) -> None:
+        self.reporter.stage(name, status)
+
+    def log(self, line: str) -> None:
+        self.lines.append(line)
+        self.reporter.log(line)
+
+
 class BlueGreen:
     def __init__(self, client: docker.DockerClient, store: Store, router: CaddyRouter,
-                 settings: Settings, reporter: Reporter) -> None:
+                 settings: Settings, reporter: Reporter, *, lock_ttl: float = LOCK_TTL) -> None:
         self.docker = client
         self.store = store
         self.router = router
         self.settings = settings
         self.reporter = reporter
-
-    # -- what is live -----------------------------------------------------------------------
-    def _app_containers(self, project: str) -> list[Container]:
-        return self.docker.containers.list(
-            all=True, filters={"label": [f"{LABEL_PROJECT}={project}", f"{LABEL_ROLE}=app"]})
+        self.apps = Apps(client, settings.apps_network)
+        self.recovery = Recovery(self.apps, store, router, reporter, lock_ttl)
+        self.lock_ttl = lock_ttl
 
     def live_app(self, project: str) -> LiveApp | None:
         """The colour serving now: the record, if its container really runs."""
         record = self.store.live(project)
         if record is None:
             return None
-        try:
-            container = self.docker.containers.get(record.container)
-        except NotFound:
-            return None
-        if container.status != "running" or container.labels.get(LABEL_COLOR) != record.color:
+        container = self.apps.get(record.container)
+        if container is None or not running(container) \
+                or container.labels.get(LABEL_COLOR) != record.color:
             return None
         return record
 
-    def _upstream(self, container: Container, port: int) -> str:
-        container.reload()
-        network = container.attrs["NetworkSettings"]["Networks"].get(self.settings.apps_network)
-        if not network or not network.get("IPAddress"):
-            raise DeployError(f"{container.name} has no address on {self.settings.apps_network}")
-        return f"{network['IPAddress']}:{port}"
-
-    def _ensure_network(self) -> None:
-        if not self.docker.networks.list(names=[self.settings.apps_network]):
-            self.docker.networks.create(self.settings.apps_network, driver="bridge",
-                                        labels={"pushdock.role": "apps"})
-
-    def _remove(self, name: str) -> None:
-        try:
-            self.docker.containers.get(name).remove(force=True)
-        except NotFound:
-            pass
-
     # -- the sequence -----------------------------------------------------------------------
     def deploy(self, request: DeployRequest) -> Deployment:
-        spec = request.spec
-        lock_for = spec.health.deadline + spec.drain + 2 * STOP_TIMEOUT + 120
-        with self.store.deploy_lock(request.project, timeout=lock_for):
+        with self.store.deploy_lock(request.project, timeout=self.lock_ttl):
+            # A Caddy that restarted, or a worker that died in an earlier deploy, is put
+            # right first, so this deploy starts from exactly one colour serving.
+            self.recovery.restore_routes()
+            self.recovery.reconcile_locked(request.project, host=request.host)
             return self._deploy_locked(request)
 
     def _deploy_locked(self, request: DeployRequest) -> Deployment:
-        started = time.time()
         spec = request.spec
         live = self.live_app(request.project)
         color = live.color.other if live else Color.BLUE
         name = container_name(request.project, color)
         self.reporter.log(
             f"live: {live.color.value} {live.sha[:7]}" if live else "live: nothing yet")
+        record = Deployment(
+            project=request.project, sha=request.sha, run=request.run_id, color=color,
+            image=request.image, trigger=request.trigger, started=time.time(), finished=None,
+            result=DeployResult.RUNNING, host=request.host, spec=spec)
+        self.store.begin_deployment(record)
 
         # 2. start the idle colour (a leftover of an interrupted deploy is replaced)
-        self._remove(name)
-        self._ensure_network()
-        kwargs = app_container_kwargs(
-            project=request.project, color=color, image=request.image, sha=request.sha,
-            run_id=request.run_id, spec=spec, secrets=request.secrets,
-            network=self.settings.apps_network)
-        try:
-            container = self.docker.containers.run(**kwargs)
-        except ImageNotFound:
-            raise DeployError(f"image {request.image} is not on this engine") from None
-        except APIError as exc:
-            self._remove(name)
-            raise DeployError(f"could not start {name}: {exc.explanation or exc}") from None
-        self.reporter.log(f"started {name} from {request.image}")
-
-        def fail(reason: str) -> Deployment:
-            self._record(request, color, started, "failed", reason, "")
-            raise DeployError(reason)
+        container = self._start(request, color, name, record)
 
         # 3. health-check it directly
+        health = HealthLog(self.reporter)
         try:
-            upstream = self._upstream(container, spec.port)
+            upstream = self.apps.upstream(container, spec.port)
             ip, port = upstream.rsplit(":", 1)
-            wait_healthy(lambda: probe_http(ip, int(port), spec.health.path,
-                                            spec.health.timeout),
-                         spec.health, self.reporter, alive=lambda: _dead(container))
+            label = spec.health.path or f"TCP port {spec.port}"
+            health.log(f"health-checking {name} at {ip}: {label}")
+            wait_healthy(direct_probe(spec.health, ip, int(port)), spec.health, health,
+                         alive=lambda: death(container))
         except (HealthCheckFailed, DeployError) as exc:
-            self._log_tail(container)
-            self._remove(name)
+            self.apps.log_tail(container, self.reporter)
+            self.apps.remove(name)
             self.reporter.log(f"removed {name}; "
                               + (f"{live.color.value} keeps serving" if live else "nothing live"))
-            self._record(request, color, started, "failed", str(exc), "")
+            self._finish(record, DeployResult.FAILED, str(exc), health=health.lines)
             raise
+        healthy = time.time()
+        record = replace(record, upstream=upstream, health=tuple(health.lines))
 
         # 4. switch the route, then check through the proxy
-        previous = self.router.upstream(request.project)
+        previous: str | None = None
         try:
-            self.router.set_route(request.project, request.host, upstream)
-        except PushdockError as exc:
-            self._remove(name)
-            return fail(f"could not switch the proxy: {exc}")
-        self.reporter.log(f"switched {request.host} to {color.value} ({upstream})")
-        proxy_host, proxy_port = self.settings.proxy_address
-        check = probe_http(proxy_host, proxy_port, spec.health.path, spec.health.timeout,
-                           host_header=request.host)
-        if not check.ok:
-            if previous:
-                self.router.set_route(request.project, request.host, previous)
+            previous = self.router.upstream(request.project)
+            if previous is None and self.router.add_route(request.project, request.host,
+                                                          upstream):
+                pass  # the first deploy: the new route is the switch
             else:
-                self.router.remove_route(request.project)
-            self._remove(name)
-            return fail(f"check through the proxy failed ({check.detail}); switched back")
-        self.reporter.log(f"through the proxy: {check.detail}")
+                self.router.set_route(request.project, request.host, upstream)
+        except PushdockError as exc:
+            reason = f"could not switch the proxy: {exc}"
+            if self._route_back(request.project, previous, upstream):
+                self.apps.remove(name)
+            else:  # it may serve already: reconciliation decides from the route
+                reason += f"; {name} is left for reconciliation"
+            self._finish(record, DeployResult.FAILED, reason)
+            raise DeployError(reason) from None
+        switched = time.time()
+        record = replace(record, switched=switched)
+        self.store.begin_deployment(record)  # from here on, a dead worker's green may serve
+        self.reporter.log(f"switched {request.host} to {color.value} ({upstream}), "
+                          f"{(switched - healthy) * 1000:.0f}ms after it was healthy")
+        self._check_through_proxy(request, record, name, previous, live)
 
         # 5. record, drain, stop the old colour, prune
         self.store.set_live(LiveApp(project=request.project, color=color, sha=request.sha,
-                                    run=request.run_id, container=name, upstream=upstream))
-        deployment = self._record(request, color, started, "live", "", upstream)
-        if live:
-            if spec.drain:
-                self.reporter.log(f"draining {live.color.value} for {spec.drain:g}s")
-                time.sleep(spec.drain)
-            self._stop_old(request.project, keep=name)
-        self._prune_images(request.project, spec.keep, request.image)
-        return deployment
+                                    run=request.run_id, container=name, upstream=upstream,
+                                    host=request.host))
+        if live and spec.drain:
+            self.reporter.log(f"draining {live.color.value} for {spec.drain:g}s")
+            time.sleep(spec.drain)
+        self.apps.stop_all_but(request.project, keep=name, reporter=self.reporter)
+        final = self._finish(record, DeployResult.LIVE, "")
+        # Images of recent deployments stay as rollback targets, however many newer images
+        # other branches' runs have built since.
+        recent = [d.image for d in self.store.deployments(request.project, limit=100)
+                  if d.result == DeployResult.LIVE][:spec.keep]
+        self.apps.prune_images(request.project, spec.keep, [request.image, *recent],
+                               self.reporter)
+        return final
 
-    def _stop_old(self, project: str, keep: str) -> None:
-        for container in self._app_containers(project):
-            if container.name == keep:
-                continue
-            self.reporter.log(f"stopping {container.name}")
-            try:
-                container.stop(timeout=STOP_TIMEOUT)
-                container.remove(force=True)
-            except NotFound:
-                pass
-
-    def _prune_images(self, project: str, keep: int, current: str) -> None:
-        images = self.docker.images.list(filters={"label": f"{LABEL_PROJECT}={project}"})
-        images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
-        for image in images[keep:]:
-            if current in image.tags:
-                continue
-            try:
-                self.docker.images.remove(image.id, force=False, noprune=False)
-                self.reporter.log(f"pruned {', '.join(image.tags) or image.short_id}")
-            except APIError:
-                pass  # still used by a container; kept
-
-    def _log_tail(self, container: Container, lines: int = 20) -> None:
+    def _start(self, request: DeployRequest, color: Color, name: str,
+               record: Deployment) -> Container:
+        self.apps.remove(name)
+        # Two projects' first deploys at once would each create a network of that name.
+        with self.store.engine_lock(f"network:{self.settings.apps_network}"):
+            self.apps.ensure_network()
+        kwargs = app_container_kwargs(
+            project=request.project, color=color, image=request.image, sha=request.sha,
+            run_id=request.run_id, spec=request.spec, secrets=request.secrets,
+            network=self.settings.apps_network)
+        kwargs.pop("detach", None)
         try:
-            tail = container.logs(tail=lines).decode("utf-8", errors="replace")
-        except APIError:
+            # create + start, not run: run() pulls a missing image from a registry, and an
+            # app image only ever comes from this engine's own build.
+            container = self.docker.containers.create(**kwargs)
+            container.start()
+        except ImageNotFound:
+            reason = f"image {request.image} is not on this engine"
+            self._finish(record, DeployResult.FAILED, reason)
+            raise DeployError(reason) from None
+        except APIError as exc:
+            self.apps.remove(name)
+            reason = f"could not start {name}: {exc.explanation or exc}"
+            self._finish(record, DeployResult.FAILED, reason)
+            raise DeployError(reason) from None
+        self.reporter.log(f"started {name} from {request.image}")
+        return container
+
+    def _route_back(self, project: str, previous: str | None, upstream: str) -> bool:
+        """After a failed switch: make sure the route does not point at `upstream`."""
+        try:
+            if self.router.upstream(project) == upstream:
+                if previous:
+                    self.router.switch(project, previous)
+                else:
+                    self.router.remove_route(project)
+        except PushdockError:
+            return False
+        return True
+
+    def _check_through_proxy(self, request: DeployRequest, record: Deployment, name: str,
+                             previous: str | None, live: LiveApp | None) -> None:
+        proxy_host, proxy_port = self.settings.proxy_address
+        health = request.spec.health
+        check = HealthSpec(path=health.path, interval=health.interval, timeout=health.timeout,
+                           healthy_after=1, deadline=min(health.deadline, PROXY_CHECK_DEADLINE))
+        log = HealthLog(self.reporter)
+        log.log(f"checking {request.host} through the proxy at {proxy_host}:{proxy_port}")
+        try:
+            wait_healthy(proxy_probe(check, proxy_host, proxy_port, request.host), check, log)
             return
-        for line in tail.splitlines():
-            self.reporter.log(f"app: {line}")
+        except HealthCheckFailed as exc:
+            failure = str(exc)
+        if previous:
+            self.router.switch(request.project, previous)
+            back = f"switched back to {live.color.value if live else previous}"
+        else:
+            self.router.remove_route(request.project)
+            back = "route removed"
+        self.reporter.log(back)
+        self.apps.remove(name)
+        reason = f"check through the proxy failed ({failure}); {back}"
+        self._finish(record, DeployResult.FAILED, reason,
+                     health=(*record.health, *log.lines))
+        raise DeployError(reason)
 
-    def _record(self, request: DeployRequest, color: Color, started: float, result: str,
-                reason: str, upstream: str) -> Deployment:
-        deployment = Deployment(
-            project=request.project, sha=request.sha, run=request.run_id, color=color,
-            image=request.image, trigger=request.trigger, started=started,
-            finished=time.time(), result=result, reason=reason, upstream=upstream)
-        self.store.record_deployment(deployment)
-        return deployment
-
-
-def _dead(container: Container) -> str | None:
-    try:
-        container.reload()
-    except NotFound:
-        return "container removed"
-    state = container.attrs["State"]
-    if state.get("Running"):
-        return None
-    return f"exited with code {state.get('ExitCode')}"
+    def _finish(self, record: Deployment, result: DeployResult, reason: str,
+                health: list[str] | tuple[str, ...] | None = None) -> Deployment:
+        final = replace(record, finished=time.time(), result=result, reason=reason,
+                        health=tuple(health) if health is not None else record.health)
+        self.store.record_deployment(final)
+        return final

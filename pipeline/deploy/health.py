@@ -1,8 +1,9 @@
-"""Health checks: N consecutive 2xx answers within a deadline, each probe logged."""
+"""Health checks: N consecutive good answers within a deadline, each probe logged."""
 
 from __future__ import annotations
 
 import http.client
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,43 @@ def probe_http(host: str, port: int, path: str, timeout: float,
         return Probe(False, type(exc).__name__ + (f": {exc}" if str(exc) else ""))
     finally:
         connection.close()
+
+
+GATEWAY_ERRORS = (502, 503, 504)  # what Caddy answers when it cannot reach the app
+
+
+def probe_tcp(host: str, port: int, timeout: float) -> Probe:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return Probe(True, "connected")
+    except OSError as exc:
+        return Probe(False, type(exc).__name__ + (f": {exc}" if str(exc) else ""))
+
+
+def direct_probe(health: HealthSpec, host: str, port: int) -> Callable[[], Probe]:
+    """The probe of a new colour, straight at its address: HTTP on the path, else TCP."""
+    if health.path:
+        return lambda: probe_http(host, port, health.path, health.timeout)
+    return lambda: probe_tcp(host, port, health.timeout)
+
+
+def proxy_probe(health: HealthSpec, proxy_host: str, proxy_port: int,
+                app_host: str) -> Callable[[], Probe]:
+    """The probe through the proxy, by the app's host name.
+
+    Without a health path any answer that is not a gateway error shows the proxy reached
+    the app (a TCP connect would only reach the proxy itself).
+    """
+    if health.path:
+        return lambda: probe_http(proxy_host, proxy_port, health.path, health.timeout,
+                                  host_header=app_host)
+
+    def reached() -> Probe:
+        probe = probe_http(proxy_host, proxy_port, "/", health.timeout, host_header=app_host)
+        answered = probe.detail.isdigit() and int(probe.detail) not in GATEWAY_ERRORS
+        return Probe(answered, probe.detail)
+
+    return reached
 
 
 def wait_healthy(check: Callable[[], Probe], spec: HealthSpec, reporter: Reporter, *,

@@ -54,13 +54,17 @@ def app_container_kwargs(*, project: str, color: Color, image: str, sha: str, ru
     }
 
 
-def server_config(listen: str) -> dict[str, Any]:
+SERVER = "pushdock"  # the name of the one Caddy HTTP server Pushdock owns
+GRACE_PERIOD = "10s"  # how long Caddy lets in-flight requests finish when its config changes
+ConfigWrite = tuple[str, str, Any]  # (method, admin API path, body)
+
+
+def server_config(listen: str, *, https: bool = False) -> dict[str, Any]:
     """The one Caddy HTTP server Pushdock owns."""
-    return {
-        "listen": [listen],
-        "routes": [],
-        "automatic_https": {"disable": True},
-    }
+    server: dict[str, Any] = {"listen": [listen], "routes": []}
+    if not https:
+        server["automatic_https"] = {"disable": True}
+    return server
 
 
 def route_config(project: str, host: str, upstream: str) -> dict[str, Any]:
@@ -70,3 +74,71 @@ def route_config(project: str, host: str, upstream: str) -> dict[str, Any]:
         "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}],
         "terminal": True,
     }
+
+
+def route_upstream(route: Any) -> str | None:
+    try:
+        return str(route["handle"][0]["upstreams"][0]["dial"])
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _child(data: Any, key: str) -> Any:
+    return data.get(key) if isinstance(data, dict) else None
+
+
+def next_server_write(config: Any, listen: str, *, https: bool = False,
+                      grace_period: str = GRACE_PERIOD) -> ConfigWrite | None:
+    """The next single write that makes Caddy's config hold Pushdock's server, or None.
+
+    Only the nearest missing parent is created, so siblings that others own stay as they
+    are; a grace period is set only where none is configured.
+    """
+    server = server_config(listen, https=https)
+    apps = _child(config, "apps")
+    http = _child(apps, "http")
+    servers = _child(http, "servers")
+    ours = _child(servers, SERVER)
+    base = "/config/apps/http"
+    if not isinstance(config, dict):
+        return ("POST", "/config/", {"apps": {"http": {
+            "grace_period": grace_period, "servers": {SERVER: server}}}})
+    if apps is None:
+        return ("PUT", "/config/apps", {"http": {
+            "grace_period": grace_period, "servers": {SERVER: server}}})
+    if http is None:
+        return ("PUT", base, {"grace_period": grace_period, "servers": {SERVER: server}})
+    if "grace_period" not in http:
+        return ("PUT", f"{base}/grace_period", grace_period)
+    if servers is None:
+        return ("PUT", f"{base}/servers", {SERVER: server})
+    if ours is None:
+        return ("PUT", f"{base}/servers/{SERVER}", server)
+    if ours.get("listen") != [listen]:
+        return ("PATCH", f"{base}/servers/{SERVER}/listen", [listen])
+    if not isinstance(ours.get("routes"), list):
+        return ("PUT", f"{base}/servers/{SERVER}/routes", [])
+    return None
+
+
+def pushdock_routes(config: Any) -> dict[str, dict[str, Any]]:
+    """Pushdock's routes in a Caddy config, by project."""
+    servers = _child(_child(_child(config, "apps"), "http"), "servers")
+    routes = _child(_child(servers, SERVER), "routes")
+    found: dict[str, dict[str, Any]] = {}
+    for route in routes if isinstance(routes, list) else ():
+        ident = _child(route, "@id")
+        if isinstance(ident, str) and ident.startswith("pushdock-"):
+            found[ident.removeprefix("pushdock-")] = route
+    return found
+
+
+def route_insert(config: Any, project: str, host: str, upstream: str) -> ConfigWrite:
+    """Where a new route goes: first, before any catch-all an operator may have put last."""
+    routes = _child(_child(_child(_child(_child(config, "apps"), "http"), "servers"), SERVER),
+                    "routes")
+    path = f"/config/apps/http/servers/{SERVER}/routes"
+    route = route_config(project, host, upstream)
+    if routes:
+        return ("PUT", f"{path}/0", route)  # PUT on an array index inserts there
+    return ("POST", path, route)  # POST onto an (empty) array appends

@@ -1,49 +1,115 @@
 """Caddy, driven through its admin API: one server Pushdock owns, one route per project.
 
 Only paths Pushdock owns are written (its server, and routes tagged with its @id), so
-config that other tools put into the same Caddy is never overwritten.
+config that other tools put into the same Caddy is never overwritten. A switch is one
+PATCH of a route's upstreams; writes that depend on what the config held a moment before
+(creating the server or a route) carry Caddy's ETag in If-Match and are retried when
+someone else changed the config in between, so concurrent deploys never lose a route.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import time
 import urllib.error
 import urllib.request
 from typing import Any
 
-from pipeline.deploy.plan import route_config, route_id, server_config
-from pipeline.errors import RouterError
+from pipeline.deploy.plan import (
+    GRACE_PERIOD,
+    SERVER,
+    ConfigWrite,
+    next_server_write,
+    pushdock_routes,
+    route_id,
+    route_insert,
+    route_upstream,
+)
+from pipeline.errors import RouterConflict, RouterDisconnected, RouterError
+from pipeline.settings import Settings
+from pipeline.units import parse_duration
 
-SERVER = "pushdock"
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
 _MISSING = object()
+_ATTEMPTS = 20  # compare-and-set retries when others keep changing the config
+
+
+def config_etag(path: str, body: bytes) -> str:
+    """Caddy's ETag of a config read: the path and the FNV-1a 32 hash of the bytes sent.
+
+    Caddy sends it as an HTTP trailer, which urllib drops, so it is computed the same way.
+    """
+    value = 0x811C9DC5
+    for byte in body:
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return f'"{path} {value:08x}"'
 
 
 class CaddyRouter:
-    def __init__(self, admin_url: str, listen: str, timeout: float = 10.0) -> None:
+    def __init__(self, admin_url: str, listen: str, timeout: float | None = None, *,
+                 https: bool = False, grace_period: str = GRACE_PERIOD) -> None:
         self.admin_url = admin_url.rstrip("/")
         self.listen = listen
-        self.timeout = timeout
+        self.https = https
+        self.grace_period = grace_period
+        # A config change returns once the old server has shut down, which can take the
+        # whole grace period while long requests finish.
+        self.timeout = timeout if timeout is not None else parse_duration(grace_period) + 10
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CaddyRouter:
+        return cls(settings.caddy_admin, settings.proxy_listen, https=settings.proxy_https)
 
     # -- admin API plumbing -----------------------------------------------------------------
-    def _call(self, method: str, path: str, body: Any = _MISSING) -> Any:
+    def _request(self, method: str, path: str, body: Any = _MISSING,
+                 if_match: str | None = None, *, retry: bool = True) -> bytes:
+        # Caddy restarts its admin endpoint with every config change, so a request racing
+        # another writer's change can meet a closed socket: retried, as all writes Pushdock
+        # makes are idempotent or conditional.
+        attempts = 5 if retry else 1
+        for attempt in range(attempts):
+            try:
+                return self._request_once(method, path, body, if_match)
+            except RouterDisconnected as exc:
+                if if_match:
+                    # Caddy answers 412 without reading the body and closes, which the
+                    # client can see as a reset; the caller re-reads the config either way.
+                    raise RouterConflict(str(exc)) from None
+                if attempt == attempts - 1:
+                    raise RouterError(f"Caddy's admin API at {self.admin_url} is "
+                                      f"unreachable: {exc}") from None
+                time.sleep(0.05 * 2**attempt)
+        raise AssertionError("not reached")
+
+    def _request_once(self, method: str, path: str, body: Any, if_match: str | None) -> bytes:
         data = None if body is _MISSING else json.dumps(body).encode()
         request = urllib.request.Request(self.admin_url + path, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        if if_match:
+            request.add_header("If-Match", if_match)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = response.read()
+                return bytes(response.read())
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace").strip()
             try:
                 detail = json.loads(detail).get("error", detail)
             except (ValueError, AttributeError):
                 pass
+            if exc.code == 412:
+                raise RouterConflict(detail) from None
             raise RouterError(f"Caddy refused {method} {path}: {exc.code} {detail}") from None
-        except (OSError, urllib.error.URLError) as exc:
+        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ConnectionError | http.client.RemoteDisconnected):
+                raise RouterDisconnected(str(reason)) from None
             raise RouterError(f"Caddy's admin API at {self.admin_url} is unreachable: {exc}"
                               ) from None
+
+    def _call(self, method: str, path: str, body: Any = _MISSING) -> Any:
+        payload = self._request(method, path, body)
         return json.loads(payload) if payload.strip() else None
 
     def _get(self, path: str) -> Any:
@@ -54,66 +120,83 @@ class CaddyRouter:
                 return None
             raise
 
+    def _config(self) -> tuple[Any, str]:
+        body = self._request("GET", "/config/")
+        return (json.loads(body) if body.strip() else None), config_etag("/config/", body)
+
+    def _write_if_unchanged(self, write: ConfigWrite, etag: str) -> bool:
+        method, path, body = write
+        try:
+            self._request(method, path, body, if_match=etag)
+        except RouterConflict:
+            return False
+        return True
+
     def reachable(self) -> bool:
         try:
-            self._call("GET", "/config/")
+            self._request("GET", "/config/", retry=False)
         except RouterError:
             return False
         return True
 
     # -- the server Pushdock owns -----------------------------------------------------------
-    def ensure_server(self) -> None:
-        existing = self._get(SERVER_PATH)
-        if existing is not None:
-            if existing.get("listen") != [self.listen]:
-                self._call("PATCH", f"{SERVER_PATH}/listen", [self.listen])
-            return
-        server = server_config(self.listen)
-        # Create the nearest missing parent only; siblings owned by others stay as they are.
-        attempts = [
-            (SERVER_PATH, server),
-            ("/config/apps/http/servers", {SERVER: server}),
-            ("/config/apps/http", {"servers": {SERVER: server}}),
-            ("/config/apps", {"http": {"servers": {SERVER: server}}}),
-        ]
-        for path, body in attempts:
-            parent = path.rsplit("/", 1)[0]
-            if self._get(parent) is not None:
-                self._call("PUT", path, body)
-                return
-        # A Caddy with no config at all.
-        self._call("POST", "/config/", {"apps": attempts[-1][1]})
+    def ensure_server(self) -> Any:
+        """Create what is missing of Pushdock's server; returns the config as it is then."""
+        for _ in range(_ATTEMPTS):
+            config, etag = self._config()
+            write = next_server_write(config, self.listen, https=self.https,
+                                      grace_period=self.grace_period)
+            if write is None:
+                return config
+            self._write_if_unchanged(write, etag)
+        raise RouterError("Caddy's config kept changing while Pushdock set up its server")
 
     # -- routes -----------------------------------------------------------------------------
     def upstream(self, project: str) -> str | None:
-        route = self._get(f"/id/{route_id(project)}")
-        if not route:
-            return None
-        try:
-            return route["handle"][0]["upstreams"][0]["dial"]
-        except (KeyError, IndexError, TypeError):
-            return None
+        return route_upstream(self._get(f"/id/{route_id(project)}"))
+
+    def routes(self) -> dict[str, str | None]:
+        """Pushdock's routes now: project → upstream."""
+        config, _ = self._config()
+        return {project: route_upstream(route)
+                for project, route in pushdock_routes(config).items()}
+
+    def switch(self, project: str, upstream: str) -> None:
+        """Point an existing route at another upstream: one PATCH, so one config change."""
+        self._call("PATCH", f"/id/{route_id(project)}/handle/0/upstreams",
+                   [{"dial": upstream}])
 
     def set_route(self, project: str, host: str, upstream: str) -> None:
-        """Point the project's route at `upstream`: one PATCH when the route exists."""
-        self.ensure_server()
-        path = f"/id/{route_id(project)}"
-        route = self._get(path)
-        if route is None:
-            new_route = route_config(project, host, upstream)
-            routes = self._get(f"{SERVER_PATH}/routes")
-            if routes:
-                # Index 0: before any catch-all an operator may have put last.
-                self._call("PUT", f"{SERVER_PATH}/routes/0", new_route)
-            elif routes is None:
-                self._call("POST", f"{SERVER_PATH}/routes", [new_route])
-            else:
-                self._call("POST", f"{SERVER_PATH}/routes", new_route)
+        """Point the project's route at `upstream`, creating it (and the server) if missing."""
+        route = self._get(f"/id/{route_id(project)}")
+        if route is not None:
+            if route.get("match") != [{"host": [host]}]:
+                self._call("PATCH", f"/id/{route_id(project)}/match", [{"host": [host]}])
+            if route_upstream(route) != upstream:
+                self.switch(project, upstream)
             return
-        if route.get("match") != [{"host": [host]}]:
-            self._call("PATCH", f"{path}/match", [{"host": [host]}])
-        self._call("PATCH", f"{path}/handle/0/upstreams", [{"dial": upstream}])
+        self.add_route(project, host, upstream)
+
+    def add_route(self, project: str, host: str, upstream: str) -> bool:
+        """Create the route unless it exists; True when this call created it."""
+        for _ in range(_ATTEMPTS):
+            self.ensure_server()
+            config, etag = self._config()
+            if project in pushdock_routes(config):
+                return False
+            if next_server_write(config, self.listen, https=self.https,
+                                 grace_period=self.grace_period) is not None:
+                continue  # someone removed our server in between
+            if self._write_if_unchanged(route_insert(config, project, host, upstream), etag):
+                return True
+        raise RouterError(f"Caddy's config kept changing while adding the route of {project}")
 
     def remove_route(self, project: str) -> None:
         if self._get(f"/id/{route_id(project)}") is not None:
-            self._call("DELETE", f"/id/{route_id(project)}")
+            try:
+                self._call("DELETE", f"/id/{route_id(project)}")
+            except RouterError as exc:
+                if "unknown object ID" not in str(exc):  # a retried DELETE that had worked
+                    raise
+
+

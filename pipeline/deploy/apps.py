@@ -1,0 +1,133 @@
+"""The app containers of a project on the engine: finding, addressing, stopping, pruning."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import docker
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from pipeline.deploy.plan import LABEL_COLOR, LABEL_PROJECT, LABEL_ROLE, LABEL_SHA, STOP_TIMEOUT
+from pipeline.errors import DeployError
+from pipeline.model import Color
+from pipeline.reporting import Reporter
+
+
+class Apps:
+    def __init__(self, client: docker.DockerClient, network: str) -> None:
+        self.docker = client
+        self.network = network
+
+    def containers(self, project: str | None = None) -> list[Container]:
+        """App containers on this Pushdock's network (another Pushdock's are not ours)."""
+        labels = [f"{LABEL_ROLE}=app"] + ([f"{LABEL_PROJECT}={project}"] if project else [])
+        return self.docker.containers.list(
+            all=True, filters={"label": labels, "network": self.network})
+
+    def projects(self) -> set[str]:
+        return {c.labels[LABEL_PROJECT] for c in self.containers() if LABEL_PROJECT in c.labels}
+
+    def get(self, name: str) -> Container | None:
+        try:
+            return self.docker.containers.get(name)
+        except NotFound:
+            return None
+
+    def ip(self, container: Container) -> str | None:
+        container.reload()
+        network = container.attrs["NetworkSettings"]["Networks"].get(self.network) or {}
+        return network.get("IPAddress") or None
+
+    def upstream(self, container: Container, port: int) -> str:
+        ip = self.ip(container)
+        if not ip:
+            raise DeployError(f"{container.name} has no address on {self.network}")
+        return f"{ip}:{port}"
+
+    def ensure_network(self) -> None:
+        if not self.docker.networks.list(names=[self.network]):
+            self.docker.networks.create(self.network, driver="bridge",
+                                        labels={"pushdock.role": "apps"})
+
+    def remove(self, name: str) -> None:
+        container = self.get(name)
+        if container is not None:
+            try:
+                container.remove(force=True)
+            except NotFound:
+                pass
+
+    def stop(self, container: Container, reporter: Reporter) -> None:
+        """SIGTERM, then SIGKILL after the container's stop timeout; then remove it."""
+        timeout = container.attrs.get("Config", {}).get("StopTimeout") or STOP_TIMEOUT
+        reporter.log(f"stopping {container.name} "
+                     f"({container.labels.get(LABEL_SHA, '')[:7]}, SIGTERM, {timeout}s)")
+        try:
+            container.stop(timeout=timeout)
+            container.remove(force=True)
+        except NotFound:
+            pass
+
+    def stop_all_but(self, project: str, keep: str, reporter: Reporter) -> None:
+        for container in self.containers(project):
+            if container.name != keep:
+                self.stop(container, reporter)
+
+    def prune_images(self, project: str, keep: int, in_use: Iterable[str],
+                     reporter: Reporter) -> None:
+        """Keep the project's `keep` newest images and those in `in_use`; other projects'
+        images are never looked at."""
+        used = set(in_use)
+        images = self.docker.images.list(filters={"label": f"{LABEL_PROJECT}={project}"})
+        images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
+        for image in images[keep:]:
+            if used & set(image.tags):
+                continue
+            try:
+                self.docker.images.remove(image.id, force=False, noprune=False)
+                reporter.log(f"pruned {', '.join(image.tags) or image.short_id}")
+            except APIError:
+                pass  # a container still uses it; kept
+
+    def available_images(self, project: str) -> set[str]:
+        images = self.docker.images.list(filters={"label": f"{LABEL_PROJECT}={project}"})
+        return {tag for image in images for tag in image.tags}
+
+    def log_tail(self, container: Container, reporter: Reporter, lines: int = 20) -> None:
+        try:
+            tail = container.logs(tail=lines).decode("utf-8", errors="replace")
+        except APIError:
+            return
+        for line in tail.splitlines():
+            reporter.log(f"app: {line}")
+
+
+def color_of(container: Container) -> Color | None:
+    value = container.labels.get(LABEL_COLOR)
+    return Color(value) if value in (Color.BLUE.value, Color.GREEN.value) else None
+
+
+def env_port(container: Container) -> int | None:
+    """The PORT Pushdock gave the app (set in every app container's environment)."""
+    for item in container.attrs.get("Config", {}).get("Env") or ():
+        name, _, value = item.partition("=")
+        if name == "PORT" and value.isdigit():
+            return int(value)
+    return None
+
+
+def running(container: Container) -> bool:
+    return bool(container.attrs.get("State", {}).get("Running"))
+
+
+def death(container: Container) -> str | None:
+    """Why the container is no longer running, or None while it runs."""
+    try:
+        container.reload()
+    except NotFound:
+        return "container removed"
+    state = container.attrs["State"]
+    if state.get("Running"):
+        return None
+    return f"exited with code {state.get('ExitCode')}"

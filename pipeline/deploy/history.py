@@ -1,0 +1,105 @@
+"""Deployment records as JSON (old records stay readable), and choosing what to roll back to."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from pipeline.errors import DeployError
+from pipeline.model import Color, Deployment, DeployResult, DeploySpec, HealthSpec, Resources
+
+
+def spec_to_dict(spec: DeploySpec) -> dict[str, Any]:
+    return asdict(spec)
+
+
+def spec_from_dict(data: dict[str, Any]) -> DeploySpec:
+    defaults = DeploySpec()
+    return DeploySpec(
+        port=int(data.get("port", defaults.port)),
+        health=HealthSpec(**data.get("health", {})),
+        drain=float(data.get("drain", defaults.drain)),
+        env=dict(data.get("env", {})),
+        resources=Resources(**data.get("resources", {})),
+        keep=int(data.get("keep", defaults.keep)),
+    )
+
+
+def deployment_to_json(deployment: Deployment) -> str:
+    data = asdict(deployment)
+    data["color"] = deployment.color.value
+    data["spec"] = spec_to_dict(deployment.spec) if deployment.spec else None
+    data["health"] = list(deployment.health)
+    return json.dumps(data)
+
+
+def deployment_from_json(text: str) -> Deployment:
+    data = json.loads(text)
+    spec = data.get("spec")
+    return Deployment(
+        project=data["project"], sha=data["sha"], run=data["run"],
+        color=Color(data["color"]), image=data["image"], trigger=data.get("trigger", ""),
+        started=float(data["started"]),
+        finished=None if data.get("finished") is None else float(data["finished"]),
+        result=DeployResult(data["result"]), reason=data.get("reason", ""),
+        upstream=data.get("upstream", ""),
+        switched=None if data.get("switched") is None else float(data["switched"]),
+        host=data.get("host", ""),
+        spec=spec_from_dict(spec) if spec else None,
+        health=tuple(data.get("health", ())),
+    )
+
+
+def rollback_target(history: Sequence[Deployment], live_sha: str | None,
+                    available: Collection[str], to: str | None = None) -> Deployment:
+    """The deployment to go back to: `to` (a sha or its prefix), else the newest earlier
+    successful one of another sha whose image is still on the engine (`available` images)."""
+    good = [d for d in history if d.result == DeployResult.LIVE]
+    if to:
+        matches = [d for d in good if d.sha.startswith(to)]
+        if not matches:
+            raise DeployError(f"no successful deployment of {to} in the history")
+        if len({d.sha for d in matches}) > 1:
+            raise DeployError(f"{to} matches more than one deployed sha; give more of it")
+        target = matches[0]
+        if target.image not in available:
+            raise DeployError(f"the image {target.image} is no longer on this engine "
+                              "(pruned beyond `keep`); push that commit again to rebuild it")
+        return target
+    for deployment in good:
+        if deployment.sha != live_sha and deployment.image in available:
+            return deployment
+    raise DeployError("nothing to roll back to: no earlier successful deployment of another "
+                      "sha whose image is still on this engine")
+
+
+def resolve_image(project: str, tags: Collection[str], sha: str | None,
+                  newest_first: Sequence[str] = ()) -> tuple[str, str]:
+    """(image, full sha) of the project's image for `sha` (or a prefix of it); without a
+    sha the newest image (`newest_first` lists tags by age)."""
+    prefix = f"{project}:"
+    if sha is None:
+        for tag in newest_first:
+            if tag.startswith(prefix):
+                return tag, tag[len(prefix):]
+        raise DeployError(f"no image of {project} on this engine; push a commit to build one")
+    matches = sorted({t for t in tags if t.startswith(prefix + sha)})
+    if not matches:
+        raise DeployError(f"no image {prefix}{sha}… on this engine (never built here, or "
+                          "pruned beyond `keep`); push that commit to build it")
+    if len(matches) > 1:
+        raise DeployError(f"{sha} matches more than one image of {project}; give more of it")
+    return matches[0], matches[0][len(prefix):]
+
+
+def spec_for(history: Sequence[Deployment], sha: str) -> DeploySpec | None:
+    """The deploy spec last used for this sha, else the one last used for the project."""
+    for deployment in history:
+        if deployment.sha == sha and deployment.spec is not None:
+            return deployment.spec
+    for deployment in history:
+        if deployment.spec is not None:
+            return deployment.spec
+    return None

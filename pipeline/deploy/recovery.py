@@ -1,0 +1,163 @@
+"""Putting things right after a crash: routes a restarted Caddy lost, and half-done deploys.
+
+A worker killed anywhere in the blue/green sequence leaves at most two colours running,
+a route pointing at one of them (or at none, if Caddy lost its config), a live record
+that may be one step behind, and a "deploying" mark. The route decides: the colour it
+points at serves; the record is fixed to match and the other colour is stopped. Only
+when no route points at a running colour does the record (then the newest running
+colour) decide, and the route is restored to it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from docker.models.containers import Container
+
+from pipeline.deploy.apps import Apps, color_of, env_port, running
+from pipeline.deploy.plan import LABEL_RUN, LABEL_SHA
+from pipeline.deploy.router import CaddyRouter
+from pipeline.errors import PushdockError
+from pipeline.model import Deployment, DeployResult, LiveApp
+from pipeline.reporting import Reporter
+from pipeline.store import LOCK_TTL, Store
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    project: str
+    live: LiveApp | None
+    stopped: tuple[str, ...] = ()
+    route_fixed: bool = False
+    record_fixed: bool = False
+
+
+class Recovery:
+    def __init__(self, apps: Apps, store: Store, router: CaddyRouter, reporter: Reporter,
+                 lock_ttl: float = LOCK_TTL) -> None:
+        self.apps = apps
+        self.store = store
+        self.router = router
+        self.reporter = reporter
+        self.lock_ttl = lock_ttl
+
+    # -- routes -----------------------------------------------------------------------------
+    def restore_routes(self) -> list[str]:
+        """Give Caddy back the route of every live project it does not have; returns them."""
+        self.router.ensure_server()
+        present = self.router.routes()
+        restored = []
+        for project in self.store.live_projects():
+            live = self.store.live(project)
+            if live is None or not live.host or project in present:
+                continue
+            upstream = self._current_upstream(live) or live.upstream
+            if self.router.add_route(project, live.host, upstream):
+                self.reporter.log(f"restored the route of {project}: {live.host} → {upstream}")
+                restored.append(project)
+        return restored
+
+    def _current_upstream(self, live: LiveApp) -> str | None:
+        """The live container's address now (an engine restart can change it)."""
+        container = self.apps.get(live.container)
+        if container is None or not running(container):
+            return None
+        ip = self.apps.ip(container)
+        port = live.upstream.rpartition(":")[2]
+        return f"{ip}:{port}" if ip else None
+
+    # -- half-done deploys ------------------------------------------------------------------
+    def reconcile(self, project: str, *, wait: float = 3600.0) -> Reconciled:
+        with self.store.deploy_lock(project, timeout=self.lock_ttl, wait=wait):
+            return self.reconcile_locked(project)
+
+    def reconcile_all(self) -> list[Reconciled]:
+        """Every project with a record, a mark or a container.
+
+        A lock held longer than its time to live is held by a live deploy (which extends
+        it, and reconciles first itself); that project is skipped. A dead holder's lock
+        expires within that wait.
+        """
+        projects = (set(self.store.live_projects()) | self.apps.projects()
+                    | set(self.store.deploying_projects()))
+        done = []
+        for project in sorted(projects):
+            try:
+                done.append(self.reconcile(project, wait=self.lock_ttl + 1))
+            except TimeoutError:
+                self.reporter.log(f"{project}: a deploy holds its lock; left to it")
+        return done
+
+    def reconcile_locked(self, project: str, host: str = "") -> Reconciled:
+        """Exactly one colour serving, the record and the route agreeing (lock held)."""
+        everything = self.apps.containers(project)
+        addresses = {c.name: self.apps.ip(c) for c in everything if running(c)}
+        containers = [c for c in everything if addresses.get(c.name)]
+        record = self.store.live(project)
+        mark = self.store.deploying(project)
+        host = (record.host if record else "") or (mark.host if mark else "") or host
+        route = self.router.upstream(project)
+
+        serving = next((c for c in containers
+                        if route and addresses[c.name] == route.rpartition(":")[0]), None)
+        if serving is None and record is not None:
+            serving = next((c for c in containers if c.name == record.container), None)
+        if serving is None and containers:
+            serving = max(containers, key=lambda c: c.attrs.get("Created", ""))
+
+        stopped: list[str] = []
+        route_fixed = record_fixed = False
+        live: LiveApp | None = None
+        if serving is None:
+            if record is not None:
+                self.store.clear_live(project)
+                record_fixed = True
+                self.reporter.log(f"{project}: nothing runs; the live record is cleared")
+        else:
+            live, route_fixed, record_fixed = self._settle(project, serving, record, route,
+                                                           host, addresses[serving.name])
+            for container in everything:  # exited leftovers too
+                if container.name != serving.name:
+                    self.apps.stop(container, self.reporter)
+                    stopped.append(container.name)
+        if mark is not None:
+            self._close_mark(mark, live)
+        return Reconciled(project, live, tuple(stopped), route_fixed, record_fixed)
+
+    def _settle(self, project: str, serving: Container, record: LiveApp | None,
+                route: str | None, host: str, ip: str | None
+                ) -> tuple[LiveApp, bool, bool]:
+        port = (env_port(serving) or int((route or (record.upstream if record else "")
+                                          ).rpartition(":")[2] or 0))
+        upstream = f"{ip}:{port}"
+        route_fixed = False
+        if route != upstream and host and ip:
+            self.router.set_route(project, host, upstream)
+            route_fixed = True
+            self.reporter.log(f"{project}: route pointed at {route or 'nothing'}; "
+                              f"now {serving.name} ({upstream})")
+        color = color_of(serving)
+        if color is None:
+            raise PushdockError(f"{serving.name} carries no valid pushdock.color label")
+        live = LiveApp(project=project, color=color, sha=serving.labels.get(LABEL_SHA, ""),
+                       run=serving.labels.get(LABEL_RUN, ""), container=serving.name,
+                       upstream=upstream, host=host)
+        record_fixed = live != record
+        if record_fixed:
+            self.store.set_live(live)
+            self.reporter.log(f"{project}: live record now {live.color.value} "
+                              f"{live.sha[:7]}")
+        return live, route_fixed, record_fixed
+
+    def _close_mark(self, mark: Deployment, live: LiveApp | None) -> None:
+        took = live is not None and live.color is mark.color and live.sha == mark.sha
+        result = DeployResult.LIVE if took else DeployResult.INTERRUPTED
+        serving = f"{live.color.value} {live.sha[:7]} serves" if live else "nothing serves"
+        reason = ("the worker stopped after the switch; finished by reconciliation" if took
+                  else f"the worker stopped during the deploy; {serving}")
+        self.store.record_deployment(replace(mark, finished=time.time(), result=result,
+                                             reason=reason,
+                                             upstream=live.upstream if took and live else ""))
+        self.reporter.log(f"{mark.project}: deploy of {mark.sha[:7]} (run {mark.run}) "
+                          f"{result.value}: {reason}")

@@ -1,0 +1,49 @@
+"""What a worker does when it starts: give Caddy back lost routes, finish half-done deploys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipeline.deploy.apps import Apps
+from pipeline.deploy.recovery import Reconciled, Recovery
+from pipeline.deploy.router import CaddyRouter
+from pipeline.engine import connect_docker
+from pipeline.errors import PushdockError
+from pipeline.settings import Settings
+from pipeline.store import Store, connect
+
+
+class _Say:
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+
+    def log(self, line: str) -> None:
+        self.say(line)
+
+    def stage(self, *_: object) -> None:
+        pass
+
+
+def recover(settings: Settings, say: Callable[[str], None] = print) -> list[Reconciled]:
+    """restore_routes() then reconcile_all(); a missing engine or Caddy is reported, not fatal
+    (the next deploy of each project does the same before it starts)."""
+    if not settings.redis_url:
+        raise PushdockError("PUSHDOCK_REDIS_URL is not set")
+    try:
+        client = connect_docker(timeout=30)
+    except PushdockError as exc:
+        say(f"recovery skipped: {exc}")
+        return []
+    try:
+        reporter = _Say(say)
+        recovery = Recovery(Apps(client, settings.apps_network),
+                            Store(connect(settings.redis_url)),
+                            CaddyRouter.from_settings(settings), reporter)
+        try:
+            recovery.restore_routes()
+            return recovery.reconcile_all()
+        except PushdockError as exc:
+            say(f"recovery incomplete: {exc}")
+            return []
+    finally:
+        client.close()
