@@ -172,3 +172,29 @@ def test_pages_and_badge(client, runs: list[str]) -> None:
     badge = client.get("/badge/shop.svg")
     assert badge.mimetype == "image/svg+xml" and "queued" in badge.get_data(as_text=True)
     assert ">no runs</text>" in client.get("/badge/none.svg").get_data(as_text=True)
+
+
+def test_deploy_and_rollback_are_queued(client, runs: list[str], redis_url: str) -> None:
+    queue = Queue(QUEUE_NAME, connection=redis.Redis.from_url(redis_url))
+    assert client.post("/api/projects/shop/rollback").status_code == 401
+    assert client.post("/api/projects/nope/rollback", headers=AUTH).status_code == 404
+    bad = client.post("/api/projects/shop/deploy", json={"sha": "--evil"}, headers=AUTH)
+    assert bad.status_code == 400
+    rolled = client.post("/api/projects/shop/rollback", json={"to": SHA[:8]}, headers=AUTH)
+    assert rolled.status_code == 202 and rolled.json["to"] == SHA[:8]
+    deployed = client.post("/api/projects/shop/deploy", json={"sha": SHA}, headers=AUTH)
+    assert deployed.status_code == 202
+    jobs = {job.func_name: job.args for job in queue.jobs}
+    assert jobs["workers.deploys.execute_rollback"] == ("shop", SHA[:8])
+    assert jobs["workers.deploys.execute_deploy"] == ("shop", SHA, "api")
+
+    # the project page's buttons, with a login and its CSRF token
+    assert 'id="rollback"' not in client.get("/projects/shop").get_data(as_text=True)
+    client.post("/login", data={"token": TOKEN})
+    assert 'id="rollback"' in client.get("/projects/shop").get_data(as_text=True)
+    with client.session_transaction() as session:
+        csrf = session["csrf"]
+    assert client.post("/projects/shop/rollback", data={"csrf": "x"}).status_code == 403
+    done = client.post("/projects/shop/rollback", data={"csrf": csrf})
+    assert done.status_code == 303 and done.headers["Location"].endswith("queued=rollback")
+    assert len(queue.jobs) == 3

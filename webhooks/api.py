@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -17,8 +18,10 @@ from webhooks.auth import require_write
 from webhooks.pages import project_names
 from webhooks.services import services
 from workers import actions
+from workers.deploys import enqueue_deploy, enqueue_rollback
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
+_SHA_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
 SSE_BLOCK_MS = 2_000  # well under the client's 5 s socket timeout
 MAX_PAGE = 200
 
@@ -176,3 +179,27 @@ def rerun(run_id: str):
     except PushdockError as exc:
         return jsonify(error=str(exc)), 409
     return jsonify(run_json(run)), 202
+
+
+@blueprint.post("/projects/<name>/deploy")
+@require_write
+def deploy(name: str):
+    _project_or_404(name)
+    body = request.get_json(silent=True) or {}
+    sha = body.get("sha") if isinstance(body, dict) else None
+    if sha is not None and (not isinstance(sha, str) or not _SHA_PREFIX.match(sha)):
+        return jsonify(error="sha must be a commit sha or a prefix of one"), 400
+    job = enqueue_deploy(services().queue, name, sha, trigger="api")
+    return jsonify(project=name, job=job.id, sha=sha), 202
+
+
+@blueprint.post("/projects/<name>/rollback")
+@require_write
+def rollback(name: str):
+    _project_or_404(name)
+    body = request.get_json(silent=True) or {}
+    to = body.get("to") if isinstance(body, dict) else None
+    if to is not None and (not isinstance(to, str) or not _SHA_PREFIX.match(to)):
+        return jsonify(error="to must be a commit sha or a prefix of one"), 400
+    job = enqueue_rollback(services().queue, name, to)
+    return jsonify(project=name, job=job.id, to=to), 202

@@ -28,6 +28,7 @@ from webhooks.auth import can_write, csrf_token, logged_in, require_write
 from webhooks.graphics import STATUS_COLOURS, UNKNOWN_COLOUR, badge_svg, history_chart
 from webhooks.services import services
 from workers import actions
+from workers.deploys import enqueue_deploy, enqueue_rollback
 
 blueprint = Blueprint("pages", __name__)
 RUNS_PER_PAGE = 25
@@ -182,3 +183,26 @@ def rerun_form(run_id: str):
     except PushdockError as exc:
         return render_template("message.html", title="Cannot rerun", message=str(exc)), 409
     return redirect(f"/runs/{run.id}", code=303)
+
+
+@blueprint.post("/projects/<name>/rollback")
+@require_write
+def rollback_form(name: str):
+    if not is_project_name(name) or name not in project_names():
+        abort(404)
+    to = request.form.get("to", "").strip() or None
+    enqueue_rollback(services().queue, name, to)
+    return redirect(f"/projects/{name}?queued=rollback", code=303)
+
+
+@blueprint.post("/projects/<name>/deploy")
+@require_write
+def deploy_form(name: str):
+    if not is_project_name(name) or name not in project_names():
+        abort(404)
+    sha = request.form.get("sha", "").strip().lower() or None
+    if sha is not None and not all(c in "0123456789abcdef" for c in sha):
+        return render_template("message.html", title="Cannot deploy",
+                               message=f"{sha!r} is not a commit sha"), 400
+    enqueue_deploy(services().queue, name, sha, trigger="status page")
+    return redirect(f"/projects/{name}?queued=deploy", code=303)
