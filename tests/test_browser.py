@@ -91,10 +91,13 @@ def screenshot(browser, name: str) -> None:
 
 
 def text_of(browser, css: str) -> str:
-    from selenium.webdriver.common.by import By
-
-    elements = browser.find_elements(By.CSS_SELECTOR, css)
-    return elements[0].text if elements else ""
+    """The element's text, read in the page in one step: a page that is being replaced (a
+    form's redirect) gives "" rather than a stale element."""
+    script = "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';"
+    try:
+        return str(browser.execute_script(script, css))
+    except Exception:  # navigation in progress; the caller polls again
+        return ""
 
 
 def test_follow_a_run_live_and_cancel_it(browser, web, worker, store: Store,
