@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 
+import redis
 from rq import Worker
 
 from pipeline.engine import connect_docker
@@ -68,8 +69,22 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
     reaper.start()
     connection = job_connection(settings.redis_url)
     worker = Worker([run_queue(connection)], connection=connection,
-                    name=f"pushdock-{socket.gethostname()}-{os.getpid()}")
+                    name=f"{worker_prefix(socket.gethostname())}{os.getpid()}")
     try:
         return worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
     finally:
         stop.set()
+
+
+def worker_prefix(hostname: str) -> str:
+    return f"pushdock-{hostname}-"
+
+
+def worker_registered(settings: Settings, hostname: str) -> bool:
+    """Whether a worker of this host (container) is registered with RQ: its health check."""
+    assert settings.redis_url
+    try:
+        workers = Worker.all(connection=job_connection(settings.redis_url))
+    except redis.exceptions.RedisError:
+        return False
+    return any(worker.name.startswith(worker_prefix(hostname)) for worker in workers)
