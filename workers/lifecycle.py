@@ -11,7 +11,7 @@ from docker.errors import APIError, NotFound
 
 from pipeline.errors import PushdockError
 from pipeline.model import Run, RunStatus
-from pipeline.runner import remove_run_resources
+from pipeline.runner import remove_network, remove_run_resources
 from pipeline.steps import LABEL_PROJECT, LABEL_ROLE, LABEL_RUN
 from pipeline.store import Store
 from workers.jobs import HEARTBEAT_TTL
@@ -96,11 +96,8 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
     for network in client.networks.list(filters={"label": LABEL_RUN}):
         run_id = ours(network.attrs.get("Labels") or {})
         if run_id:
-            try:
-                network.remove()
-                removed.add(run_id)
-            except (NotFound, APIError):
-                pass
+            remove_network(network)
+            removed.add(run_id)
     workspaces = data_dir.resolve() / "workspaces"
     if workspaces.is_dir():
         for workspace in workspaces.iterdir():
