@@ -84,12 +84,24 @@ def test_healthcheck_of_a_worker_needs_it_registered(redis_url: str) -> None:
     connection = job_connection(redis_url)
     worker = Worker([run_queue(connection)], connection=connection,
                     name=f"{worker_prefix(socket.gethostname())}1")
-    worker.register_birth()
+    worker.register_birth()  # with this process's pid
     try:
         assert pushdock("healthcheck", "worker", env=env).returncode == 0
     finally:
         worker.register_death()
     assert pushdock("healthcheck", "worker", env=env).returncode == 1
+
+    # Registered, but its process is gone (killed): not healthy.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = Worker([run_queue(connection)], connection=connection,
+                   name=f"{worker_prefix(socket.gethostname())}2")
+    stale.pid = int(gone.stdout)
+    stale.register_birth()
+    try:
+        assert pushdock("healthcheck", "worker", env=env).returncode == 1
+    finally:
+        stale.register_death()
     # A web service that does not answer is unhealthy.
     result = pushdock("healthcheck", "web", env={"PUSHDOCK_BIND": "127.0.0.1:9"})
     assert result.returncode == 1
