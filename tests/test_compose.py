@@ -144,6 +144,27 @@ def test_push_deploys_through_the_stack_and_a_worker_restart_loses_nothing(
     assert "service svc: ready" in log and "tests pass" in log
     assert compose.served(host) == (200, "v1")
 
+    # Caddy's admin API answers the workers, but not the apps beside it on the apps network
+    # (which do reach Caddy itself there). By address: the apps' busybox resolves no names.
+    compose("exec", "-T", "worker", "python3", "-c", "import urllib.request; "
+            "urllib.request.urlopen('http://caddy-admin:2019/config/', timeout=5)")
+    [app] = docker_client.containers.list(filters={"label": [f"pushdock.project={project}",
+                                                             "pushdock.role=app"]})
+    caddy = docker_client.containers.get(compose("ps", "-q", "caddy").strip())
+    addresses = {name: network["IPAddress"]
+                 for name, network in caddy.attrs["NetworkSettings"]["Networks"].items()}
+    on_apps = addresses.pop(compose.apps_network)
+
+    def fetch(url: str) -> tuple[int, bytes]:
+        # `timeout`, not wget's -T, which crashes Debian's static busybox.
+        result = app.exec_run(["timeout", "5", "wget", "-q", "-O-", url])
+        return result.exit_code, result.output
+
+    assert fetch(f"http://{on_apps}:80/")[0] == 0
+    for address in [on_apps, *addresses.values()]:
+        result = fetch(f"http://{address}:2019/config/")
+        assert result[0] != 0, (address, result)
+
     # A run in its test stage when the worker restarts: it ends (lost, or done), nothing of
     # it is left running, and the live app answers through Caddy all along.
     slow = push(compose, project, repo.commit("v2", files={
@@ -157,11 +178,16 @@ def test_push_deploys_through_the_stack_and_a_worker_restart_loses_nothing(
         ended = finished(compose, slow, timeout=180)
     finally:
         answers = watcher.finish()
-    assert (ended["status"], ended["reason"]) == ("error", "worker lost"), ended
+    assert (ended["status"], ended["reason"]) == ("error", "worker lost"), (
+        ended, compose.request("GET", f"/api/runs/{slow}/log")[1], compose.logs())
     assert answers and set(answers) == {(200, "v1")}, sorted(set(answers))
     wait_for(lambda: not docker_client.containers.list(
         all=True, filters={"label": [f"pushdock.run={slow}", f"pushdock.project={project}"]}),
         timeout=60, what="the lost run's containers to be removed")
+
+    # The restarted worker came up at once, not after crashing on its former self.
+    worker = docker_client.containers.get(compose("ps", "-q", "worker").strip())
+    assert worker.attrs["RestartCount"] == 0, compose.logs()
 
     # The restarted worker takes the next push: green replaces blue.
     third = push(compose, project, repo.commit("v3", files={
