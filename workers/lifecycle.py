@@ -71,17 +71,28 @@ def reap_lost_runs(store: Store, client: docker.DockerClient | None,
 
 def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
                      projects: set[str]) -> list[str]:
-    """Containers, networks and workspaces of this instance's runs that no longer run.
+    """Containers, networks and workspaces of this instance's runs that have finished.
 
-    Only `projects` (this instance's) are touched: an engine may be shared.
+    Only `projects` (this instance's) are touched: an engine may be shared. Each run's
+    record is read when its things are found, not before: another worker may start a run
+    meanwhile (workers started together, or one added with --scale), and what a run that
+    started after a list was taken holds is not left over.
     """
-    running = {run.id for run in store.active_runs() if run.status is RunStatus.RUNNING}
     removed: set[str] = set()
+    finished: set[str] = set()
+
+    def done(run_id: str) -> bool:
+        if run_id not in finished:
+            run = store.get_run(run_id)
+            if run is not None and not run.status.finished:
+                return False
+            finished.add(run_id)  # a finished run never runs again
+        return True
 
     def ours(labels: dict[str, str]) -> str | None:
         run_id = labels.get(LABEL_RUN, "")
         # Only queued runs have numeric ids; a local `pushdock run` is never touched.
-        if labels.get(LABEL_PROJECT) in projects and run_id.isdigit() and run_id not in running:
+        if labels.get(LABEL_PROJECT) in projects and run_id.isdigit() and done(run_id):
             return run_id
         return None
 
@@ -102,7 +113,7 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
     if workspaces.is_dir():
         for workspace in workspaces.iterdir():
             project, _, run_id = workspace.name.rpartition("-run")
-            if project in projects and run_id.isdigit() and run_id not in running:
+            if project in projects and run_id.isdigit() and done(run_id):
                 shutil.rmtree(workspace, ignore_errors=True)
                 removed.add(run_id)
     return sorted(removed, key=lambda r: int(r) if r.isdigit() else 0)
