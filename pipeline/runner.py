@@ -13,6 +13,7 @@ from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
+from docker.models.networks import Network
 
 from pipeline.build import build_image
 from pipeline.control import RunControl
@@ -98,10 +99,19 @@ def remove_run_resources(client: docker.DockerClient, project: str, run_id: str)
             except (NotFound, APIError):
                 pass
     for network in client.networks.list(filters={"label": owner}):
-        try:
-            network.remove()
-        except (NotFound, APIError):
-            pass
+        remove_network(network)
+
+
+def remove_network(network: Network) -> None:
+    """Remove a run's network, first detaching what is still on it (a containerised worker
+    that joined it to probe services and was lost before it left)."""
+    try:
+        network.reload()
+        for container in network.containers:
+            network.disconnect(container, force=True)
+        network.remove()
+    except (NotFound, APIError):
+        pass
 
 
 def kill_run_containers(client: docker.DockerClient, project: str, run_id: str) -> None:

@@ -12,6 +12,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from pipeline.control import RunControl
+from pipeline.engine import own_container
 from pipeline.errors import ServiceFailed
 from pipeline.images import ensure_image
 from pipeline.model import Resources, ServiceSpec
@@ -73,8 +74,32 @@ class Services:
                                     f"{exc.explanation or exc}") from None
             self.started.append((service, container))
             self.reporter.log(f"service {service.name}: started {service.image}")
-        for service, container in self.started:
-            self._wait_ready(service, container, network)
+        joined = self._join(network)
+        try:
+            for service, container in self.started:
+                self._wait_ready(service, container, network)
+        finally:
+            if joined is not None:
+                _disconnect(self.docker, network, joined)
+
+    def _join(self, network: str) -> Container | None:
+        """Join the run's network while waiting, when this process runs in a container.
+
+        The TCP probe dials a service's address on the run's private network, which only
+        containers on that network reach. Left again as soon as the services are ready.
+        """
+        if not any(not service.ready for service, _ in self.started):
+            return None
+        me = own_container(self.docker)
+        if me is None or network in (me.attrs["NetworkSettings"]["Networks"] or {}):
+            return None
+        try:
+            self.docker.networks.get(network).connect(me)
+        except APIError as exc:
+            self.reporter.log(f"could not join {network} to probe services: "
+                              f"{exc.explanation or exc}")
+            return None
+        return me
 
     def _wait_ready(self, service: ServiceSpec, container: Container, network: str) -> None:
         deadline = time.monotonic() + service.deadline
@@ -139,3 +164,10 @@ class Services:
         for service, container in self.started:
             self.reporter.log(f"── log of service {service.name}")
             self.log_tail(service, container, lines="all")
+
+
+def _disconnect(client: docker.DockerClient, network: str, container: Container) -> None:
+    try:
+        client.networks.get(network).disconnect(container, force=True)
+    except (NotFound, APIError):
+        pass  # already gone with the network

@@ -27,6 +27,7 @@ class Settings:
     public_url: str | None = None  # base of run links; default http://BIND
     private: bool = False  # reads need the token too
     max_body: int = DEFAULT_MAX_BODY  # bytes; larger webhook bodies are answered 413
+    proxy_check: str | None = None  # HOST:PORT where this process reaches the proxy
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,8 +51,11 @@ class Settings:
             public_url=(get("PUBLIC_URL") or "").rstrip("/") or None,
             private=(get("PRIVATE") or "").lower() in ("1", "true", "yes", "on"),
             max_body=_size(get("MAX_BODY"), defaults.max_body, "PUSHDOCK_MAX_BODY"),
+            proxy_check=get("PROXY_CHECK"),
         )
         split_host_port(settings.proxy_listen, "PUSHDOCK_PROXY_LISTEN")
+        if settings.proxy_check:
+            split_host_port(settings.proxy_check, "PUSHDOCK_PROXY_CHECK")
         split_host_port(settings.bind, "PUSHDOCK_BIND")
         return settings
 
@@ -64,7 +68,14 @@ class Settings:
 
     @property
     def proxy_address(self) -> tuple[str, int]:
-        """Where to reach the proxy from this machine (an empty host means all interfaces)."""
+        """Where the deploy's check through the proxy goes.
+
+        PROXY_CHECK when set (the worker runs in another container than Caddy: `caddy:80`),
+        else PROXY_LISTEN on this machine (an empty host means all interfaces).
+        """
+        if self.proxy_check:
+            host, port = split_host_port(self.proxy_check, "PUSHDOCK_PROXY_CHECK")
+            return host, port
         host, port = split_host_port(self.proxy_listen, "PUSHDOCK_PROXY_LISTEN")
         return (host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"), port
 

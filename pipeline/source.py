@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -39,21 +40,32 @@ class Sources:
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
+    def _trust(self, project: Project) -> dict[str, str] | None:
+        """Environment for git commands reading the project's repository."""
+        config = trust_config(project.repo, os.environ.get("GIT_CONFIG_GLOBAL"))
+        if config is None:
+            return None
+        self.mirrors.mkdir(parents=True, exist_ok=True)
+        path = self.mirrors / f"{project.name}.gitconfig"
+        path.write_text(config)
+        return {"GIT_CONFIG_GLOBAL": str(path)}
+
     def update_mirror(self, project: Project, reporter: Reporter) -> git.Repo:
         if not check_repo_url(project.repo):
             raise CheckoutError(f"refusing to fetch from {project.repo!r}")
         path = self.mirror_path(project.name)
+        trust = self._trust(project)
         try:
             if (path / "HEAD").exists():
                 repo = git.Repo(path)
                 repo.git.remote("set-url", "origin", "--", project.repo)
                 reporter.log(f"fetching {project.repo} into the mirror cache")
-                repo.git.fetch("--prune", "--no-tags", "origin")
+                repo.git.fetch("--prune", "--no-tags", "origin", env=trust)
             else:
                 reporter.log(f"cloning {project.repo} (first run of {project.name})")
                 if path.exists():
                     shutil.rmtree(path)
-                repo = git.Repo.clone_from(project.repo, path, mirror=True)
+                repo = git.Repo.clone_from(project.repo, path, mirror=True, env=trust)
         except git.GitCommandError as exc:
             raise CheckoutError(f"git could not fetch {project.repo}: {_git_reason(exc)}") from None
         return repo
@@ -86,6 +98,23 @@ class Sources:
         mirror = self.mirror_path(project)
         if (mirror / "HEAD").exists():
             git.Repo(mirror).git.worktree("prune")
+
+
+def trust_config(url: str, user_config: str | None) -> str | None:
+    """A git config that lets git read a local repository another user owns, or None.
+
+    The operator named it in pipelines.d; in the worker's container it is a read-only mount
+    owned by its owner on the host, which git's ownership check refuses. Only that path is
+    trusted; the user's own global config is included. (git drops `-c` settings when it
+    reads a local repository, so they cannot carry this.)
+    """
+    path = url.removeprefix("file://")
+    if not path.startswith("/"):
+        return None
+    path = path.rstrip("/") or "/"
+    lines = ["[include]", f"\tpath = {user_config or '~/.gitconfig'}", "[safe]",
+             f"\tdirectory = {path}", f"\tdirectory = {path.rstrip('/')}/.git"]
+    return "\n".join(lines) + "\n"
 
 
 def _git_reason(exc: git.GitCommandError) -> str:

@@ -69,3 +69,39 @@ def test_status_lists_runs(store: Store, redis_url: str) -> None:
     assert result.returncode == 0
     assert f"#{run.id}" in result.stdout and "eeeeeee" in result.stdout
     assert "queued" in result.stdout and "Ship it" in result.stdout
+
+
+def test_healthcheck_of_a_worker_needs_it_registered(redis_url: str) -> None:
+    import socket
+
+    from rq import Worker
+
+    from workers.process import worker_prefix
+    from workers.queue import job_connection, run_queue
+
+    env = {"PUSHDOCK_REDIS_URL": redis_url}
+    assert pushdock("healthcheck", "worker", env=env).returncode == 1
+    connection = job_connection(redis_url)
+    worker = Worker([run_queue(connection)], connection=connection,
+                    name=f"{worker_prefix(socket.gethostname())}1")
+    worker.register_birth()  # with this process's pid
+    try:
+        assert pushdock("healthcheck", "worker", env=env).returncode == 0
+    finally:
+        worker.register_death()
+    assert pushdock("healthcheck", "worker", env=env).returncode == 1
+
+    # Registered, but its process is gone (killed): not healthy.
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    stale = Worker([run_queue(connection)], connection=connection,
+                   name=f"{worker_prefix(socket.gethostname())}2")
+    stale.pid = int(gone.stdout)
+    stale.register_birth()
+    try:
+        assert pushdock("healthcheck", "worker", env=env).returncode == 1
+    finally:
+        stale.register_death()
+    # A web service that does not answer is unhealthy.
+    result = pushdock("healthcheck", "web", env={"PUSHDOCK_BIND": "127.0.0.1:9"})
+    assert result.returncode == 1

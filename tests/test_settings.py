@@ -27,13 +27,14 @@ def test_every_setting_is_read() -> None:
         "PUSHDOCK_REDIS_URL": "redis://r:6379/2", "PUSHDOCK_CADDY_ADMIN": "http://c:2019/",
         "PUSHDOCK_PROXY_LISTEN": "0.0.0.0:80", "PUSHDOCK_BIND": "0.0.0.0:9000",
         "PUSHDOCK_TOKEN": "t", "PUSHDOCK_APPS_NETWORK": "apps",
+        "PUSHDOCK_PROXY_CHECK": "caddy:80",
     })
     assert settings.config_dir == Path("/etc/pushdock")
     assert settings.data_dir == Path("/srv/pd")
     assert settings.redis_url == "redis://r:6379/2"
     assert settings.caddy_admin == "http://c:2019"
     assert settings.proxy_listen == "0.0.0.0:80"
-    assert settings.proxy_address == ("127.0.0.1", 80)
+    assert settings.proxy_address == ("caddy", 80)
     assert settings.bind == "0.0.0.0:9000"
     assert settings.token == "t"
     assert settings.apps_network == "apps"
@@ -42,6 +43,14 @@ def test_every_setting_is_read() -> None:
 def test_bad_listen_address() -> None:
     with pytest.raises(ConfigError, match="PUSHDOCK_PROXY_LISTEN"):
         Settings.from_env({"PUSHDOCK_PROXY_LISTEN": "eighty"})
+    with pytest.raises(ConfigError, match="PUSHDOCK_PROXY_CHECK"):
+        Settings.from_env({"PUSHDOCK_PROXY_CHECK": "caddy"})
+
+
+def test_proxy_check_defaults_to_the_listen_address_here() -> None:
+    settings = Settings.from_env({"PUSHDOCK_PROXY_LISTEN": ":80"})
+    assert settings.proxy_check is None
+    assert settings.proxy_address == ("127.0.0.1", 80)
 
 
 def test_max_body() -> None:

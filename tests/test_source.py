@@ -58,3 +58,36 @@ def test_a_relative_data_dir(sample_repo: SampleRepo, tmp_path: Path,
     workspace = Sources(Path("var")).checkout(project_for(sample_repo), sha, "run1", Lines())
     assert workspace == tmp_path / "var" / "workspaces" / "run1"
     assert (workspace / "Dockerfile").is_file()
+
+
+def test_a_local_repo_owned_by_another_user(sample_repo: SampleRepo, tmp_path: Path) -> None:
+    """As in the worker's container: the repo is a mount owned by someone else."""
+    import os
+    import shutil as sh
+
+    if os.geteuid() != 0:
+        pytest.skip("giving the repository another owner needs root")
+    sha = sample_repo.commit("v1")
+    for path in [sample_repo.path, *sample_repo.path.rglob("*")]:
+        os.lchown(path, 54321, 54321)
+    try:
+        sources = Sources(tmp_path / "var")
+        workspace = sources.checkout(project_for(sample_repo), sha, "run1", Lines())
+        assert (workspace / "www" / "index.html").read_text() == "v1\n"
+        again = sources.checkout(project_for(sample_repo), sha, "run2", Lines())  # a fetch
+        assert again.exists()
+    finally:
+        sh.chown(sample_repo.path, 0, 0)
+        for path in sample_repo.path.rglob("*"):
+            os.lchown(path, 0, 0)
+
+
+def test_only_local_repos_are_trusted() -> None:
+    from pipeline.source import trust_config
+
+    assert trust_config("https://github.com/acme/shop.git", None) is None
+    assert trust_config("git@github.com:acme/shop.git", None) is None
+    config = trust_config("file:///srv/git/shop/", "/home/me/.gitconfig") or ""
+    assert "\tdirectory = /srv/git/shop\n" in config
+    assert "\tdirectory = /srv/git/shop/.git\n" in config
+    assert "\tpath = /home/me/.gitconfig\n" in config

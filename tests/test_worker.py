@@ -121,6 +121,10 @@ def test_leftovers_of_finished_runs_are_removed(settings: Settings, store: Store
                                         labels={**labels, "pushdock.run": run_id})
     workspace = settings.data_dir / "workspaces" / f"{project_name}-run{finished.id}"
     workspace.mkdir(parents=True)
+    # Queued when the list was taken, started by another worker since: not a leftover.
+    starting = store.create_run(PushEvent(project=project_name, branch="main", sha="c" * 40))
+    starting_workspace = settings.data_dir / "workspaces" / f"{project_name}-run{starting.id}"
+    starting_workspace.mkdir()
     other = {**labels, "pushdock.project": "someone-else", "pushdock.run": finished.id}
     stranger = docker_client.containers.create(base_image, ["true"], labels=other)
     try:
@@ -133,6 +137,7 @@ def test_leftovers_of_finished_runs_are_removed(settings: Settings, store: Store
         all=True, filters={"label": f"pushdock.project={project_name}"})}
     assert left == {running.id, "local42"}
     assert not workspace.exists()
+    assert starting_workspace.exists()
 
 
 def test_two_workers_run_two_projects_at_once(settings: Settings, store: Store,

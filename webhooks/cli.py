@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import time
 import urllib.error
@@ -16,7 +17,7 @@ from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import ConfigError, PushdockError
 from pipeline.model import Deployment, DeployResult
 from pipeline.projects import parse_project
-from pipeline.settings import Settings
+from pipeline.settings import Settings, split_host_port
 from pipeline.spec import SPEC_FILENAME, parse_spec
 from pipeline.store import Store, connect
 from pipeline.units import format_duration
@@ -136,6 +137,19 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     work(settings, burst=args.burst)
     return 0
+
+
+def cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 0 when this container's part answers: the container health check."""
+    if args.role == "web":
+        host, port = split_host_port(settings.bind, "PUSHDOCK_BIND")
+        host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        return 0 if _http_ok(f"http://{host}:{port}/healthz") else 1
+    if not settings.redis_url:
+        return fail("PUSHDOCK_REDIS_URL is not set")
+    from workers.process import worker_registered
+
+    return 0 if worker_registered(settings, socket.gethostname()) else 1
 
 
 # -- run / cancel -----------------------------------------------------------------------------
@@ -271,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("-n", type=int, default=1, help="worker processes (1)")
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     worker.set_defaults(handler=cmd_worker)
+
+    health = sub.add_parser("healthcheck", help="exit 0 when the web service or this "
+                            "host's worker answers (for container health checks)")
+    health.add_argument("role", choices=("web", "worker"))
+    health.set_defaults(handler=cmd_healthcheck)
 
     check = sub.add_parser("check", help="validate a .pushdock.yml or a pipelines.d file")
     check.add_argument("path")

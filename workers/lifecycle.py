@@ -11,7 +11,7 @@ from docker.errors import APIError, NotFound
 
 from pipeline.errors import PushdockError
 from pipeline.model import Run, RunStatus
-from pipeline.runner import remove_run_resources
+from pipeline.runner import remove_network, remove_run_resources
 from pipeline.steps import LABEL_PROJECT, LABEL_ROLE, LABEL_RUN
 from pipeline.store import Store
 from workers.jobs import HEARTBEAT_TTL
@@ -71,17 +71,28 @@ def reap_lost_runs(store: Store, client: docker.DockerClient | None,
 
 def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
                      projects: set[str]) -> list[str]:
-    """Containers, networks and workspaces of this instance's runs that no longer run.
+    """Containers, networks and workspaces of this instance's runs that have finished.
 
-    Only `projects` (this instance's) are touched: an engine may be shared.
+    Only `projects` (this instance's) are touched: an engine may be shared. Each run's
+    record is read when its things are found, not before: another worker may start a run
+    meanwhile (workers started together, or one added with --scale), and what a run that
+    started after a list was taken holds is not left over.
     """
-    running = {run.id for run in store.active_runs() if run.status is RunStatus.RUNNING}
     removed: set[str] = set()
+    finished: set[str] = set()
+
+    def done(run_id: str) -> bool:
+        if run_id not in finished:
+            run = store.get_run(run_id)
+            if run is not None and not run.status.finished:
+                return False
+            finished.add(run_id)  # a finished run never runs again
+        return True
 
     def ours(labels: dict[str, str]) -> str | None:
         run_id = labels.get(LABEL_RUN, "")
         # Only queued runs have numeric ids; a local `pushdock run` is never touched.
-        if labels.get(LABEL_PROJECT) in projects and run_id.isdigit() and run_id not in running:
+        if labels.get(LABEL_PROJECT) in projects and run_id.isdigit() and done(run_id):
             return run_id
         return None
 
@@ -96,16 +107,13 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
     for network in client.networks.list(filters={"label": LABEL_RUN}):
         run_id = ours(network.attrs.get("Labels") or {})
         if run_id:
-            try:
-                network.remove()
-                removed.add(run_id)
-            except (NotFound, APIError):
-                pass
+            remove_network(network)
+            removed.add(run_id)
     workspaces = data_dir.resolve() / "workspaces"
     if workspaces.is_dir():
         for workspace in workspaces.iterdir():
             project, _, run_id = workspace.name.rpartition("-run")
-            if project in projects and run_id.isdigit() and run_id not in running:
+            if project in projects and run_id.isdigit() and done(run_id):
                 shutil.rmtree(workspace, ignore_errors=True)
                 removed.add(run_id)
     return sorted(removed, key=lambda r: int(r) if r.isdigit() else 0)

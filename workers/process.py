@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 import threading
 
+import redis
 from rq import Worker
 
 from pipeline.engine import connect_docker
@@ -71,9 +73,38 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
     reaper = threading.Thread(target=_reaper, args=(settings, stop), name="reaper", daemon=True)
     reaper.start()
     connection = job_connection(settings.redis_url)
+    # A random part: a container restarted after a kill has the same hostname and often the
+    # same pid, and RQ refuses a name whose registration has not expired yet.
     worker = Worker([run_queue(connection)], connection=connection,
-                    name=f"pushdock-{socket.gethostname()}-{os.getpid()}")
+                    name=f"{worker_prefix(socket.gethostname())}{os.getpid()}-"
+                         f"{secrets.token_hex(3)}")
     try:
         return worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
     finally:
         stop.set()
+
+
+def worker_prefix(hostname: str) -> str:
+    return f"pushdock-{hostname}-"
+
+
+def worker_registered(settings: Settings, hostname: str) -> bool:
+    """Whether a worker of this host (container) is registered with RQ and its process runs:
+    the container's health check. (A killed worker's registration outlives it a while.)"""
+    assert settings.redis_url
+    try:
+        workers = Worker.all(connection=job_connection(settings.redis_url))
+    except redis.exceptions.RedisError:
+        return False
+    return any(worker.name.startswith(worker_prefix(hostname)) and worker.pid is not None
+               and _running(worker.pid) for worker in workers)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

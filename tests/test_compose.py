@@ -1,0 +1,228 @@
+"""docker-compose.yml for real: the stack brought up by Debian's docker-compose from locally
+built stand-ins of the public images, a signed push deployed and served by the caddy
+container, a worker restarted in the middle of a run, and queued runs that outlive a killed
+Redis."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.compose_stack import Stack, build_pushdock_image, ensure_standins
+from tests.conftest import remove_project_resources
+from tests.support import SampleRepo, github_push, project_file, wait_for
+
+pytestmark = pytest.mark.integration
+
+SECRET = "compose-secret"
+QUEUED = 50
+
+# The test step reaches a service by name: the service is waited for with the TCP probe,
+# which the containerised worker can only do from the run's network.
+PIPELINE = """test:
+  services:
+    svc: {{image: {service}, deadline: 30s}}
+  steps:
+    - name: unit
+      run: {run}
+deploy:
+  port: 8000
+  health: {{path: /healthz, interval: 200ms, healthy_after: 2, deadline: 20s}}
+  drain: 0s
+"""
+CHECK = 'wget -q -O- http://svc:7000/ && test "$(cat /www/index.html)" != broken && echo tests pass'
+NO_TESTS = "deploy:\n  port: 8000\n"
+
+
+@dataclass(frozen=True)
+class Setup:
+    stack: Stack
+    project: str
+    repo: SampleRepo
+
+    @property
+    def host(self) -> str:
+        return f"{self.project}.localhost"
+
+
+@pytest.fixture(scope="module")
+def setup(docker_client, base_image: str) -> Iterator[Setup]:
+    standins = ensure_standins(docker_client)
+    image = build_pushdock_image(f"pushdock-test/pushdock:{uuid.uuid4().hex[:8]}",
+                                 standins["python"])
+    project = f"c{uuid.uuid4().hex[:10]}"
+    stack = Stack(image, standins, SECRET)
+    try:
+        # A service image exposing a port and no ready command: the TCP probe's case.
+        context = Path(tempfile.mkdtemp(prefix="pd-svc-"))
+        (context / "Dockerfile").write_text(
+            f"FROM {base_image}\nLABEL pushdock.project={project}\n"
+            "RUN mkdir -p /www && echo svc > /www/index.html\nEXPOSE 7000\n"
+            'CMD ["httpd", "-f", "-p", "7000", "-h", "/www"]\n')
+        docker_client.images.build(path=str(context), tag=f"{project}-svc:test", rm=True)
+        shutil.rmtree(context, ignore_errors=True)
+        # Before `up`: the worker mounts the repo, and Docker would make an empty directory.
+        repo = SampleRepo(stack.repo)
+        project_file(stack.pipelines, project, repo.path, secret_var="COMPOSE_SECRET",
+                     host=f"{project}.localhost")
+        stack("up", "-d", timeout=600)
+        wait_for(lambda: stack.request("GET", "/healthz")[0] == 200, timeout=120,
+                 interval=1, what="the web service of the stack")
+        yield Setup(stack, project, repo)
+    except BaseException:
+        print(stack.logs())
+        raise
+    finally:
+        remove_project_resources(docker_client, project)
+        stack.down()
+        for network in docker_client.networks.list(names=[stack.apps_network]):
+            network.remove()
+        try:
+            docker_client.images.remove(image, force=True)
+        except Exception:
+            pass
+
+
+def push(stack: Stack, project: str, sha: str, *, branch: str = "main",
+         message: str = "a change") -> str:
+    body, headers = github_push(SECRET, sha, branch=branch, message=message)
+    status, answer = stack.request("POST", f"/hooks/{project}", body, headers)
+    assert status == 202, answer
+    return re.search(r'"run":\s*"(\d+)"', answer).group(1)  # type: ignore[union-attr]
+
+
+def finished(stack: Stack, run_id: str, timeout: float = 240) -> dict:
+    def done() -> dict | None:
+        run = stack.api(f"/api/runs/{run_id}")
+        return run if run and run["status"] not in ("queued", "running") else None
+
+    return wait_for(done, timeout=timeout, interval=1, what=f"run {run_id} to finish")
+
+
+class Watcher:
+    """Asks the app through Caddy's published port, over and over, and keeps the answers."""
+
+    def __init__(self, stack: Stack, host: str) -> None:
+        self.answers: list[tuple[int, str]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, args=(stack, host), daemon=True)
+        self.thread.start()
+
+    def _watch(self, stack: Stack, host: str) -> None:
+        while not self.stop.is_set():
+            self.answers.append(stack.served(host))
+            time.sleep(0.1)
+
+    def finish(self) -> list[tuple[int, str]]:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        return self.answers
+
+
+def test_push_deploys_through_the_stack_and_a_worker_restart_loses_nothing(
+        setup: Setup, docker_client) -> None:
+    compose, project, repo, host = setup.stack, setup.project, setup.repo, setup.host
+    service = f"{project}-svc:test"
+
+    # A signed push: checkout inside the worker, build, a service on the run network, the
+    # test step, blue/green deploy; then the caddy container serves it by Host.
+    first = push(compose, project, repo.commit("v1", files={
+        ".pushdock.yml": PIPELINE.format(service=service, run=CHECK)}))
+    run = finished(compose, first)
+    _, log = compose.request("GET", f"/api/runs/{first}/log")
+    assert run["status"] == "success", f"{run['reason']}\n{log}\n{compose.logs()}"
+    assert [s["status"] for s in run["stages"]] == ["success"] * 5
+    assert "service svc: ready" in log and "tests pass" in log
+    assert compose.served(host) == (200, "v1")
+
+    # Caddy's admin API answers the workers, but not the apps beside it on the apps network
+    # (which do reach Caddy itself there). By address: the apps' busybox resolves no names.
+    compose("exec", "-T", "worker", "python3", "-c", "import urllib.request; "
+            "urllib.request.urlopen('http://caddy-admin:2019/config/', timeout=5)")
+    [app] = docker_client.containers.list(filters={"label": [f"pushdock.project={project}",
+                                                             "pushdock.role=app"]})
+    caddy = docker_client.containers.get(compose("ps", "-q", "caddy").strip())
+    addresses = {name: network["IPAddress"]
+                 for name, network in caddy.attrs["NetworkSettings"]["Networks"].items()}
+    on_apps = addresses.pop(compose.apps_network)
+
+    def fetch(url: str) -> tuple[int, bytes]:
+        # `timeout`, not wget's -T, which crashes Debian's static busybox.
+        result = app.exec_run(["timeout", "5", "wget", "-q", "-O-", url])
+        return result.exit_code, result.output
+
+    assert fetch(f"http://{on_apps}:80/")[0] == 0
+    for address in [on_apps, *addresses.values()]:
+        result = fetch(f"http://{address}:2019/config/")
+        assert result[0] != 0, (address, result)
+
+    # A run in its test stage when the worker restarts: it ends (lost, or done), nothing of
+    # it is left running, and the live app answers through Caddy all along.
+    slow = push(compose, project, repo.commit("v2", files={
+        ".pushdock.yml": PIPELINE.format(service=service, run="sleep 120")}))
+    wait_for(lambda: (compose.api(f"/api/runs/{slow}") or {}).get("stage") == "test"
+             and "step unit: sleep" in compose.request("GET", f"/api/runs/{slow}/log")[1],
+             timeout=180, interval=0.5, what="the slow run's test step")
+    watcher = Watcher(compose, host)
+    try:
+        compose("restart", "worker", timeout=120)
+        ended = finished(compose, slow, timeout=180)
+    finally:
+        answers = watcher.finish()
+    assert (ended["status"], ended["reason"]) == ("error", "worker lost"), (
+        ended, compose.request("GET", f"/api/runs/{slow}/log")[1], compose.logs())
+    assert answers and set(answers) == {(200, "v1")}, sorted(set(answers))
+    wait_for(lambda: not docker_client.containers.list(
+        all=True, filters={"label": [f"pushdock.run={slow}", f"pushdock.project={project}"]}),
+        timeout=60, what="the lost run's containers to be removed")
+
+    # The restarted worker came up at once, not after crashing on its former self.
+    worker = docker_client.containers.get(compose("ps", "-q", "worker").strip())
+    assert worker.attrs["RestartCount"] == 0, compose.logs()
+
+    # The restarted worker takes the next push: green replaces blue.
+    third = push(compose, project, repo.commit("v3", files={
+        ".pushdock.yml": PIPELINE.format(service=service, run=CHECK)}))
+    assert finished(compose, third)["status"] == "success"
+    assert compose.served(host) == (200, "v3")
+    [app] = docker_client.containers.list(filters={"label": [f"pushdock.project={project}",
+                                                             "pushdock.role=app"]})
+    assert app.name == f"pushdock-{project}-green"
+
+
+def test_queued_runs_outlive_a_killed_redis(setup: Setup) -> None:
+    compose, project, repo = setup.stack, setup.project, setup.repo
+    sha = repo.commit("queued", files={".pushdock.yml": NO_TESTS})
+
+    compose("stop", "worker", timeout=120)
+    # Distinct branches: none supersedes another.
+    runs = [push(compose, project, sha, branch=f"feature/q{n}") for n in range(QUEUED)]
+    assert int(compose.redis_cli("LLEN", "rq:queue:pushdock")) == QUEUED
+    time.sleep(2)  # appendfsync everysec: every write reaches the disk within a second
+
+    compose("kill", "redis")
+    compose("start", "redis")
+    wait_for(lambda: compose.request("GET", "/healthz")[0] == 200, timeout=60, interval=1,
+             what="the web service to see Redis again")
+    assert int(compose.redis_cli("LLEN", "rq:queue:pushdock")) == QUEUED
+    listed = compose.api(f"/api/projects/{project}/runs?limit=100")
+    queued = {r["id"] for r in listed["runs"] if r["status"] == "queued"}
+    assert queued == set(runs)
+
+    # Two workers take them all.
+    compose("up", "-d", "--no-recreate", "--scale", "worker=2", "worker", timeout=300)
+    ended = {run_id: finished(compose, run_id, timeout=600) for run_id in runs}
+    failed = {run_id: (run["status"], run["reason"],
+                       compose.request("GET", f"/api/runs/{run_id}/log")[1][-2000:])
+              for run_id, run in ended.items() if run["status"] != "success"}
+    assert not failed, failed
+    assert compose.redis_cli("LLEN", "rq:queue:pushdock") == "0"
