@@ -20,6 +20,7 @@ from tests.support import free_port, missing
 ROOT = Path(__file__).resolve().parents[1]
 STANDIN_PREFIX = "pushdock-standin"
 STANDIN_TAG = "bookworm"
+TOKEN = "compose-token"  # PUSHDOCK_TOKEN in the stack's env file
 STANDINS = {role: f"{STANDIN_PREFIX}/{role}:{STANDIN_TAG}" for role in ("redis", "caddy", "python")}
 
 
@@ -79,7 +80,7 @@ class Stack:
         self.repo = self.root / "app"
         self.web_port, self.http_port = free_port(), free_port()
         env_file = self.root / "pushdock.env"
-        env_file.write_text(f"PUSHDOCK_TOKEN=compose-token\nCOMPOSE_SECRET={secret}\n")
+        env_file.write_text(f"PUSHDOCK_TOKEN={TOKEN}\nCOMPOSE_SECRET={secret}\n")
         # The repo's path inside the worker is the same as here: the project file names it.
         override = self.root / "override.yml"
         override.write_text(json.dumps({"services": {"worker": {"volumes": [

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose_stack import Stack, build_pushdock_image, ensure_standins
+from tests.compose_stack import TOKEN, Stack, build_pushdock_image, ensure_standins
 from tests.conftest import remove_project_resources
 from tests.support import SampleRepo, github_push, project_file, wait_for
 
@@ -197,6 +197,12 @@ def test_push_deploys_through_the_stack_and_a_worker_restart_loses_nothing(
     [app] = docker_client.containers.list(filters={"label": [f"pushdock.project={project}",
                                                              "pushdock.role=app"]})
     assert app.name == f"pushdock-{project}-green"
+
+    # The web service has the token of the env file: write actions take it, and only it.
+    cancel = f"/api/runs/{third}/cancel"
+    assert compose.request("POST", cancel)[0] == 401
+    assert compose.request("POST", cancel, headers={
+        "Authorization": f"Bearer {TOKEN}"})[0] == 409  # accepted; the run has finished
 
 
 def test_queued_runs_outlive_a_killed_redis(setup: Setup) -> None:
