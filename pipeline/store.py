@@ -47,6 +47,11 @@ def _key(*parts: str) -> str:
     return PREFIX + ":".join(parts)
 
 
+def _branch_key(project: str, branch: str) -> str:
+    """Queued and running runs of one branch: what a newer push supersedes."""
+    return _key("project", project, "branch", branch, "active")
+
+
 def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
@@ -84,6 +89,7 @@ class Store:
             pipe.zadd(_key("runs"), {run.id: run.created})
             pipe.zadd(_key("project", run.project, "runs"), {run.id: run.created})
             pipe.sadd(_key("runs", "active"), run.id)
+            pipe.sadd(_branch_key(run.project, run.branch), run.id)
             if along is not None:
                 along(pipe, run)
             pipe.execute()
@@ -160,9 +166,46 @@ class Store:
         with _reachable():
             pipe = self.redis.pipeline()
             pipe.srem(_key("runs", "active"), run_id)
+            pipe.srem(_branch_key(run.project, run.branch), run_id)
             pipe.delete(_key("run", run_id, "alive"))
             pipe.execute()
         return finished
+
+    def supersede(self, project: str, branch: str, newer_id: str) -> list[str]:
+        """Older queued or running runs of this branch give way to run `newer_id`.
+
+        Queued ones end `superseded` at once; running ones are asked to stop (their worker
+        ends them). Both get the stop request, so a run a worker starts meanwhile stops too.
+        One round trip when there is nothing to supersede: this runs on every webhook.
+        """
+        reason = f"superseded by #{newer_id}"
+        branch_key = _branch_key(project, branch)
+        with _reachable():
+            ids = [i for i in self.redis.smembers(branch_key) if int(i) < int(newer_id)]
+            if not ids:
+                return []
+            pipe = self.redis.pipeline()
+            for run_id in ids:
+                pipe.hget(_key("run", run_id), "status")
+            statuses = pipe.execute()
+            stop = json.dumps({"status": RunStatus.SUPERSEDED.value, "reason": reason})
+            now = repr(time.time())
+            pipe = self.redis.pipeline()
+            affected = []
+            for run_id, status in zip(ids, statuses, strict=True):
+                if status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
+                    pipe.set(_key("run", run_id, "stop"), stop, nx=True, ex=7 * 24 * 3600)
+                    affected.append(run_id)
+                if status == RunStatus.RUNNING.value:
+                    continue  # its worker finishes it, within seconds
+                if status == RunStatus.QUEUED.value:
+                    pipe.hset(_key("run", run_id), mapping={
+                        "status": RunStatus.SUPERSEDED.value, "reason": reason,
+                        "finished": now})
+                    pipe.srem(_key("runs", "active"), run_id)
+                pipe.srem(branch_key, run_id)
+            pipe.execute()
+        return affected
 
     def active_runs(self) -> list[Run]:
         """Queued and running runs, oldest first."""

@@ -39,16 +39,7 @@ def cancel_run(store: Store, run_id: str, reason: str = "cancelled",
 
 def supersede_older(store: Store, newer: Run) -> list[str]:
     """Older queued or running runs of the same project and branch give way to `newer`."""
-    superseded = []
-    for run in store.active_runs():
-        if (run.project == newer.project and run.branch == newer.branch
-                and int(run.id) < int(newer.id)):
-            try:
-                cancel_run(store, run.id, f"superseded by #{newer.id}", RunStatus.SUPERSEDED)
-            except RunNotActive:
-                continue
-            superseded.append(run.id)
-    return superseded
+    return store.supersede(newer.project, newer.branch, newer.id)
 
 
 def reap_lost_runs(store: Store, client: docker.DockerClient | None,
