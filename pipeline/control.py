@@ -47,8 +47,11 @@ class RunControl:
             callback()
 
     def check(self) -> None:
-        """Raise RunStopped if the run must stop."""
-        self.poll()
+        """Raise RunStopped if the run must stop.
+
+        Only reads what the watcher thread found: the runner calls this between build
+        output chunks, far too often to ask Redis each time.
+        """
         if self.stopped is not None:
             raise RunStopped(self.stopped[0].value, self.stopped[1])
 

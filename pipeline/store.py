@@ -90,6 +90,7 @@ class Store:
             pipe.zadd(_key("project", run.project, "runs"), {run.id: run.created})
             pipe.sadd(_key("runs", "active"), run.id)
             pipe.sadd(_branch_key(run.project, run.branch), run.id)
+            pipe.sadd(_key("projects"), run.project)
             if along is not None:
                 along(pipe, run)
             pipe.execute()
@@ -122,10 +123,9 @@ class Store:
             return int(self.redis.zcard(index))
 
     def projects_with_runs(self) -> list[str]:
+        # A set kept with the runs: every page asks, and a SCAN would walk every key.
         with _reachable():
-            keys = list(self.redis.scan_iter(match=_key("project", "*", "runs"), count=1000))
-        start, end = len(_key("project", "")), -len(":runs")
-        return sorted(k[start:end] for k in keys)
+            return sorted(self.redis.smembers(_key("projects")))
 
     def last_runs(self, projects: list[str]) -> dict[str, Run]:
         """The newest run of each project, in two round trips."""

@@ -147,6 +147,10 @@ def test_private_mode(settings: Settings, tmp_path: Path, monkeypatch: pytest.Mo
     assert client.get("/").status_code == 302
     assert client.get("/api/projects", headers=AUTH).status_code == 200
     assert client.get("/healthz").status_code == 200
+    # webhooks stay open: forges sign them and never hold the token
+    for path in ("/hooks/shop", "/hooks"):
+        answer = client.post(path, data=b"{}", headers={"X-GitHub-Event": "push"})
+        assert answer.status_code == 401 and "signature" in answer.json["error"].lower(), path
     client.post("/login", data={"token": TOKEN})
     assert client.get("/").status_code == 200
 
@@ -195,6 +199,8 @@ def test_deploy_and_rollback_are_queued(client, runs: list[str], redis_url: str)
     with client.session_transaction() as session:
         csrf = session["csrf"]
     assert client.post("/projects/shop/rollback", data={"csrf": "x"}).status_code == 403
+    bad_form = client.post("/projects/shop/deploy", data={"csrf": csrf, "sha": "--evil"})
+    assert bad_form.status_code == 400
     done = client.post("/projects/shop/rollback", data={"csrf": csrf})
     assert done.status_code == 303 and done.headers["Location"].endswith("queued=rollback")
     assert len(queue.jobs) == 3

@@ -17,7 +17,7 @@ from pipeline.runner import Outcome, Runner
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.support import SampleRepo, wait_for
-from workers.lifecycle import cancel_run
+from workers.lifecycle import RunNotActive, cancel_run
 from workers.queue import job_connection, submit_run
 
 
@@ -179,7 +179,7 @@ def test_cancel_a_queued_run(store: Store) -> None:
     cancelled = cancel_run(store, run.id)
     assert cancelled.status is RunStatus.CANCELLED
     assert store.active_runs() == []
-    with pytest.raises(Exception, match="already finished"):
+    with pytest.raises(RunNotActive, match="already finished"):
         cancel_run(store, run.id)
 
 

@@ -30,6 +30,7 @@ def test_run_lifecycle(store: Store) -> None:
     assert [r.id for r in store.list_runs()] == ["2", "1"]
     assert [r.id for r in store.list_runs("shop", limit=1)] == ["2"]
     assert store.list_runs("other") == []
+    assert store.projects_with_runs() == ["shop"]
     assert store.get_run("99") is None
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -12,16 +11,14 @@ from flask import Blueprint, Response, abort, jsonify, request, stream_with_cont
 
 from pipeline.errors import PushdockError, StoreUnavailable
 from pipeline.model import Deployment, LiveApp, Run
-from pipeline.projects import is_project_name
 from webhooks.ansi import ansi_to_html, strip_ansi
 from webhooks.auth import require_write
-from webhooks.pages import project_names
+from webhooks.pages import SHA_PREFIX, project_names, project_or_404
 from webhooks.services import services
 from workers import actions
 from workers.deploys import enqueue_deploy, enqueue_rollback
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
-_SHA_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")
 SSE_BLOCK_MS = 2_000  # well under the client's 5 s socket timeout
 MAX_PAGE = 200
 
@@ -63,12 +60,6 @@ def _not_found(_error: Exception):
     return jsonify(error="not found"), 404
 
 
-def _project_or_404(name: str) -> str:
-    if not is_project_name(name) or name not in project_names():
-        abort(404)
-    return name
-
-
 def _run_or_404(run_id: str) -> Run:
     run = services().store.get_run(run_id) if run_id.isdigit() else None
     if run is None:
@@ -95,7 +86,7 @@ def projects():
 @blueprint.get("/projects/<name>/runs")
 def project_runs(name: str):
     store = services().store
-    _project_or_404(name)
+    project_or_404(name)
     limit, offset = _page()
     return jsonify({"total": store.count_runs(name), "offset": offset, "limit": limit,
                     "runs": [run_json(r) for r in store.list_runs(name, limit, offset)]})
@@ -104,7 +95,7 @@ def project_runs(name: str):
 @blueprint.get("/projects/<name>/deployments")
 def project_deployments(name: str):
     store = services().store
-    _project_or_404(name)
+    project_or_404(name)
     return jsonify({"live": live_json(store.live(name)),
                     "deployments": [deployment_json(d) for d in store.deployments(name, 100)]})
 
@@ -184,10 +175,10 @@ def rerun(run_id: str):
 @blueprint.post("/projects/<name>/deploy")
 @require_write
 def deploy(name: str):
-    _project_or_404(name)
+    project_or_404(name)
     body = request.get_json(silent=True) or {}
     sha = body.get("sha") if isinstance(body, dict) else None
-    if sha is not None and (not isinstance(sha, str) or not _SHA_PREFIX.match(sha)):
+    if sha is not None and (not isinstance(sha, str) or not SHA_PREFIX.match(sha)):
         return jsonify(error="sha must be a commit sha or a prefix of one"), 400
     job = enqueue_deploy(services().queue, name, sha, trigger="api")
     return jsonify(project=name, job=job.id, sha=sha), 202
@@ -196,10 +187,10 @@ def deploy(name: str):
 @blueprint.post("/projects/<name>/rollback")
 @require_write
 def rollback(name: str):
-    _project_or_404(name)
+    project_or_404(name)
     body = request.get_json(silent=True) or {}
     to = body.get("to") if isinstance(body, dict) else None
-    if to is not None and (not isinstance(to, str) or not _SHA_PREFIX.match(to)):
+    if to is not None and (not isinstance(to, str) or not SHA_PREFIX.match(to)):
         return jsonify(error="to must be a commit sha or a prefix of one"), 400
     job = enqueue_rollback(services().queue, name, to)
     return jsonify(project=name, job=job.id, to=to), 202

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from workers.deploys import enqueue_deploy, enqueue_rollback
 
 blueprint = Blueprint("pages", __name__)
 RUNS_PER_PAGE = 25
+SHA_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")  # how a person names a commit
 LOG_LINES_ON_PAGE = 1_000  # the rest is one click away, as plain text
 
 
@@ -81,6 +83,12 @@ def project_names() -> list[str]:
     return sorted(names | set(svc.store.projects_with_runs()))
 
 
+def project_or_404(name: str) -> str:
+    if not is_project_name(name) or name not in project_names():
+        abort(404)
+    return name
+
+
 def workers_alive() -> int:
     return Worker.count(connection=services().queue.connection)
 
@@ -114,8 +122,7 @@ def _since(live: LiveApp | None, deployment: Deployment | None) -> float | None:
 @blueprint.get("/projects/<name>")
 def project_page(name: str):
     store = services().store
-    if not is_project_name(name) or name not in project_names():
-        abort(404)
+    project_or_404(name)
     page = max(1, request.args.get("page", 1, type=int) or 1)
     total = store.count_runs(name)
     runs = store.list_runs(name, limit=RUNS_PER_PAGE, offset=(page - 1) * RUNS_PER_PAGE)
@@ -185,24 +192,24 @@ def rerun_form(run_id: str):
     return redirect(f"/runs/{run.id}", code=303)
 
 
+def _commit_field(field: str) -> str | None:
+    """A commit named in a form (a sha or a prefix of one); None when left empty."""
+    value = request.form.get(field, "").strip().lower() or None
+    if value is not None and not SHA_PREFIX.match(value):
+        abort(400, description=f"{value!r} is not a commit sha")
+    return value
+
+
 @blueprint.post("/projects/<name>/rollback")
 @require_write
 def rollback_form(name: str):
-    if not is_project_name(name) or name not in project_names():
-        abort(404)
-    to = request.form.get("to", "").strip() or None
-    enqueue_rollback(services().queue, name, to)
+    enqueue_rollback(services().queue, project_or_404(name), _commit_field("to"))
     return redirect(f"/projects/{name}?queued=rollback", code=303)
 
 
 @blueprint.post("/projects/<name>/deploy")
 @require_write
 def deploy_form(name: str):
-    if not is_project_name(name) or name not in project_names():
-        abort(404)
-    sha = request.form.get("sha", "").strip().lower() or None
-    if sha is not None and not all(c in "0123456789abcdef" for c in sha):
-        return render_template("message.html", title="Cannot deploy",
-                               message=f"{sha!r} is not a commit sha"), 400
-    enqueue_deploy(services().queue, name, sha, trigger="status page")
+    enqueue_deploy(services().queue, project_or_404(name), _commit_field("sha"),
+                   trigger="status page")
     return redirect(f"/projects/{name}?queued=deploy", code=303)

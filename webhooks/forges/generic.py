@@ -16,9 +16,9 @@ import json
 from collections.abc import Mapping
 
 from pipeline.model import Forge, PushEvent
-from webhooks.errors import BadSignature, MalformedPayload
+from webhooks.errors import BadSignature
 from webhooks.forges import Ignored
-from webhooks.forges.payload import load_object, ref_event, text, texts
+from webhooks.forges.payload import load_object, ref_and_after, ref_event, text, texts
 from webhooks.forges.signing import hmac_sha256, matches
 
 EVENT_HEADER = "X-Pushdock-Event"
@@ -50,9 +50,7 @@ def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEve
     if event != "push":
         return [Ignored(f"event {event!r} is not a push")]
     payload = load_object(body)
-    ref, after = text(payload, "ref"), text(payload, "after")
-    if not ref or not after:
-        raise MalformedPayload("push body has no ref or after")
+    ref, after = ref_and_after(payload)
     return [ref_event(project=project, ref=ref, sha=after, before=text(payload, "before"),
                       message=text(payload, "message"), author=text(payload, "author"),
                       forge=Forge.GENERIC, delivery_id=delivery_id(headers))]

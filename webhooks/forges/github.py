@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.model import Forge, PushEvent
-from webhooks.errors import BadSignature, MalformedPayload
+from webhooks.errors import BadSignature
 from webhooks.forges import Ignored
-from webhooks.forges.payload import load_object, mapping, ref_event, text, texts
+from webhooks.forges.payload import load_object, mapping, ref_and_after, ref_event, text, texts
 from webhooks.forges.signing import hmac_sha256, matches
 
 
@@ -37,9 +37,7 @@ def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEve
     if event != "push":
         return [Ignored(f"event {event!r} is not a push")]
     payload = load_object(body)
-    ref, after = text(payload, "ref"), text(payload, "after")
-    if not ref or not after:
-        raise MalformedPayload("push payload has no ref or after")
+    ref, after = ref_and_after(payload)
     head = mapping(payload, "head_commit")
     author = mapping(head, "author")
     sha = after

@@ -7,9 +7,17 @@ import hmac
 from collections.abc import Mapping
 
 from pipeline.model import Forge, PushEvent
-from webhooks.errors import BadSignature, MalformedPayload
+from webhooks.errors import BadSignature
 from webhooks.forges import Ignored
-from webhooks.forges.payload import items, load_object, mapping, ref_event, text, texts
+from webhooks.forges.payload import (
+    items,
+    load_object,
+    mapping,
+    ref_and_after,
+    ref_event,
+    text,
+    texts,
+)
 
 PUSH_EVENTS = ("Push Hook", "Tag Push Hook")
 
@@ -45,9 +53,7 @@ def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEve
     # An instance's system hook sends every project's pushes as "System Hook" events.
     if event == "System Hook" and text(payload, "event_name") not in ("push", "tag_push"):
         return [Ignored(f"system hook event {text(payload, 'event_name')!r} is not a push")]
-    ref, after = text(payload, "ref"), text(payload, "after")
-    if not ref or not after:
-        raise MalformedPayload("push payload has no ref or after")
+    ref, after = ref_and_after(payload)
     # checkout_sha is the commit a tag points to (after is the tag object for annotated tags).
     sha = text(payload, "checkout_sha") or after
     if after == "0" * 40:

@@ -28,6 +28,14 @@ def text(data: Mapping[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def ref_and_after(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """The pushed ref and the sha it now points at, which every push payload must carry."""
+    ref, after = text(payload, "ref"), text(payload, "after")
+    if not ref or not after:
+        raise MalformedPayload("push payload has no ref or after")
+    return ref, after
+
+
 def mapping(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     value = data.get(key)
     return value if isinstance(value, dict) else {}
