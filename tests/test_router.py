@@ -13,6 +13,7 @@ import pytest
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import RouterError
 from tests.conftest import CaddyProcess
+from tests.support import free_port
 
 
 class VersionServer(http.server.ThreadingHTTPServer):
@@ -70,7 +71,7 @@ def test_routes_are_created_and_switched(caddy: CaddyProcess, upstreams) -> None
 
 def test_config_it_does_not_own_is_kept(tmp_path, upstreams) -> None:
     blue, _ = upstreams
-    other_port = blue.server_address[1] + 1
+    other_port = free_port()  # a neighbour of an ephemeral port may well be taken
     foreign = {"apps": {"http": {"servers": {"other": {
         "listen": [f"127.0.0.1:{other_port}"],
         "routes": [{"handle": [{"handler": "static_response", "body": "theirs"}]}]}}}}}
