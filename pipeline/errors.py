@@ -55,6 +55,14 @@ class RouterDisconnected(RouterError):
     every config change); such a request is retried."""
 
 
+class DnsMessageError(PushdockError):
+    """A datagram sent to the upstream resolver is not a DNS query it can read."""
+
+
+class UpstreamLookupFailed(PushdockError):
+    """The upstream resolver knows nothing of a project and cannot ask Redis now."""
+
+
 class StoreUnavailable(PushdockError):
     """Redis could not be reached."""
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.errors import ConfigError
 from pipeline.units import parse_size
 
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
+DEFAULT_RESOLVER_LISTEN = "127.0.0.1:5380"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class Settings:
     private: bool = False  # reads need the token too
     max_body: int = DEFAULT_MAX_BODY  # bytes; larger webhook bodies are answered 413
     proxy_check: str | None = None  # HOST:PORT where this process reaches the proxy
+    resolver_listen: str = DEFAULT_RESOLVER_LISTEN  # where `pushdock resolver` answers
+    # How Caddy reaches the resolver (udp/HOST:PORT); None: switches change Caddy's config.
+    resolver: str | None = "udp/" + DEFAULT_RESOLVER_LISTEN
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -52,11 +56,15 @@ class Settings:
             private=(get("PRIVATE") or "").lower() in ("1", "true", "yes", "on"),
             max_body=_size(get("MAX_BODY"), defaults.max_body, "PUSHDOCK_MAX_BODY"),
             proxy_check=get("PROXY_CHECK"),
+            resolver_listen=get("RESOLVER_LISTEN") or defaults.resolver_listen,
         )
+        settings = replace(settings, resolver=_resolver(get("RESOLVER"),
+                                                        settings.resolver_listen))
         split_host_port(settings.proxy_listen, "PUSHDOCK_PROXY_LISTEN")
         if settings.proxy_check:
             split_host_port(settings.proxy_check, "PUSHDOCK_PROXY_CHECK")
         split_host_port(settings.bind, "PUSHDOCK_BIND")
+        split_host_port(settings.resolver_listen, "PUSHDOCK_RESOLVER_LISTEN")
         return settings
 
     @property
@@ -85,6 +93,19 @@ def split_host_port(value: str, name: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"{name}={value!r} is not HOST:PORT or :PORT")
     return host.strip("[]"), int(port)
+
+
+def _resolver(value: str | None, listen: str) -> str | None:
+    """Caddy's address of the resolver: PUSHDOCK_RESOLVER, `off`, or the listen address."""
+    if value is not None and value.lower() in ("off", "none", "false", "0"):
+        return None
+    if value is None:
+        host, port = split_host_port(listen, "PUSHDOCK_RESOLVER_LISTEN")
+        host = host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        return f"udp/{host}:{port}"
+    address = value.removeprefix("udp/")
+    split_host_port(address, "PUSHDOCK_RESOLVER")
+    return f"udp/{address}"
 
 
 def _size(value: str | None, default: int, name: str) -> int:

@@ -47,6 +47,24 @@ def redis_server() -> Iterator[str]:
     shutil.rmtree(workdir, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def resolver_server(redis_server: str) -> Iterator[str]:
+    """`pushdock resolver` on the session's Redis; its listen address (HOST:PORT)."""
+    import sys
+
+    from pipeline.deploy.resolver import answers
+
+    port = free_port()
+    env = {**os.environ, "PUSHDOCK_REDIS_URL": redis_server,
+           "PUSHDOCK_RESOLVER_LISTEN": f"127.0.0.1:{port}"}
+    process = subprocess.Popen([sys.executable, "-m", "webhooks.cli", "resolver"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: answers("127.0.0.1", port), timeout=15, what="pushdock resolver")
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
 @pytest.fixture
 def redis_url(redis_server: str) -> str:
     """The session's Redis, emptied for this test."""
@@ -179,9 +197,10 @@ def sample_repo(tmp_path: Path) -> SampleRepo:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, redis_url: str) -> Settings:
+def settings(tmp_path: Path, redis_url: str, resolver_server: str) -> Settings:
     return Settings(config_dir=tmp_path / "pipelines.d", data_dir=tmp_path / "var",
-                    redis_url=redis_url)
+                    redis_url=redis_url, resolver_listen=resolver_server,
+                    resolver=f"udp/{resolver_server}")
 
 
 # -- blue/green -----------------------------------------------------------------------------
@@ -198,5 +217,5 @@ def deployer(docker_client, store: Store, caddy: CaddyProcess, settings: Setting
     settings = replace(settings, caddy_admin=caddy.admin_url, proxy_listen=caddy.proxy_listen,
                        apps_network=apps_network)
     lines = Lines()
-    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    router = CaddyRouter.from_settings(settings, store.redis)
     return BlueGreen(docker_client, store, router, settings, lines), lines

@@ -30,10 +30,11 @@ class Print:
 def main(raw: str) -> None:
     job = json.loads(raw)
     settings = Settings(redis_url=job["redis_url"], caddy_admin=job["caddy_admin"],
-                        proxy_listen=job["proxy_listen"], apps_network=job["network"])
-    bluegreen = BlueGreen(connect_docker(), Store(connect(job["redis_url"])),
-                          CaddyRouter(job["caddy_admin"], job["proxy_listen"]), settings,
-                          Print(), lock_ttl=job["lock_ttl"])
+                        proxy_listen=job["proxy_listen"], apps_network=job["network"],
+                        resolver=job["resolver"])
+    store = Store(connect(job["redis_url"]))
+    bluegreen = BlueGreen(connect_docker(), store, CaddyRouter.from_settings(settings, store.redis),
+                          settings, Print(), lock_ttl=job["lock_ttl"])
     bluegreen.deploy(DeployRequest(project=job["project"], host=job["host"],
                                    image=job["image"], sha=job["sha"], run_id=job["run"],
                                    trigger="push", spec=spec_from_dict(job["spec"]),

@@ -73,7 +73,8 @@ def web(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "PUSHDOCK_REDIS_URL": settings.redis_url or "",
            "PUSHDOCK_CONFIG_DIR": str(settings.config_dir),
-           "PUSHDOCK_DATA_DIR": str(settings.data_dir), "BROWSER_SECRET": "hook"}
+           "PUSHDOCK_DATA_DIR": str(settings.data_dir), "BROWSER_SECRET": "hook",
+           "PUSHDOCK_RESOLVER_LISTEN": settings.resolver_listen}
     with open(tmp_path / "worker.log", "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "webhooks.cli", "worker"], env=env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipeline.model import PushEvent
 from pipeline.store import Store
+from tests.support import free_port
 
 
 def pushdock(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -49,7 +50,7 @@ def test_check_a_project_file(tmp_path: Path) -> None:
 
 
 def test_commands_needing_redis_say_so(tmp_path: Path) -> None:
-    for command in ("serve", "worker", "status"):
+    for command in ("serve", "worker", "status", "resolver"):
         result = pushdock(command)
         assert result.returncode == 1
         assert "PUSHDOCK_REDIS_URL is not set" in result.stderr
@@ -105,3 +106,18 @@ def test_healthcheck_of_a_worker_needs_it_registered(redis_url: str) -> None:
     # A web service that does not answer is unhealthy.
     result = pushdock("healthcheck", "web", env={"PUSHDOCK_BIND": "127.0.0.1:9"})
     assert result.returncode == 1
+
+
+def test_healthcheck_of_the_resolver(resolver_server: str, redis_url: str) -> None:
+    env = {"PUSHDOCK_RESOLVER_LISTEN": resolver_server}
+    assert pushdock("healthcheck", "resolver", env=env).returncode == 0
+    env = {"PUSHDOCK_RESOLVER_LISTEN": f"127.0.0.1:{free_port()}"}
+    assert pushdock("healthcheck", "resolver", env=env).returncode == 1
+
+
+def test_resolver_on_a_taken_address_says_so(resolver_server: str, redis_url: str) -> None:
+    result = pushdock("resolver", env={"PUSHDOCK_REDIS_URL": redis_url,
+                                       "PUSHDOCK_RESOLVER_LISTEN": resolver_server})
+    assert result.returncode == 1
+    assert f"cannot listen on {resolver_server}" in result.stderr
+    assert "Traceback" not in result.stderr

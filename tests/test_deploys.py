@@ -24,7 +24,8 @@ def cli_env(deployer, settings: Settings, caddy: CaddyProcess, project_name: str
     bluegreen, _ = deployer
     return {"PUSHDOCK_REDIS_URL": redis_url, "PUSHDOCK_CONFIG_DIR": str(settings.config_dir),
             "PUSHDOCK_CADDY_ADMIN": caddy.admin_url, "PUSHDOCK_PROXY_LISTEN": caddy.proxy_listen,
-            "PUSHDOCK_APPS_NETWORK": bluegreen.settings.apps_network, "T_SECRET": "s"}
+            "PUSHDOCK_APPS_NETWORK": bluegreen.settings.apps_network, "T_SECRET": "s",
+            "PUSHDOCK_RESOLVER_LISTEN": settings.resolver_listen}
 
 
 def test_rollback_and_deploy_a_sha_without_a_rebuild(

@@ -39,6 +39,7 @@ class Pushdock:
             "PUSHDOCK_PROXY_LISTEN": self.proxy,
             "PUSHDOCK_BIND": self.bind,
             "PUSHDOCK_APPS_NETWORK": apps_network,
+            "PUSHDOCK_RESOLVER_LISTEN": f"127.0.0.1:{free_port()}",
             "E2E_SECRET": SECRET,
         }
         self.env.pop("PUSHDOCK_REDIS_URL", None)

@@ -32,7 +32,7 @@ def world(docker_client, store: Store, caddy: CaddyProcess, settings: Settings,
           apps_network: str, redis_url: str):
     settings = replace(settings, caddy_admin=caddy.admin_url, proxy_listen=caddy.proxy_listen,
                        apps_network=apps_network)
-    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    router = CaddyRouter.from_settings(settings, store.redis)
     bluegreen = BlueGreen(docker_client, store, router, settings, Lines(), lock_ttl=LOCK_TTL)
     recovery = Recovery(Apps(docker_client, apps_network), store, router, Lines(),
                         lock_ttl=LOCK_TTL)
@@ -42,6 +42,7 @@ def world(docker_client, store: Store, caddy: CaddyProcess, settings: Settings,
 def start_driver(settings: Settings, project: str, image: str, sha: str, run: str,
                  spec: DeploySpec) -> subprocess.Popen[str]:
     job = {"redis_url": settings.redis_url, "caddy_admin": settings.caddy_admin,
+           "resolver": settings.resolver,
            "proxy_listen": settings.proxy_listen, "network": settings.apps_network,
            "project": project, "host": f"{project}.test", "image": image, "sha": sha,
            "run": run, "spec": asdict(spec), "lock_ttl": LOCK_TTL}

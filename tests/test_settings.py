@@ -60,3 +60,20 @@ def test_max_body() -> None:
     for bad in ("lots", "0", "-1m"):
         with pytest.raises(ConfigError, match="PUSHDOCK_MAX_BODY"):
             Settings.from_env({"PUSHDOCK_MAX_BODY": bad})
+
+
+def test_caddy_reaches_the_resolver_where_it_listens_unless_told_otherwise() -> None:
+    assert Settings.from_env({}).resolver == "udp/127.0.0.1:5380"
+    settings = Settings.from_env({"PUSHDOCK_RESOLVER_LISTEN": "0.0.0.0:5353"})
+    assert (settings.resolver_listen, settings.resolver) == ("0.0.0.0:5353",
+                                                             "udp/127.0.0.1:5353")
+    assert Settings.from_env({"PUSHDOCK_RESOLVER": "resolver:5353"}).resolver == \
+        "udp/resolver:5353"
+    assert Settings.from_env({"PUSHDOCK_RESOLVER": "off"}).resolver is None
+
+
+@pytest.mark.parametrize(("name", "value"), [("PUSHDOCK_RESOLVER_LISTEN", "5353"),
+                                             ("PUSHDOCK_RESOLVER", "udp/resolver")])
+def test_a_resolver_address_without_a_port_is_refused(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})

@@ -83,6 +83,7 @@ def worker_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("PUSHDOCK_REDIS_URL", settings.redis_url)
     monkeypatch.setenv("PUSHDOCK_CONFIG_DIR", str(settings.config_dir))
     monkeypatch.setenv("PUSHDOCK_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("PUSHDOCK_RESOLVER_LISTEN", settings.resolver_listen)
     monkeypatch.setenv("PUSHDOCK_PUBLIC_URL", BASE)
     monkeypatch.setenv("SHOP_SECRET", "s")
     monkeypatch.setenv("SHOP_STATUS_TOKEN", "tok")

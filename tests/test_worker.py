@@ -45,7 +45,8 @@ class Workers:
     def __init__(self, settings: Settings, tmp_path: Path) -> None:
         self.env = {**os.environ, "PUSHDOCK_REDIS_URL": settings.redis_url or "",
                     "PUSHDOCK_CONFIG_DIR": str(settings.config_dir),
-                    "PUSHDOCK_DATA_DIR": str(settings.data_dir), "WORKER_SECRET": "x"}
+                    "PUSHDOCK_DATA_DIR": str(settings.data_dir), "WORKER_SECRET": "x",
+                    "PUSHDOCK_RESOLVER_LISTEN": settings.resolver_listen}
         self.tmp_path = tmp_path
         self.processes: list[subprocess.Popen[bytes]] = []
 

@@ -72,6 +72,12 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                              ready=router.reachable)
         router.ensure_server()
 
+        # Started before anything can switch a route, and restarted whenever it exits:
+        # the apps' routes ask it where to send each request.
+        if settings.resolver is not None:
+            supervisor.start(Child("resolver", _pushdock_argv("resolver"), env=env,
+                                   log=logs / "resolver.log"),
+                             ready=lambda: _resolver_ready(settings))
         supervisor.start(Child("web", _pushdock_argv("serve"), env=env, log=logs / "web.log"),
                          ready=lambda: _http_ok(f"{settings.base_url}/healthz"))
         for number in range(1, args.workers + 1):
@@ -84,7 +90,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         while True:
             exited = supervisor.wait()
             code = exited.process.returncode if exited.process else None
-            if not exited.name.startswith("worker-"):
+            if not exited.name.startswith(("worker-", "resolver")):
                 say(f"{exited.name} exited (code {code}); stopping everything")
                 return 1
             # A lost worker is replaced; its run is marked `error` by the next reaper round.
@@ -139,8 +145,26 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resolver(settings: Settings, args: argparse.Namespace) -> int:
+    if not settings.redis_url:
+        return fail("PUSHDOCK_REDIS_URL is not set (`pushdock up` starts an embedded Redis)")
+    from pipeline.deploy import resolver
+
+    resolver.run(settings.redis_url, settings.resolver_listen, log=say)
+    return 0
+
+
+def _resolver_ready(settings: Settings) -> bool:
+    from pipeline.deploy import resolver
+
+    host, port = split_host_port(settings.resolver_listen, "PUSHDOCK_RESOLVER_LISTEN")
+    return resolver.answers("127.0.0.1" if host in ("", "0.0.0.0", "::") else host, port)
+
+
 def cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0 when this container's part answers: the container health check."""
+    if args.role == "resolver":
+        return 0 if _resolver_ready(settings) else 1
     if args.role == "web":
         host, port = split_host_port(settings.bind, "PUSHDOCK_BIND")
         host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
@@ -286,9 +310,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     worker.set_defaults(handler=cmd_worker)
 
-    health = sub.add_parser("healthcheck", help="exit 0 when the web service or this "
-                            "host's worker answers (for container health checks)")
-    health.add_argument("role", choices=("web", "worker"))
+    resolver = sub.add_parser("resolver", help="answer Caddy's lookups of where each "
+                              "project's live app listens (DNS on PUSHDOCK_RESOLVER_LISTEN)")
+    resolver.set_defaults(handler=cmd_resolver)
+
+    health = sub.add_parser("healthcheck", help="exit 0 when the web service, the resolver "
+                            "or this host's worker answers (for container health checks)")
+    health.add_argument("role", choices=("web", "worker", "resolver"))
     health.set_defaults(handler=cmd_healthcheck)
 
     check = sub.add_parser("check", help="validate a .pushdock.yml or a pipelines.d file")

@@ -36,9 +36,9 @@ def recover(settings: Settings, say: Callable[[str], None] = print) -> list[Reco
         return []
     try:
         reporter = _Say(say)
-        recovery = Recovery(Apps(client, settings.apps_network),
-                            Store(connect(settings.redis_url)),
-                            CaddyRouter.from_settings(settings), reporter)
+        store = Store(connect(settings.redis_url))
+        recovery = Recovery(Apps(client, settings.apps_network), store,
+                            CaddyRouter.from_settings(settings, store.redis), reporter)
         try:
             recovery.restore_routes()
             return recovery.reconcile_all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.deploy.dns import upstream_name
 from pipeline.model import Color, DeploySpec
 
 LABEL_PROJECT = "pushdock.project"
@@ -56,6 +57,8 @@ def app_container_kwargs(*, project: str, color: Color, image: str, sha: str, ru
 
 SERVER = "pushdock"  # the name of the one Caddy HTTP server Pushdock owns
 GRACE_PERIOD = "10s"  # how long Caddy lets in-flight requests finish when its config changes
+# How long Caddy keeps a resolver answer: the longest a switch takes to reach every request.
+REFRESH_SECONDS = 0.1
 ConfigWrite = tuple[str, str, Any]  # (method, admin API path, body)
 
 
@@ -67,18 +70,43 @@ def server_config(listen: str, *, https: bool = False) -> dict[str, Any]:
     return server
 
 
-def route_config(project: str, host: str, upstream: str) -> dict[str, Any]:
+def proxy_handler(project: str, upstream: str, resolver: str | None) -> dict[str, Any]:
+    """The route's reverse proxy: to `upstream` itself, or, with a resolver, to whatever
+    address the resolver answers for the project, on the upstream's port.
+
+    No static upstream is kept beside the dynamic one: Caddy falls back to static upstreams
+    when a lookup fails, and an old colour's address may belong to another app by then.
+    """
+    if resolver is None:
+        return {"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}
+    _, port = upstream.rsplit(":", 1)
+    return {"handler": "reverse_proxy", "dynamic_upstreams": {
+        "source": "a", "name": upstream_name(project), "port": port,
+        "refresh": f"{REFRESH_SECONDS * 1000:.0f}ms", "resolver": {"addresses": [resolver]}}}
+
+
+def route_config(project: str, host: str, upstream: str,
+                 resolver: str | None = None) -> dict[str, Any]:
     return {
         "@id": route_id(project),
         "match": [{"host": [host]}],
-        "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}],
+        "handle": [proxy_handler(project, upstream, resolver)],
         "terminal": True,
     }
 
 
 def route_upstream(route: Any) -> str | None:
+    """A static route's upstream; None for a route through the resolver."""
     try:
         return str(route["handle"][0]["upstreams"][0]["dial"])
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def route_port(route: Any) -> str | None:
+    """The port of a route through the resolver; None for a static route."""
+    try:
+        return str(route["handle"][0]["dynamic_upstreams"]["port"])
     except (KeyError, IndexError, TypeError):
         return None
 
@@ -133,12 +161,13 @@ def pushdock_routes(config: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
-def route_insert(config: Any, project: str, host: str, upstream: str) -> ConfigWrite:
+def route_insert(config: Any, project: str, host: str, upstream: str,
+                 resolver: str | None = None) -> ConfigWrite:
     """Where a new route goes: first, before any catch-all an operator may have put last."""
     routes = _child(_child(_child(_child(_child(config, "apps"), "http"), "servers"), SERVER),
                     "routes")
     path = f"/config/apps/http/servers/{SERVER}/routes"
-    route = route_config(project, host, upstream)
+    route = route_config(project, host, upstream, resolver)
     if routes:
         return ("PUT", f"{path}/0", route)  # PUT on an array index inserts there
     return ("POST", path, route)  # POST onto an (empty) array appends

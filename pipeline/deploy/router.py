@@ -1,10 +1,15 @@
 """Caddy, driven through its admin API: one server Pushdock owns, one route per project.
 
 Only paths Pushdock owns are written (its server, and routes tagged with its @id), so
-config that other tools put into the same Caddy is never overwritten. A switch is one
-PATCH of a route's upstreams; writes that depend on what the config held a moment before
-(creating the server or a route) carry Caddy's ETag in If-Match and are retried when
-someone else changed the config in between, so concurrent deploys never lose a route.
+config that other tools put into the same Caddy is never overwritten. Writes that depend
+on what the config held a moment before (creating the server or a route) carry Caddy's
+ETag in If-Match and are retried when someone else changed the config in between, so
+concurrent deploys never lose a route.
+
+A route asks Pushdock's upstream resolver where its app listens, so a switch is a change
+of the resolver's answer and not of Caddy's config: Caddy restarts its servers on every
+config change, and the restart closes idle keep-alive connections that a client may be
+sending its next request on. Without a resolver a switch is one PATCH of the upstreams.
 """
 
 from __future__ import annotations
@@ -16,16 +21,22 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import redis
+
 from pipeline.deploy.plan import (
     GRACE_PERIOD,
+    REFRESH_SECONDS,
     SERVER,
     ConfigWrite,
     next_server_write,
+    proxy_handler,
     pushdock_routes,
     route_id,
     route_insert,
+    route_port,
     route_upstream,
 )
+from pipeline.deploy.upstreams import UpstreamTable
 from pipeline.errors import RouterConflict, RouterDisconnected, RouterError
 from pipeline.settings import Settings
 from pipeline.units import parse_duration
@@ -33,6 +44,7 @@ from pipeline.units import parse_duration
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
 _MISSING = object()
 _ATTEMPTS = 20  # compare-and-set retries when others keep changing the config
+SWITCH_MARGIN = 0.05  # seconds beyond Caddy's refresh for a lookup already under way
 
 
 def config_etag(path: str, body: bytes) -> str:
@@ -48,8 +60,13 @@ def config_etag(path: str, body: bytes) -> str:
 
 class CaddyRouter:
     def __init__(self, admin_url: str, listen: str, timeout: float | None = None, *,
-                 https: bool = False, grace_period: str = GRACE_PERIOD) -> None:
+                 https: bool = False, grace_period: str = GRACE_PERIOD,
+                 resolver: str | None = None, table: UpstreamTable | None = None) -> None:
         self.admin_url = admin_url.rstrip("/")
+        # Caddy's address of Pushdock's upstream resolver (udp/HOST:PORT); None: routes
+        # name their upstream themselves and a switch is a config change.
+        self.resolver = resolver
+        self.table = table
         self.listen = listen
         self.https = https
         self.grace_period = grace_period
@@ -58,8 +75,12 @@ class CaddyRouter:
         self.timeout = timeout if timeout is not None else parse_duration(grace_period) + 10
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CaddyRouter:
-        return cls(settings.caddy_admin, settings.proxy_listen, https=settings.proxy_https)
+    def from_settings(cls, settings: Settings, client: redis.Redis | None = None
+                      ) -> CaddyRouter:
+        """`client` (Redis) holds the upstream table; routes need it once they are written."""
+        return cls(settings.caddy_admin, settings.proxy_listen, https=settings.proxy_https,
+                   resolver=settings.resolver,
+                   table=UpstreamTable(client) if client is not None else None)
 
     # -- admin API plumbing -----------------------------------------------------------------
     def _request(self, method: str, path: str, body: Any = _MISSING,
@@ -152,19 +173,49 @@ class CaddyRouter:
         raise RouterError("Caddy's config kept changing while Pushdock set up its server")
 
     # -- routes -----------------------------------------------------------------------------
+    def _upstream_of(self, project: str, route: Any) -> str | None:
+        if route is None:
+            return None
+        port = route_port(route)
+        if port is None:
+            return route_upstream(route)
+        address = self._table().get(project)
+        return f"{address}:{port}" if address else None
+
+    def _table(self) -> UpstreamTable:
+        if self.table is None:
+            raise RouterError("routes through the resolver need Redis for the upstream table")
+        return self.table
+
     def upstream(self, project: str) -> str | None:
-        return route_upstream(self._get(f"/id/{route_id(project)}"))
+        """Where the project's route sends requests now, or None without a route."""
+        return self._upstream_of(project, self._get(f"/id/{route_id(project)}"))
 
     def routes(self) -> dict[str, str | None]:
         """Pushdock's routes now: project → upstream."""
         config, _ = self._config()
-        return {project: route_upstream(route)
+        return {project: self._upstream_of(project, route)
                 for project, route in pushdock_routes(config).items()}
 
     def switch(self, project: str, upstream: str) -> None:
-        """Point an existing route at another upstream: one PATCH, so one config change."""
-        self._call("PATCH", f"/id/{route_id(project)}/handle/0/upstreams",
-                   [{"dial": upstream}])
+        """Point an existing route at another upstream.
+
+        Through the resolver this changes no Caddy config (unless the port changed): the
+        answer changes, and every request after one refresh interval goes to `upstream`.
+        Without it, the switch is one PATCH of the route's upstreams.
+        """
+        path = f"/id/{route_id(project)}/handle/0"
+        if self.resolver is None:
+            self._call("PATCH", f"{path}/upstreams", [{"dial": upstream}])
+            return
+        route = self._get(f"/id/{route_id(project)}")
+        if route is None:
+            raise RouterError(f"Caddy has no route of {project} to switch")
+        self._table().set(project, upstream.rsplit(":", 1)[0])
+        handler = proxy_handler(project, upstream, self.resolver)
+        if route.get("handle") != [handler]:  # another port, or a route of a PATCH setup
+            self._call("PATCH", path, handler)
+        time.sleep(REFRESH_SECONDS + SWITCH_MARGIN)
 
     def set_route(self, project: str, host: str, upstream: str) -> None:
         """Point the project's route at `upstream`, creating it (and the server) if missing."""
@@ -172,7 +223,8 @@ class CaddyRouter:
         if route is not None:
             if route.get("match") != [{"host": [host]}]:
                 self._call("PATCH", f"/id/{route_id(project)}/match", [{"host": [host]}])
-            if route_upstream(route) != upstream:
+            if self._upstream_of(project, route) != upstream or route.get("handle") != [
+                    proxy_handler(project, upstream, self.resolver)]:
                 self.switch(project, upstream)
             return
         self.add_route(project, host, upstream)
@@ -187,7 +239,10 @@ class CaddyRouter:
             if next_server_write(config, self.listen, https=self.https,
                                  grace_period=self.grace_period) is not None:
                 continue  # someone removed our server in between
-            if self._write_if_unchanged(route_insert(config, project, host, upstream), etag):
+            if self.resolver is not None:  # answered before the route's first request
+                self._table().set(project, upstream.rsplit(":", 1)[0])
+            if self._write_if_unchanged(
+                    route_insert(config, project, host, upstream, self.resolver), etag):
                 return True
         raise RouterError(f"Caddy's config kept changing while adding the route of {project}")
 
@@ -198,5 +253,5 @@ class CaddyRouter:
             except RouterError as exc:
                 if "unknown object ID" not in str(exc):  # a retried DELETE that had worked
                     raise
-
-
+        if self.table is not None:
+            self.table.remove(project)

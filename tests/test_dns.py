@@ -1,0 +1,114 @@
+"""The upstream resolver's DNS messages, on data."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from pipeline.deploy.dns import (
+    Rcode,
+    RecordType,
+    answer,
+    parse_query,
+    project_of,
+    upstream_name,
+)
+from pipeline.errors import DnsMessageError, UpstreamLookupFailed
+
+LIVE = {"shop": "10.1.2.3"}
+
+
+def query(name: str, qtype: int = RecordType.A, *, ident: int = 0xBEEF, flags: int = 0x0100,
+          additional: bytes = b"") -> bytes:
+    labels = b"".join(bytes([len(part)]) + part.encode() for part in name.rstrip(".").split("."))
+    header = struct.pack("!HHHHHH", ident, flags, 1, 0, 0, 1 if additional else 0)
+    return header + labels + b"\x00" + struct.pack("!HH", qtype, 1) + additional
+
+
+def parsed(reply: bytes) -> tuple[int, int, int, list[str]]:
+    """(id, flags, rcode, A addresses) of a reply with one question."""
+    ident, flags, qdcount, ancount, _, _ = struct.unpack_from("!HHHHHH", reply)
+    assert qdcount == 1
+    offset = 12
+    while reply[offset]:
+        offset += reply[offset] + 1
+    offset += 5
+    addresses = []
+    for _ in range(ancount):
+        pointer, rtype, rclass, ttl, length = struct.unpack_from("!HHHIH", reply, offset)
+        assert (pointer, rtype, rclass, ttl, length) == (0xC00C, 1, 1, 0, 4)
+        addresses.append(".".join(str(b) for b in reply[offset + 12:offset + 16]))
+        offset += 16
+    assert offset == len(reply)
+    return ident, flags, flags & 0xF, addresses
+
+
+def test_a_known_project_is_answered_with_its_address() -> None:
+    ident, flags, rcode, addresses = parsed(answer(query("shop.pushdock."), LIVE.get))
+    assert (ident, rcode, addresses) == (0xBEEF, Rcode.NOERROR, ["10.1.2.3"])
+    assert flags & 0x8000 and flags & 0x0400  # a response, authoritative
+    assert flags & 0x0100  # recursion desired is echoed
+
+
+def test_names_are_case_insensitive_and_the_question_is_echoed() -> None:
+    data = query("SHOP.Pushdock")
+    reply = answer(data, LIVE.get)
+    assert reply[12:12 + len(data) - 12] == data[12:]
+    assert parsed(reply)[3] == ["10.1.2.3"]
+
+
+def test_aaaa_of_a_known_project_is_empty_not_an_error() -> None:
+    assert parsed(answer(query("shop.pushdock", RecordType.AAAA), LIVE.get))[2:] == (
+        Rcode.NOERROR, [])
+
+
+def test_unknown_project_is_nxdomain() -> None:
+    assert parsed(answer(query("cart.pushdock"), LIVE.get))[2:] == (Rcode.NXDOMAIN, [])
+
+
+@pytest.mark.parametrize("name", ["example.com", "pushdock", "a.shop.pushdock", "shop.other"])
+def test_names_outside_the_zone_are_refused(name: str) -> None:
+    assert parsed(answer(query(name), LIVE.get))[2] == Rcode.REFUSED
+
+
+def test_lookup_failure_is_servfail() -> None:
+    def failing(project: str) -> str | None:
+        raise UpstreamLookupFailed("redis down")
+
+    assert parsed(answer(query("shop.pushdock"), failing))[2] == Rcode.SERVFAIL
+
+
+def test_an_edns_record_after_the_question_is_ignored() -> None:
+    opt = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
+    assert parsed(answer(query("shop.pushdock", additional=opt), LIVE.get))[3] == ["10.1.2.3"]
+
+
+def test_other_opcodes_are_not_implemented() -> None:
+    assert parsed(answer(query("shop.pushdock", flags=0x2000), LIVE.get))[2] == Rcode.NOTIMP
+
+
+@pytest.mark.parametrize("data", [
+    b"\x12\x34\x01",  # shorter than a header
+    query("shop.pushdock", flags=0x8000),  # a response
+    query("shop.pushdock")[:-3],  # cut in the question
+    struct.pack("!HHHHHH", 7, 0, 2, 0, 0, 0),  # two questions
+    struct.pack("!HHHHHH", 7, 0, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01",  # compressed
+])
+def test_broken_messages_get_formerr_with_their_id(data: bytes) -> None:
+    with pytest.raises(DnsMessageError):
+        parse_query(data)
+    reply = answer(data, LIVE.get)
+    assert reply is not None
+    assert reply[:2] == data[:2]
+    assert struct.unpack_from("!H", reply, 2)[0] & 0xF == Rcode.FORMERR
+
+
+def test_a_single_byte_gets_no_answer() -> None:
+    assert answer(b"\x01", LIVE.get) is None
+
+
+def test_names() -> None:
+    assert upstream_name("shop") == "shop.pushdock."
+    assert project_of("shop.pushdock") == "shop"
+    assert project_of("pushdock") is None

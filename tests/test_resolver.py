@@ -1,0 +1,177 @@
+"""Pushdock's upstream resolver, and routes through it on a real Caddy."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from pipeline.deploy.resolver import UpstreamResolver
+from pipeline.deploy.router import CaddyRouter
+from pipeline.deploy.upstreams import UpstreamTable
+from pipeline.errors import UpstreamLookupFailed
+from pipeline.store import Store
+from tests.conftest import CaddyProcess
+from tests.support import free_port
+from tests.test_dns import parsed, query
+
+
+class VersionServer(http.server.ThreadingHTTPServer):
+    """Answers its name, with keep-alive, on one loopback address."""
+
+    def __init__(self, address: str, port: int, version: str) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                body = version.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__((address, port), Handler)
+        self.daemon_threads = True
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        self.upstream = f"{address}:{port}"
+
+
+@pytest.fixture
+def colours() -> Iterator[tuple[VersionServer, VersionServer]]:
+    """Blue and green on two addresses and one port, as two app containers are."""
+    port = free_port()
+    servers = (VersionServer("127.0.0.2", port, "blue"), VersionServer("127.0.0.3", port,
+                                                                         "green"))
+    yield servers
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def router(caddy: CaddyProcess, store: Store, resolver_server: str) -> CaddyRouter:
+    return CaddyRouter(caddy.admin_url, caddy.proxy_listen, resolver=f"udp/{resolver_server}",
+                       table=UpstreamTable(store.redis))
+
+
+def ask(resolver_server: str, name: str) -> tuple[int, list[str]]:
+    host, port = resolver_server.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(query(name), (host, int(port)))
+        reply, _ = sock.recvfrom(512)
+    _, _, rcode, addresses = parsed(reply)
+    return rcode, addresses
+
+
+def config_bytes(caddy: CaddyProcess) -> bytes:
+    with urllib.request.urlopen(f"{caddy.admin_url}/config/", timeout=5) as response:
+        return bytes(response.read())
+
+
+def test_the_resolver_answers_from_the_upstream_table(resolver_server: str,
+                                                      store: Store) -> None:
+    table = UpstreamTable(store.redis)
+    assert ask(resolver_server, "shop.pushdock.") == (3, [])  # NXDOMAIN
+    table.set("shop", "172.18.0.5")
+    assert ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.5"])
+    table.set("shop", "172.18.0.6")
+    assert ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.6"])
+    table.remove("shop")
+    assert ask(resolver_server, "shop.pushdock.") == (3, [])
+
+
+def test_answers_outlive_a_redis_outage(store: Store) -> None:
+    UpstreamTable(store.redis).set("shop", "172.18.0.5")
+    lines: list[str] = []
+    resolver = UpstreamResolver(UpstreamTable(store.redis), log=lines.append)
+    resolver.warm()
+    dead = redis.Redis(port=free_port(), decode_responses=True, socket_connect_timeout=0.5)
+    resolver.table = UpstreamTable(dead)
+    assert resolver.lookup("shop") == "172.18.0.5"
+    assert any("Redis unreachable" in line for line in lines)
+    with pytest.raises(UpstreamLookupFailed):
+        resolver.lookup("cart")
+    resolver.table = UpstreamTable(store.redis)
+    resolver.redis_down_until = 0.0  # the retry interval has passed
+    UpstreamTable(store.redis).set("shop", "172.18.0.9")
+    assert resolver.lookup("shop") == "172.18.0.9"
+    assert lines[-1] == "Redis is back"
+
+
+def proxy_connection(caddy: CaddyProcess) -> http.client.HTTPConnection:
+    host, port = caddy.proxy_listen.rsplit(":", 1)
+    return http.client.HTTPConnection(host, int(port), timeout=5)
+
+
+def keep_alive_get(connection: http.client.HTTPConnection, host: str) -> str:
+    connection.request("GET", "/", headers={"Host": host})
+    response = connection.getresponse()
+    return response.read().decode()
+
+
+def test_a_switch_changes_no_caddy_config_and_keeps_connections_open(
+        caddy: CaddyProcess, router: CaddyRouter, colours) -> None:
+    blue, green = colours
+    router.set_route("shop", "shop.test", blue.upstream)
+    connection = proxy_connection(caddy)
+    assert keep_alive_get(connection, "shop.test") == "blue"
+    local = connection.sock.getsockname()
+    before = config_bytes(caddy)
+
+    router.switch("shop", green.upstream)
+
+    assert config_bytes(caddy) == before
+    assert keep_alive_get(connection, "shop.test") == "green"  # on the same connection
+    assert connection.sock.getsockname() == local
+    assert router.upstream("shop") == green.upstream
+    assert router.routes() == {"shop": green.upstream}
+    connection.close()
+
+
+def test_a_config_change_closes_idle_connections(caddy: CaddyProcess, colours) -> None:
+    """Why switches go through the resolver: what a PATCH of the upstreams does."""
+    blue, green = colours
+    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    router.set_route("shop", "shop.test", blue.upstream)
+    connection = proxy_connection(caddy)
+    assert keep_alive_get(connection, "shop.test") == "blue"
+    router.switch("shop", green.upstream)
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        keep_alive_get(connection, "shop.test")
+    connection.close()
+
+
+def test_a_new_port_is_written_to_the_route(caddy: CaddyProcess, router: CaddyRouter,
+                                            colours) -> None:
+    blue, _ = colours
+    other = VersionServer("127.0.0.3", free_port(), "green on another port")
+    try:
+        router.set_route("shop", "shop.test", blue.upstream)
+        router.set_route("shop", "shop.test", other.upstream)
+        connection = proxy_connection(caddy)
+        assert keep_alive_get(connection, "shop.test") == "green on another port"
+        assert router.upstream("shop") == other.upstream
+        connection.close()
+    finally:
+        other.shutdown()
+        other.server_close()
+
+
+def test_removing_a_route_removes_its_answer(router: CaddyRouter, store: Store,
+                                             colours) -> None:
+    blue, _ = colours
+    router.set_route("shop", "shop.test", blue.upstream)
+    assert UpstreamTable(store.redis).get("shop") == "127.0.0.2"
+    router.remove_route("shop")
+    assert router.upstream("shop") is None
+    assert UpstreamTable(store.redis).get("shop") is None
