@@ -1,19 +1,23 @@
 """Zero-downtime benchmark: wrk through Caddy while Pushdock deploys, against the old way.
 
 Run: .venv/bin/python bench/zero_downtime.py [--deploys 10] [--connections 8]
+                                             [--switch resolver,patch]
 
-Starts its own redis-server and caddy on loopback ports, builds a small busybox web app
-locally (no registry), then, once with keep-alive and once with `Connection: close`:
-  pushdock: N consecutive blue/green deploys plus one whose health check fails;
+Starts its own redis-server, `pushdock resolver` and caddy on loopback ports, builds a small
+busybox web app locally (no registry), then, once with keep-alive and once with
+`Connection: close`:
+  pushdock: N consecutive blue/green deploys plus one whose health check fails, for each
+            way of switching: through the resolver (the default; no Caddy config change)
+            and by a PATCH of the route's upstreams (PUSHDOCK_RESOLVER=off);
   old way:  N times "stop the container, start the new one on the same address"
 while wrk sends requests through the proxy. Prints requests, non-2xx, socket errors,
 p50/p99 latency and how long after "green healthy" the route was switched.
 Everything it creates (containers, images, network, processes, files) is removed.
 
-Caddy 2.6 opens a new SO_REUSEPORT listening socket on every config change and closes the
-old one; connections still queued on the old one are reset unless the kernel migrates them
-(net.ipv4.tcp_migrate_req=1, Linux 5.14+). `--tcp-migrate-req` sets it for the run (as
-root) and puts the previous value back.
+Caddy 2.6 restarts its servers on every config change: idle keep-alive connections are
+closed, and connections queued on the old listening socket are reset unless the kernel
+migrates them (net.ipv4.tcp_migrate_req=1, Linux 5.14+). `--tcp-migrate-req` sets it for
+the run (as root) and puts the previous value back.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import redis
 
 from pipeline.build import build_image
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
+from pipeline.deploy.resolver import answers as resolver_answers
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import HealthCheckFailed
 from pipeline.model import BuildSpec, DeploySpec, HealthSpec
@@ -148,7 +153,8 @@ class Bench:
         self.network = f"pushdock-bench-{self.tag}"
         self.docker = docker.from_env(timeout=120)
         self.processes: list[subprocess.Popen[bytes]] = []
-        self.switches: list[int] = []  # ms from "green healthy" to "route switched"
+        # ms from "green healthy" to "route switched", by way of switching
+        self.switches: dict[str, list[int]] = {}
         self.migrate_req_before: str | None = None
 
     # -- infrastructure ---------------------------------------------------------------------
@@ -169,6 +175,16 @@ class Bench:
 
         wait_until(up, 10, "redis-server")
         return url
+
+    def start_resolver(self, redis_url: str) -> str:
+        port = free_port()
+        env = {**os.environ, "PUSHDOCK_REDIS_URL": redis_url,
+               "PUSHDOCK_RESOLVER_LISTEN": f"127.0.0.1:{port}"}
+        self.processes.append(subprocess.Popen(
+            [sys.executable, "-m", "webhooks.cli", "resolver"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_until(lambda: resolver_answers("127.0.0.1", port), 15, "pushdock resolver")
+        return f"udp/127.0.0.1:{port}"
 
     def start_caddy(self) -> tuple[str, str]:
         admin = f"http://127.0.0.1:{free_port()}"
@@ -273,12 +289,11 @@ class Bench:
         migrate = MIGRATE_REQ.read_text().strip() if MIGRATE_REQ.exists() else "n/a"
         print(f"bench: net.ipv4.tcp_migrate_req = {migrate}", flush=True)
         redis_url = self.start_redis()
+        resolver = self.start_resolver(redis_url)
         admin, listen = self.start_caddy()
         url = f"http://{listen}/"
-        settings = Settings(redis_url=redis_url, caddy_admin=admin, proxy_listen=listen,
-                            apps_network=self.network)
-        print(f"bench: redis {redis_url}, caddy admin {admin}, proxy {listen}, "
-              f"network {self.network}", flush=True)
+        print(f"bench: redis {redis_url}, resolver {resolver}, caddy admin {admin}, "
+              f"proxy {listen}, network {self.network}", flush=True)
         self.build_base()
         count = self.args.deploys + 1  # the first deploy puts an app live before wrk starts
         images = [self.build(f"v{n}") for n in range(count)]
@@ -286,23 +301,32 @@ class Bench:
         print(f"bench: built {len(images) + 1} images of {self.project}", flush=True)
 
         timing = Timing()
-        router = CaddyRouter(admin, listen)
-        bluegreen = BlueGreen(self.docker, Store(connect(redis_url)), router, settings, timing)
+        store = Store(connect(redis_url))
         results: list[tuple[str, Wrk, int, float]] = []
-        for keep_alive in (True, False):
-            bluegreen.deploy(DeployRequest(project=self.project, host=HOST, image=images[0][0],
-                                           sha=images[0][1], run_id="first", trigger="bench",
-                                           spec=SPEC, secrets={}))
-            timing.switch_ms.clear()
-            wrk, failed, took = self.pushdock_round(bluegreen, images[1:], failing, url,
-                                                    keep_alive, timing)
-            results.append((f"pushdock ({len(images) - 1} deploys + {failed} failing health)",
-                            wrk, len(images) - 1, took))
-            switches = list(timing.switch_ms)
-            print(f"bench: pushdock {wrk.mode}: done, healthy → switched "
-                  f"{statistics.median(switches)}ms median, {max(switches)}ms max", flush=True)
-            self.switches += switches
+        for switch in self.args.switch.split(","):
+            through_resolver = {"resolver": True, "patch": False}[switch.strip()]
+            settings = Settings(redis_url=redis_url, caddy_admin=admin, proxy_listen=listen,
+                                apps_network=self.network,
+                                resolver=resolver if through_resolver else None)
+            router = CaddyRouter.from_settings(settings, store.redis)
+            bluegreen = BlueGreen(self.docker, store, router, settings, timing)
+            name = "pushdock, resolver" if through_resolver else "pushdock, PATCH"
+            for keep_alive in (True, False):
+                bluegreen.deploy(DeployRequest(
+                    project=self.project, host=HOST, image=images[0][0], sha=images[0][1],
+                    run_id="first", trigger="bench", spec=SPEC, secrets={}))
+                timing.switch_ms.clear()
+                wrk, failed, took = self.pushdock_round(bluegreen, images[1:], failing, url,
+                                                        keep_alive, timing)
+                results.append((f"{name} ({len(images) - 1} deploys + {failed} failing)",
+                                wrk, len(images) - 1, took))
+                switches = list(timing.switch_ms)
+                print(f"bench: {name} {wrk.mode}: done, healthy → switched "
+                      f"{statistics.median(switches)}ms median, {max(switches)}ms max",
+                      flush=True)
+                self.switches.setdefault(name, []).extend(switches)
 
+        router = CaddyRouter(admin, listen)  # a fixed address: the old way's route
         old_port = free_port()
         router.set_route(self.old_project, OLD_HOST, f"127.0.0.1:{old_port}")
         for keep_alive in (True, False):
@@ -323,10 +347,11 @@ class Bench:
             print(f"{label:44} {wrk.mode:18} {wrk.requests:>9} {wrk.non_2xx:>8} "
                   f"{errors:>10} {wrk.p50:>8} {wrk.p99:>8} {took:>5.0f}s"
                   + (f"  ({detail})" if detail else ""))
-        switches = self.switches
-        if switches:
-            print(f"\ngreen healthy → route switched: median {statistics.median(switches)}ms, "
-                  f"p99/max {max(switches)}ms over {len(switches)} switches")
+        for name, switches in self.switches.items():
+            print(f"\n{name}: green healthy → route switched: median "
+                  f"{statistics.median(switches)}ms, max {max(switches)}ms over "
+                  f"{len(switches)} switches", end="")
+        print()
 
     def clean_up(self) -> None:
         for process in reversed(self.processes):
@@ -357,6 +382,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deploys", type=int, default=10, help="consecutive deploys (10)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
+    parser.add_argument("--switch", default="resolver,patch",
+                        help="ways of switching to measure (resolver,patch)")
     parser.add_argument("--tcp-migrate-req", action="store_true",
                         help="set net.ipv4.tcp_migrate_req=1 for the run (root)")
     args = parser.parse_args()

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.build import build_image
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
+from pipeline.deploy.upstreams import UpstreamTable
 from pipeline.errors import DeployError, HealthCheckFailed
 from pipeline.model import BuildSpec, Color, DeploySpec, HealthSpec
 from pipeline.store import Store
@@ -216,6 +217,13 @@ def test_caddy_restarted_with_an_empty_config_gets_its_routes_back(
     caddy.start()
     v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
     bluegreen.deploy(request(project_name, v2, sha2, "2"))  # restores, then swaps
+    assert served(caddy, f"{project_name}.test") == "v2"
+
+    # The resolver's answer lost while Caddy kept the route (Redis restored from an older
+    # backup): put back from the live record too.
+    UpstreamTable(store.redis).remove(project_name)
+    assert bluegreen.router.upstream(project_name) is None
+    assert bluegreen.recovery.restore_routes() == [project_name]
     assert served(caddy, f"{project_name}.test") == "v2"
 
 

@@ -216,6 +216,8 @@ def test_queued_runs_outlive_a_killed_redis(setup: Setup) -> None:
     time.sleep(2)  # appendfsync everysec: every write reaches the disk within a second
 
     compose("kill", "redis")
+    # The deployed app stays served: the resolver answers Caddy from memory meanwhile.
+    assert compose.served(setup.host)[0] == 200
     compose("start", "redis")
     wait_for(lambda: compose.request("GET", "/healthz")[0] == 200, timeout=60, interval=1,
              what="the web service to see Redis again")

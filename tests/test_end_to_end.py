@@ -105,6 +105,13 @@ def pushdock(apps_network: str) -> Iterator[Pushdock]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def answered(pushdock: Pushdock, host: str) -> str | None:
+    try:
+        return pushdock.served(host)
+    except (OSError, urllib.error.URLError):
+        return None
+
+
 def child_pids(log: str) -> dict[str, int]:
     return {name: int(pid) for name, pid in re.findall(r"started (\S+) \(pid (\d+)\)", log)}
 
@@ -204,13 +211,22 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
 
     # a worker that dies is replaced
     pids = child_pids(pushdock.log())
-    assert set(pids) == {"redis-server", "caddy", "web", "worker-1"}
+    assert set(pids) == {"redis-server", "caddy", "resolver", "web", "worker-1"}
     os.kill(pids["worker-1"], signal.SIGKILL)
     wait_for(lambda: "worker-1 exited (code -9); starting it again" in pushdock.log(),
              timeout=30, what="the worker to be restarted")
     wait_for(lambda: len(re.findall(r"started worker-1 \(pid", pushdock.log())) == 2,
              timeout=30, what="the new worker")
     assert pushdock.process.poll() is None
+
+    # so is the resolver, and the app is served through the new one
+    os.kill(pids["resolver"], signal.SIGKILL)
+    wait_for(lambda: "resolver exited (code -9); starting it again" in pushdock.log(),
+             timeout=30, what="the resolver to be restarted")
+    wait_for(lambda: len(re.findall(r"started resolver \(pid", pushdock.log())) == 2,
+             timeout=30, what="the new resolver")
+    wait_for(lambda: answered(pushdock, host) == "v2", timeout=15,
+             what="the app served through the new resolver")
 
     # Ctrl-C stops everything it started
     pids = child_pids(pushdock.log())

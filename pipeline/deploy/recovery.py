@@ -44,18 +44,22 @@ class Recovery:
 
     # -- routes -----------------------------------------------------------------------------
     def restore_routes(self) -> list[str]:
-        """Give Caddy back the route of every live project it does not have; returns them."""
+        """Give Caddy back the route of every live project it does not have, and the resolver
+        its answer where the route is there but the answer is not; returns those projects."""
         self.router.ensure_server()
         present = self.router.routes()
         restored = []
         for project in self.store.live_projects():
             live = self.store.live(project)
-            if live is None or not live.host or project in present:
+            if live is None or not live.host or present.get(project) is not None:
                 continue
             upstream = self._current_upstream(live) or live.upstream
-            if self.router.add_route(project, live.host, upstream):
-                self.reporter.log(f"restored the route of {project}: {live.host} → {upstream}")
-                restored.append(project)
+            if project in present:
+                self.router.set_route(project, live.host, upstream)
+            elif not self.router.add_route(project, live.host, upstream):
+                continue
+            self.reporter.log(f"restored the route of {project}: {live.host} → {upstream}")
+            restored.append(project)
         return restored
 
     def _current_upstream(self, live: LiveApp) -> str | None:

@@ -69,7 +69,11 @@ class UpstreamResolver:
             except OSError as exc:  # e.g. ICMP errors from a peer that went away
                 self.log(f"receive failed: {exc}")
                 continue
-            response = answer(data, self.lookup)
+            try:
+                response = answer(data, self.lookup)
+            except Exception as exc:  # one bad datagram must not stop the answers
+                self.log(f"could not answer {peer[0]}:{peer[1]}: {exc!r}")
+                continue
             if response is not None:
                 try:
                     sock.sendto(response, peer)
