@@ -175,3 +175,16 @@ def test_removing_a_route_removes_its_answer(router: CaddyRouter, store: Store,
     router.remove_route("shop")
     assert router.upstream("shop") is None
     assert UpstreamTable(store.redis).get("shop") is None
+
+
+def test_routes_of_either_kind_are_switched_by_the_other(caddy: CaddyProcess,
+                                                         router: CaddyRouter, colours) -> None:
+    """Turning the resolver on or off (PUSHDOCK_RESOLVER) takes effect at the next switch."""
+    blue, green = colours
+    patching = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    patching.set_route("shop", "shop.test", blue.upstream)
+    router.switch("shop", green.upstream)
+    assert keep_alive_get(proxy_connection(caddy), "shop.test") == "green"
+    patching.switch("shop", blue.upstream)
+    assert keep_alive_get(proxy_connection(caddy), "shop.test") == "blue"
+    assert patching.upstream("shop") == blue.upstream

@@ -149,7 +149,7 @@ def test_switch_is_one_patch_of_the_upstreams(caddy: CaddyProcess, upstreams) ->
     router.set_route("shop", "shop.test", blue.upstream)
     router.switch("shop", green.upstream)
     assert get(caddy, "shop.test") == "green"
-    with pytest.raises(RouterError, match="unknown object ID"):
+    with pytest.raises(RouterError, match="no route of nothing"):
         router.switch("nothing", green.upstream)
 
 

@@ -205,17 +205,19 @@ class CaddyRouter:
         Without it, the switch is one PATCH of the route's upstreams.
         """
         path = f"/id/{route_id(project)}/handle/0"
-        if self.resolver is None:
-            self._call("PATCH", f"{path}/upstreams", [{"dial": upstream}])
-            return
         route = self._get(f"/id/{route_id(project)}")
         if route is None:
             raise RouterError(f"Caddy has no route of {project} to switch")
-        self._table().set(project, upstream.rsplit(":", 1)[0])
+        if self.resolver is not None:
+            self._table().set(project, upstream.rsplit(":", 1)[0])
         handler = proxy_handler(project, upstream, self.resolver)
-        if route.get("handle") != [handler]:  # another port, or a route of a PATCH setup
-            self._call("PATCH", path, handler)
-        time.sleep(REFRESH_SECONDS + SWITCH_MARGIN)
+        if route.get("handle") != [handler]:
+            if self.resolver is None and route_upstream(route) is not None:
+                self._call("PATCH", f"{path}/upstreams", handler["upstreams"])
+            else:  # another port, or a route of the other kind of setup
+                self._call("PATCH", path, handler)
+        if self.resolver is not None:
+            time.sleep(REFRESH_SECONDS + SWITCH_MARGIN)
 
     def set_route(self, project: str, host: str, upstream: str) -> None:
         """Point the project's route at `upstream`, creating it (and the server) if missing."""
