@@ -12,7 +12,7 @@ from rq import Queue
 from pipeline.model import Color, Deployment, LiveApp, PushEvent, RunStatus, StageName
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import project_file
+from tests.support import free_port, project_file
 from webhooks.app import create_app
 from workers.queue import QUEUE_NAME
 
@@ -171,6 +171,7 @@ def test_pages_escape_everything(client, store: Store) -> None:
 def test_pages_and_badge(client, runs: list[str]) -> None:
     dashboard = client.get("/").get_data(as_text=True)
     assert "shop" in dashboard and SHA[:7] in dashboard and "No worker is running" in dashboard
+    assert 'id="no-resolver"' not in dashboard  # the session's resolver answers
     project = client.get("/projects/shop").get_data(as_text=True)
     assert "<svg" in project and "First" in project and "deployments" in project
     badge = client.get("/badge/shop.svg")
@@ -204,3 +205,13 @@ def test_deploy_and_rollback_are_queued(client, runs: list[str], redis_url: str)
     done = client.post("/projects/shop/rollback", data={"csrf": csrf})
     assert done.status_code == 303 and done.headers["Location"].endswith("queued=rollback")
     assert len(queue.jobs) == 3
+
+
+def test_dashboard_warns_when_the_resolver_does_not_answer(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    client = make_client(settings, tmp_path, monkeypatch, resolver=f"udp/{address}")
+    dashboard = client.get("/").get_data(as_text=True)
+    assert 'id="no-resolver"' in dashboard and address in dashboard
+    off = make_client(settings, tmp_path, monkeypatch, resolver=None)
+    assert 'id="no-resolver"' not in off.get("/").get_data(as_text=True)

@@ -20,9 +20,11 @@ from flask import (
 from markupsafe import Markup
 from rq import Worker
 
+from pipeline.deploy.resolver import answers as resolver_answers
 from pipeline.errors import PushdockError, StoreUnavailable
 from pipeline.model import Deployment, LiveApp, Run, RunStatus
 from pipeline.projects import is_project_name
+from pipeline.settings import split_host_port
 from pipeline.units import format_duration
 from webhooks.ansi import ansi_to_html
 from webhooks.auth import can_write, csrf_token, logged_in, require_write
@@ -93,6 +95,15 @@ def workers_alive() -> int:
     return Worker.count(connection=services().queue.connection)
 
 
+def resolver_down() -> str | None:
+    """The resolver's address when it does not answer (Caddy then finds no app), else None."""
+    address = services().settings.resolver
+    if address is None:
+        return None
+    host, port = split_host_port(address.removeprefix("udp/"), "PUSHDOCK_RESOLVER")
+    return None if resolver_answers(host, port, timeout=0.3) else address.removeprefix("udp/")
+
+
 @blueprint.errorhandler(StoreUnavailable)
 def _store_down(_error: Exception):
     return render_template("message.html", title="Unavailable",
@@ -109,7 +120,7 @@ def dashboard():
     rows = [ProjectRow(name, lives.get(name), _since(lives.get(name), deployments.get(name)),
                        last_runs.get(name)) for name in names]
     return render_template("dashboard.html", projects=rows, runs=store.list_runs(limit=20),
-                           workers=workers_alive(),
+                           workers=workers_alive(), resolver_down=resolver_down(),
                            queued=any(r.status is RunStatus.QUEUED for r in last_runs.values()))
 
 
