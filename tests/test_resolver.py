@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import http.server
 import socket
-import threading
 import urllib.request
 from collections.abc import Iterator
 
@@ -20,37 +19,14 @@ from pipeline.store import Store
 from tests.conftest import CaddyProcess
 from tests.support import free_port
 from tests.test_dns import parsed, query
-
-
-class VersionServer(http.server.ThreadingHTTPServer):
-    """Answers its name, with keep-alive, on one loopback address."""
-
-    def __init__(self, address: str, port: int, version: str) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                body = version.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__((address, port), Handler)
-        self.daemon_threads = True
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-        self.upstream = f"{address}:{port}"
+from tests.test_router import VersionServer
 
 
 @pytest.fixture
 def colours() -> Iterator[tuple[VersionServer, VersionServer]]:
     """Blue and green on two addresses and one port, as two app containers are."""
     port = free_port()
-    servers = (VersionServer("127.0.0.2", port, "blue"), VersionServer("127.0.0.3", port,
-                                                                         "green"))
+    servers = (VersionServer("blue", "127.0.0.2", port), VersionServer("green", "127.0.0.3", port))
     yield servers
     for server in servers:
         server.shutdown()
@@ -154,7 +130,7 @@ def test_a_config_change_closes_idle_connections(caddy: CaddyProcess, colours) -
 def test_a_new_port_is_written_to_the_route(caddy: CaddyProcess, router: CaddyRouter,
                                             colours) -> None:
     blue, _ = colours
-    other = VersionServer("127.0.0.3", free_port(), "green on another port")
+    other = VersionServer("green on another port", "127.0.0.3", free_port())
     try:
         router.set_route("shop", "shop.test", blue.upstream)
         router.set_route("shop", "shop.test", other.upstream)

@@ -17,8 +17,12 @@ from tests.support import free_port
 
 
 class VersionServer(http.server.ThreadingHTTPServer):
-    def __init__(self, version: str) -> None:
+    """Answers its version, with keep-alive, on a loopback address."""
+
+    def __init__(self, version: str, address: str = "127.0.0.1", port: int = 0) -> None:
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:
                 body = version.encode()
                 self.send_response(200)
@@ -29,12 +33,13 @@ class VersionServer(http.server.ThreadingHTTPServer):
             def log_message(self, *args: object) -> None:
                 pass
 
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__((address, port), Handler)
+        self.daemon_threads = True
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
     def upstream(self) -> str:
-        return f"127.0.0.1:{self.server_address[1]}"
+        return f"{self.server_address[0]}:{self.server_address[1]}"
 
 
 @pytest.fixture
