@@ -308,7 +308,7 @@ class Bench:
             settings = Settings(redis_url=redis_url, caddy_admin=admin, proxy_listen=listen,
                                 apps_network=self.network,
                                 resolver=resolver if through_resolver else None)
-            router = CaddyRouter.from_settings(settings, store.redis)
+            router = CaddyRouter.from_settings(settings, store)
             bluegreen = BlueGreen(self.docker, store, router, settings, timing)
             name = "pushdock, resolver" if through_resolver else "pushdock, PATCH"
             for keep_alive in (True, False):

@@ -241,7 +241,7 @@ class Runner:
         if self.store is None:
             raise ConfigError("deploying needs Redis (PUSHDOCK_REDIS_URL); use --no-deploy")
         assert project.deploy.host is not None
-        router = CaddyRouter.from_settings(self.settings, self.store.redis)
+        router = CaddyRouter.from_settings(self.settings, self.store)
         BlueGreen(self.docker, self.store, router, self.settings, self.reporter).deploy(
             DeployRequest(project=project.name, host=project.deploy.host, image=image,
                           sha=run.sha, run_id=run.id, trigger=run.trigger,

@@ -75,6 +75,12 @@ class Settings:
         return f"http://{host or '127.0.0.1'}:{port}"
 
     @property
+    def resolver_is_local(self) -> bool:
+        """Whether the resolver Caddy asks is the one listening on RESOLVER_LISTEN here."""
+        return self.resolver is not None and self.resolver == _resolver(None,
+                                                                         self.resolver_listen)
+
+    @property
     def proxy_address(self) -> tuple[str, int]:
         """Where the deploy's check through the proxy goes.
 
@@ -85,7 +91,17 @@ class Settings:
             host, port = split_host_port(self.proxy_check, "PUSHDOCK_PROXY_CHECK")
             return host, port
         host, port = split_host_port(self.proxy_listen, "PUSHDOCK_PROXY_LISTEN")
-        return (host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"), port
+        return reachable_host(host), port
+
+
+def resolver_host_port(resolver: str) -> tuple[str, int]:
+    """HOST and PORT of a resolver address as Caddy takes it (udp/HOST:PORT)."""
+    return split_host_port(resolver.removeprefix("udp/"), "PUSHDOCK_RESOLVER")
+
+
+def reachable_host(host: str) -> str:
+    """Where this machine reaches a listen address's host: "all interfaces" is loopback."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
 def split_host_port(value: str, name: str) -> tuple[str, int]:
@@ -101,8 +117,8 @@ def _resolver(value: str | None, listen: str) -> str | None:
         return None
     if value is None:
         host, port = split_host_port(listen, "PUSHDOCK_RESOLVER_LISTEN")
-        host = host if host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-        return f"udp/{host}:{port}"
+        host = reachable_host(host)
+        return f"udp/[{host}]:{port}" if ":" in host else f"udp/{host}:{port}"
     address = value.removeprefix("udp/")
     split_host_port(address, "PUSHDOCK_RESOLVER")
     return f"udp/{address}"

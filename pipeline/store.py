@@ -52,8 +52,10 @@ def _branch_key(project: str, branch: str) -> str:
     return _key("project", project, "branch", branch, "active")
 
 
-def connect(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+def connect(url: str, timeout: float | None = None) -> redis.Redis:
+    """`timeout` bounds each command and connect, for callers that must not hang on Redis."""
+    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
+                                socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 class Store:
@@ -352,6 +354,25 @@ class Store:
     def clear_live(self, project: str) -> None:
         with _reachable():
             self.redis.delete(_key("project", project, "live"))
+
+    # The resolver's answers: where each project's live colour listens (addresses only; the
+    # port is in the project's Caddy route).
+    def upstream_address(self, project: str) -> str | None:
+        with _reachable():
+            value = self.redis.hget(_key("upstreams"), project)
+        return str(value) if value is not None else None
+
+    def upstream_addresses(self) -> dict[str, str]:
+        with _reachable():
+            return {str(k): str(v) for k, v in self.redis.hgetall(_key("upstreams")).items()}
+
+    def set_upstream_address(self, project: str, address: str) -> None:
+        with _reachable():
+            self.redis.hset(_key("upstreams"), project, address)
+
+    def remove_upstream_address(self, project: str) -> None:
+        with _reachable():
+            self.redis.hdel(_key("upstreams"), project)
 
     def live_projects(self) -> list[str]:
         with _reachable():

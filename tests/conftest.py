@@ -217,5 +217,5 @@ def deployer(docker_client, store: Store, caddy: CaddyProcess, settings: Setting
     settings = replace(settings, caddy_admin=caddy.admin_url, proxy_listen=caddy.proxy_listen,
                        apps_network=apps_network)
     lines = Lines()
-    router = CaddyRouter.from_settings(settings, store.redis)
+    router = CaddyRouter.from_settings(settings, store)
     return BlueGreen(docker_client, store, router, settings, lines), lines

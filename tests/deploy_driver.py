@@ -33,7 +33,7 @@ def main(raw: str) -> None:
                         proxy_listen=job["proxy_listen"], apps_network=job["network"],
                         resolver=job["resolver"])
     store = Store(connect(job["redis_url"]))
-    bluegreen = BlueGreen(connect_docker(), store, CaddyRouter.from_settings(settings, store.redis),
+    bluegreen = BlueGreen(connect_docker(), store, CaddyRouter.from_settings(settings, store),
                           settings, Print(), lock_ttl=job["lock_ttl"])
     bluegreen.deploy(DeployRequest(project=job["project"], host=job["host"],
                                    image=job["image"], sha=job["sha"], run_id=job["run"],

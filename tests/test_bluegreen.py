@@ -10,7 +10,6 @@ import pytest
 
 from pipeline.build import build_image
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
-from pipeline.deploy.upstreams import UpstreamTable
 from pipeline.errors import DeployError, HealthCheckFailed
 from pipeline.model import BuildSpec, Color, DeploySpec, HealthSpec
 from pipeline.store import Store
@@ -221,7 +220,7 @@ def test_caddy_restarted_with_an_empty_config_gets_its_routes_back(
 
     # The resolver's answer lost while Caddy kept the route (Redis restored from an older
     # backup): put back from the live record too.
-    UpstreamTable(store.redis).remove(project_name)
+    store.remove_upstream_address(project_name)
     assert bluegreen.router.upstream(project_name) is None
     assert bluegreen.recovery.restore_routes() == [project_name]
     assert served(caddy, f"{project_name}.test") == "v2"

@@ -32,7 +32,7 @@ def world(docker_client, store: Store, caddy: CaddyProcess, settings: Settings,
           apps_network: str, redis_url: str):
     settings = replace(settings, caddy_admin=caddy.admin_url, proxy_listen=caddy.proxy_listen,
                        apps_network=apps_network)
-    router = CaddyRouter.from_settings(settings, store.redis)
+    router = CaddyRouter.from_settings(settings, store)
     bluegreen = BlueGreen(docker_client, store, router, settings, Lines(), lock_ttl=LOCK_TTL)
     recovery = Recovery(Apps(docker_client, apps_network), store, router, Lines(),
                         lock_ttl=LOCK_TTL)

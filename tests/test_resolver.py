@@ -5,19 +5,18 @@ from __future__ import annotations
 import http.client
 import http.server
 import socket
+import time
 import urllib.request
 from collections.abc import Iterator
 
 import pytest
-import redis
 
 from pipeline.deploy.resolver import UpstreamResolver
 from pipeline.deploy.router import CaddyRouter
-from pipeline.deploy.upstreams import UpstreamTable
-from pipeline.errors import UpstreamLookupFailed
-from pipeline.store import Store
+from pipeline.errors import RouterError, UpstreamLookupFailed
+from pipeline.store import Store, connect
 from tests.conftest import CaddyProcess
-from tests.support import free_port
+from tests.support import free_port, wait_for
 from tests.test_dns import parsed, query
 from tests.test_router import VersionServer
 
@@ -36,7 +35,7 @@ def colours() -> Iterator[tuple[VersionServer, VersionServer]]:
 @pytest.fixture
 def router(caddy: CaddyProcess, store: Store, resolver_server: str) -> CaddyRouter:
     return CaddyRouter(caddy.admin_url, caddy.proxy_listen, resolver=f"udp/{resolver_server}",
-                       table=UpstreamTable(store.redis))
+                       store=store)
 
 
 def ask(resolver_server: str, name: str) -> tuple[int, list[str]]:
@@ -54,32 +53,34 @@ def config_bytes(caddy: CaddyProcess) -> bytes:
         return bytes(response.read())
 
 
-def test_the_resolver_answers_from_the_upstream_table(resolver_server: str,
-                                                      store: Store) -> None:
-    table = UpstreamTable(store.redis)
+def test_the_resolver_answers_from_its_table(resolver_server: str, store: Store) -> None:
     assert ask(resolver_server, "shop.pushdock.") == (3, [])  # NXDOMAIN
-    table.set("shop", "172.18.0.5")
-    assert ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.5"])
-    table.set("shop", "172.18.0.6")
-    assert ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.6"])
-    table.remove("shop")
-    assert ask(resolver_server, "shop.pushdock.") == (3, [])
+    store.set_upstream_address("shop", "172.18.0.5")
+    wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.5"]),
+             timeout=2, what="the new answer")
+    store.set_upstream_address("shop", "172.18.0.6")
+    wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.6"]),
+             timeout=2, what="the changed answer")
+    store.remove_upstream_address("shop")
+    wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (3, []), timeout=2,
+             what="no answer")
 
 
 def test_answers_outlive_a_redis_outage(store: Store) -> None:
-    UpstreamTable(store.redis).set("shop", "172.18.0.5")
+    store.set_upstream_address("shop", "172.18.0.5")
     lines: list[str] = []
-    resolver = UpstreamResolver(UpstreamTable(store.redis), log=lines.append)
-    resolver.warm()
-    dead = redis.Redis(port=free_port(), decode_responses=True, socket_connect_timeout=0.5)
-    resolver.table = UpstreamTable(dead)
-    assert resolver.lookup("shop") == "172.18.0.5"
-    assert any("Redis unreachable" in line for line in lines)
+    resolver = UpstreamResolver(store, log=lines.append)
     with pytest.raises(UpstreamLookupFailed):
-        resolver.lookup("cart")
-    resolver.table = UpstreamTable(store.redis)
-    resolver.redis_down_until = 0.0  # the retry interval has passed
-    UpstreamTable(store.redis).set("shop", "172.18.0.9")
+        resolver.lookup("shop")  # nothing read yet
+    resolver.read_table()
+    resolver.store = Store(connect(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5))
+    resolver.read_table()
+    assert resolver.lookup("shop") == "172.18.0.5"
+    assert resolver.lookup("cart") is None
+    assert any("answering from the table read last" in line for line in lines)
+    resolver.store = store
+    store.set_upstream_address("shop", "172.18.0.9")
+    resolver.read_table()
     assert resolver.lookup("shop") == "172.18.0.9"
     assert lines[-1] == "Redis is back"
 
@@ -147,10 +148,10 @@ def test_removing_a_route_removes_its_answer(router: CaddyRouter, store: Store,
                                              colours) -> None:
     blue, _ = colours
     router.set_route("shop", "shop.test", blue.upstream)
-    assert UpstreamTable(store.redis).get("shop") == "127.0.0.2"
+    assert store.upstream_address("shop") == "127.0.0.2"
     router.remove_route("shop")
     assert router.upstream("shop") is None
-    assert UpstreamTable(store.redis).get("shop") is None
+    assert store.upstream_address("shop") is None
 
 
 def test_routes_of_either_kind_are_switched_by_the_other(caddy: CaddyProcess,
@@ -164,3 +165,20 @@ def test_routes_of_either_kind_are_switched_by_the_other(caddy: CaddyProcess,
     patching.switch("shop", blue.upstream)
     assert keep_alive_get(proxy_connection(caddy), "shop.test") == "blue"
     assert patching.upstream("shop") == blue.upstream
+
+
+def test_a_switch_the_resolver_does_not_confirm_changes_nothing(
+        caddy: CaddyProcess, store: Store, colours) -> None:
+    """No resolver answers: the route keeps its kind and its upstream, blue keeps serving."""
+    blue, green = colours
+    CaddyRouter(caddy.admin_url, caddy.proxy_listen).set_route("shop", "shop.test",
+                                                               blue.upstream)
+    before = config_bytes(caddy)
+    nowhere = CaddyRouter(caddy.admin_url, caddy.proxy_listen,
+                          resolver=f"udp/127.0.0.1:{free_port()}", store=store)
+    started = time.monotonic()
+    with pytest.raises(RouterError, match="does not answer for shop"):
+        nowhere.switch("shop", green.upstream)
+    assert time.monotonic() - started < 10
+    assert config_bytes(caddy) == before
+    assert keep_alive_get(proxy_connection(caddy), "shop.test") == "blue"

@@ -77,3 +77,12 @@ def test_caddy_reaches_the_resolver_where_it_listens_unless_told_otherwise() -> 
 def test_a_resolver_address_without_a_port_is_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_only_a_resolver_listening_here_is_started_by_up() -> None:
+    assert Settings.from_env({}).resolver_is_local
+    assert Settings.from_env({"PUSHDOCK_RESOLVER_LISTEN": "0.0.0.0:53"}).resolver_is_local
+    assert not Settings.from_env({"PUSHDOCK_RESOLVER": "dns.internal:53"}).resolver_is_local
+    assert not Settings.from_env({"PUSHDOCK_RESOLVER": "off"}).resolver_is_local
+    assert Settings.from_env({"PUSHDOCK_RESOLVER_LISTEN": "[::1]:5380"}).resolver == \
+        "udp/[::1]:5380"

@@ -17,7 +17,7 @@ from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import ConfigError, PushdockError
 from pipeline.model import Deployment, DeployResult
 from pipeline.projects import parse_project
-from pipeline.settings import Settings, split_host_port
+from pipeline.settings import Settings, reachable_host, split_host_port
 from pipeline.spec import SPEC_FILENAME, parse_spec
 from pipeline.store import Store, connect
 from pipeline.units import format_duration
@@ -74,7 +74,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
         # Started before anything can switch a route, and restarted whenever it exits:
         # the apps' routes ask it where to send each request.
-        if settings.resolver is not None:
+        if settings.resolver_is_local:
             supervisor.start(Child("resolver", _pushdock_argv("resolver"), env=env,
                                    log=logs / "resolver.log"),
                              ready=lambda: _resolver_ready(settings))
@@ -158,7 +158,7 @@ def _resolver_ready(settings: Settings) -> bool:
     from pipeline.deploy import resolver
 
     host, port = split_host_port(settings.resolver_listen, "PUSHDOCK_RESOLVER_LISTEN")
-    return resolver.answers("127.0.0.1" if host in ("", "0.0.0.0", "::") else host, port)
+    return resolver.answers(reachable_host(host), port)
 
 
 def cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> int:
@@ -167,7 +167,7 @@ def cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> int:
         return 0 if _resolver_ready(settings) else 1
     if args.role == "web":
         host, port = split_host_port(settings.bind, "PUSHDOCK_BIND")
-        host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        host = reachable_host(host)
         return 0 if _http_ok(f"http://{host}:{port}/healthz") else 1
     if not settings.redis_url:
         return fail("PUSHDOCK_REDIS_URL is not set")

@@ -24,7 +24,7 @@ from pipeline.deploy.resolver import answers as resolver_answers
 from pipeline.errors import PushdockError, StoreUnavailable
 from pipeline.model import Deployment, LiveApp, Run, RunStatus
 from pipeline.projects import is_project_name
-from pipeline.settings import split_host_port
+from pipeline.settings import resolver_host_port
 from pipeline.units import format_duration
 from webhooks.ansi import ansi_to_html
 from webhooks.auth import can_write, csrf_token, logged_in, require_write
@@ -100,7 +100,7 @@ def resolver_down() -> str | None:
     address = services().settings.resolver
     if address is None:
         return None
-    host, port = split_host_port(address.removeprefix("udp/"), "PUSHDOCK_RESOLVER")
+    host, port = resolver_host_port(address)
     return None if resolver_answers(host, port, timeout=0.3) else address.removeprefix("udp/")
 
 

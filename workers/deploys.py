@@ -136,7 +136,7 @@ def _deploy(settings: Settings, store: Store, client: docker.DockerClient, proje
         reporter.log("no deploy spec recorded for this project: using "
                      + ("the project file's pipeline" if project.pipeline else "the defaults"))
     reporter.stage(StageName.DEPLOY, StageStatus.RUNNING)
-    router = CaddyRouter.from_settings(settings, store.redis)
+    router = CaddyRouter.from_settings(settings, store)
     try:
         deployment = BlueGreen(client, store, router, settings, reporter).deploy(
             DeployRequest(project=project.name, host=project.deploy.host, image=image,

@@ -38,7 +38,7 @@ def recover(settings: Settings, say: Callable[[str], None] = print) -> list[Reco
         reporter = _Say(say)
         store = Store(connect(settings.redis_url))
         recovery = Recovery(Apps(client, settings.apps_network), store,
-                            CaddyRouter.from_settings(settings, store.redis), reporter)
+                            CaddyRouter.from_settings(settings, store), reporter)
         try:
             recovery.restore_routes()
             return recovery.reconcile_all()

@@ -143,7 +143,7 @@ class BlueGreen:
                 self.router.set_route(request.project, request.host, upstream)
         except PushdockError as exc:
             reason = f"could not switch the proxy: {exc}"
-            if self._route_back(request.project, previous, upstream):
+            if self._route_back(request.project, previous):
                 self.apps.remove(name)
             else:  # it may serve already: reconciliation decides from the route
                 reason += f"; {name} is left for reconciliation"
@@ -201,14 +201,15 @@ class BlueGreen:
         self.reporter.log(f"started {name} from {request.image}")
         return container
 
-    def _route_back(self, project: str, previous: str | None, upstream: str) -> bool:
-        """After a failed switch: make sure the route does not point at `upstream`."""
+    def _route_back(self, project: str, previous: str | None) -> bool:
+        """After a failed switch: make sure the route points where it did before (half a
+        switch, such as a new address without its new port, points nowhere useful)."""
         try:
-            if self.router.upstream(project) == upstream:
-                if previous:
-                    self.router.switch(project, previous)
-                else:
-                    self.router.remove_route(project)
+            current = self.router.upstream(project)
+            if previous and current != previous:
+                self.router.switch(project, previous)
+            elif not previous and current is not None:
+                self.router.remove_route(project)
         except PushdockError:
             return False
         return True
@@ -226,14 +227,13 @@ class BlueGreen:
             return
         except HealthCheckFailed as exc:
             failure = str(exc)
-        if previous:
-            self.router.switch(request.project, previous)
-            back = f"switched back to {live.color.value if live else previous}"
-        else:
-            self.router.remove_route(request.project)
-            back = "route removed"
+        if self._route_back(request.project, previous):
+            back = (f"switched back to {live.color.value if live else previous}" if previous
+                    else "route removed")
+            self.apps.remove(name)
+        else:  # the route may still lead to it: reconciliation decides from the route
+            back = f"could not switch back; {name} is left for reconciliation"
         self.reporter.log(back)
-        self.apps.remove(name)
         reason = f"check through the proxy failed ({failure}); {back}"
         self._finish(record, DeployResult.FAILED, reason,
                      health=(*record.health, *log.lines))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.errors import DnsMessageError, UpstreamLookupFailed
+from pipeline.projects import is_project_name
 
 ZONE = "pushdock"
 TTL = 0  # Caddy caches answers for its own refresh interval; nothing else should
@@ -86,11 +87,36 @@ def parse_query(data: bytes) -> Query:
 
 
 def project_of(name: str) -> str | None:
-    """The project a name asks for (`shop.pushdock` → shop), or None outside the zone."""
-    project, dot, zone = name.partition(".")
-    if not dot or zone != ZONE or not project:
+    """The project of `<project>.pushdock`, "" for another name in the zone, None outside."""
+    if name != ZONE and not name.endswith(f".{ZONE}"):
         return None
-    return project
+    project = name.removesuffix(ZONE).removesuffix(".")
+    return project if is_project_name(project) else ""
+
+
+def build_query(name: str, qtype: int = 1, ident: int = 0) -> bytes:
+    """A query for one name (recursion desired), as a stub resolver sends it."""
+    labels = b"".join(bytes([len(part)]) + part.encode("ascii")
+                      for part in name.rstrip(".").split(".") if part)
+    return (_HEADER.pack(ident, _RD, 1, 0, 0, 0) + labels + b"\x00"
+            + struct.pack("!HH", qtype, 1))
+
+
+def answer_address(reply_data: bytes) -> str | None:
+    """The first A record's address in a reply, or None."""
+    _, _, qdcount, ancount, _, _ = _HEADER.unpack_from(reply_data)
+    offset = _HEADER.size
+    for _ in range(qdcount):
+        while reply_data[offset]:
+            offset += reply_data[offset] + 1
+        offset += 5
+    for _ in range(ancount):
+        _, rtype, _, _, length = struct.unpack_from("!HHHIH", reply_data, offset)
+        offset += 12
+        if rtype == RecordType.A and length == 4:
+            return str(ipaddress.IPv4Address(reply_data[offset:offset + 4]))
+        offset += length
+    return None
 
 
 def reply(query: Query, rcode: Rcode, address: str | None = None) -> bytes:
@@ -105,33 +131,32 @@ def reply(query: Query, rcode: Rcode, address: str | None = None) -> bytes:
     return header + query.question + answers
 
 
-def failure(data: bytes, rcode: Rcode) -> bytes | None:
-    """An error answer to a message too broken to parse, when it has an id to answer to."""
-    if len(data) < 2:
-        return None
-    ident = struct.unpack_from("!H", data)[0]
-    return _HEADER.pack(ident, _QR | rcode, 0, 0, 0, 0)
-
-
 def answer(data: bytes, lookup: Callable[[str], str | None]) -> bytes | None:
-    """The reply to one datagram; `lookup` gives a project's live IPv4 address or None
-    (or raises UpstreamLookupFailed, answered SERVFAIL so Caddy keeps nothing wrong).
+    """The reply to one datagram, or None when it gets none; `lookup` gives a project's live
+    IPv4 address or None (or raises UpstreamLookupFailed: SERVFAIL, so Caddy caches nothing).
 
     A known project answers its address for A and no records for other types (so an AAAA
-    lookup beside the A lookup is empty, not an error); an unknown one is NXDOMAIN.
+    lookup beside the A lookup is empty, not an error); an unknown one is NXDOMAIN. A
+    response, or anything too short to be a query, gets no answer: two servers answering
+    each other's answers would never stop.
     """
+    if len(data) < _HEADER.size or _HEADER.unpack_from(data)[1] & _QR:
+        return None
     try:
         query = parse_query(data)
     except DnsMessageError:
-        return failure(data, Rcode.FORMERR)
+        ident = struct.unpack_from("!H", data)[0]
+        return _HEADER.pack(ident, _QR | Rcode.FORMERR, 0, 0, 0, 0)
     if query.flags & _OPCODE_MASK:
         return reply(query, Rcode.NOTIMP)
     project = project_of(query.name)
     if project is None or query.qclass != 1:
         return reply(query, Rcode.REFUSED)
     try:
-        address = lookup(project)
-    except UpstreamLookupFailed:
+        address = lookup(project) if project else None
+        if address is not None:
+            ipaddress.IPv4Address(address)
+    except (UpstreamLookupFailed, ValueError):
         return reply(query, Rcode.SERVFAIL)
     if address is None:
         return reply(query, Rcode.NXDOMAIN)

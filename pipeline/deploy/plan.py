@@ -59,6 +59,7 @@ SERVER = "pushdock"  # the name of the one Caddy HTTP server Pushdock owns
 GRACE_PERIOD = "10s"  # how long Caddy lets in-flight requests finish when its config changes
 # How long Caddy keeps a resolver answer: the longest a switch takes to reach every request.
 REFRESH_SECONDS = 0.1
+TRY_DURATION = "5s"  # how long a request may wait for its app to be found and connected
 ConfigWrite = tuple[str, str, Any]  # (method, admin API path, body)
 
 
@@ -82,7 +83,10 @@ def proxy_handler(project: str, upstream: str, resolver: str | None) -> dict[str
     _, port = upstream.rsplit(":", 1)
     return {"handler": "reverse_proxy", "dynamic_upstreams": {
         "source": "a", "name": upstream_name(project), "port": port,
-        "refresh": f"{REFRESH_SECONDS * 1000:.0f}ms", "resolver": {"addresses": [resolver]}}}
+        "refresh": f"{REFRESH_SECONDS * 1000:.0f}ms", "resolver": {"addresses": [resolver]}},
+        # A request that finds no upstream (the resolver restarting) or cannot connect (the
+        # moment between a new address and a new port) waits and tries again.
+        "load_balancing": {"try_duration": TRY_DURATION, "try_interval": "250ms"}}
 
 
 def route_config(project: str, host: str, upstream: str,

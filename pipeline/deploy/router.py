@@ -21,8 +21,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import redis
-
+from pipeline.deploy.dns import upstream_name
 from pipeline.deploy.plan import (
     GRACE_PERIOD,
     REFRESH_SECONDS,
@@ -36,15 +35,17 @@ from pipeline.deploy.plan import (
     route_port,
     route_upstream,
 )
-from pipeline.deploy.upstreams import UpstreamTable
+from pipeline.deploy.resolver import ask
 from pipeline.errors import RouterConflict, RouterDisconnected, RouterError
-from pipeline.settings import Settings
+from pipeline.settings import Settings, resolver_host_port
+from pipeline.store import Store
 from pipeline.units import parse_duration
 
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
 _MISSING = object()
 _ATTEMPTS = 20  # compare-and-set retries when others keep changing the config
 SWITCH_MARGIN = 0.05  # seconds beyond Caddy's refresh for a lookup already under way
+RESOLVER_CONFIRM = 5.0  # seconds the resolver may take to answer a switch's new address
 
 
 def config_etag(path: str, body: bytes) -> str:
@@ -61,12 +62,12 @@ def config_etag(path: str, body: bytes) -> str:
 class CaddyRouter:
     def __init__(self, admin_url: str, listen: str, timeout: float | None = None, *,
                  https: bool = False, grace_period: str = GRACE_PERIOD,
-                 resolver: str | None = None, table: UpstreamTable | None = None) -> None:
+                 resolver: str | None = None, store: Store | None = None) -> None:
         self.admin_url = admin_url.rstrip("/")
         # Caddy's address of Pushdock's upstream resolver (udp/HOST:PORT); None: routes
         # name their upstream themselves and a switch is a config change.
         self.resolver = resolver
-        self.table = table
+        self.store = store  # holds the resolver's table
         self.listen = listen
         self.https = https
         self.grace_period = grace_period
@@ -75,12 +76,10 @@ class CaddyRouter:
         self.timeout = timeout if timeout is not None else parse_duration(grace_period) + 10
 
     @classmethod
-    def from_settings(cls, settings: Settings, client: redis.Redis | None = None
-                      ) -> CaddyRouter:
-        """`client` (Redis) holds the upstream table; routes need it once they are written."""
+    def from_settings(cls, settings: Settings, store: Store | None = None) -> CaddyRouter:
+        """`store` holds the resolver's table: routes need it once they are written."""
         return cls(settings.caddy_admin, settings.proxy_listen, https=settings.proxy_https,
-                   resolver=settings.resolver,
-                   table=UpstreamTable(client) if client is not None else None)
+                   resolver=settings.resolver, store=store)
 
     # -- admin API plumbing -----------------------------------------------------------------
     def _request(self, method: str, path: str, body: Any = _MISSING,
@@ -179,13 +178,32 @@ class CaddyRouter:
         port = route_port(route)
         if port is None:
             return route_upstream(route)
-        address = self._table().get(project)
+        address = self._store().upstream_address(project)
         return f"{address}:{port}" if address else None
 
-    def _table(self) -> UpstreamTable:
-        if self.table is None:
-            raise RouterError("routes through the resolver need Redis for the upstream table")
-        return self.table
+    def _store(self) -> Store:
+        if self.store is None:
+            raise RouterError("routes through the resolver need Redis for the resolver's table")
+        return self.store
+
+    def _answer(self, project: str, upstream: str) -> None:
+        """Have the resolver answer `upstream`'s address for the project, and wait until it
+        does: then, one refresh interval on, Caddy sends every new request there."""
+        address = _address(upstream)
+        self._store().set_upstream_address(project, address)
+        assert self.resolver is not None
+        host, port = resolver_host_port(self.resolver)
+        deadline = time.monotonic() + RESOLVER_CONFIRM
+        while True:
+            answered, given = ask(host, port, upstream_name(project), timeout=0.5)
+            if given == address:
+                return
+            if time.monotonic() > deadline:
+                raise RouterError(
+                    f"the resolver at {host}:{port} "
+                    + (f"still answers {given or 'nothing'}" if answered else "does not answer")
+                    + f" for {project}, not {address} (is `pushdock resolver` running?)")
+            time.sleep(0.02)
 
     def upstream(self, project: str) -> str | None:
         """Where the project's route sends requests now, or None without a route."""
@@ -209,7 +227,7 @@ class CaddyRouter:
         if route is None:
             raise RouterError(f"Caddy has no route of {project} to switch")
         if self.resolver is not None:
-            self._table().set(project, upstream.rsplit(":", 1)[0])
+            self._answer(project, upstream)
         handler = proxy_handler(project, upstream, self.resolver)
         if route.get("handle") != [handler]:
             if self.resolver is None and route_upstream(route) is not None:
@@ -242,7 +260,7 @@ class CaddyRouter:
                                  grace_period=self.grace_period) is not None:
                 continue  # someone removed our server in between
             if self.resolver is not None:  # answered before the route's first request
-                self._table().set(project, upstream.rsplit(":", 1)[0])
+                self._answer(project, upstream)
             if self._write_if_unchanged(
                     route_insert(config, project, host, upstream, self.resolver), etag):
                 return True
@@ -255,5 +273,10 @@ class CaddyRouter:
             except RouterError as exc:
                 if "unknown object ID" not in str(exc):  # a retried DELETE that had worked
                     raise
-        if self.table is not None:
-            self.table.remove(project)
+        if self.store is not None and self.resolver is not None:
+            self.store.remove_upstream_address(project)
+
+
+def _address(upstream: str) -> str:
+    """The address of HOST:PORT."""
+    return upstream.rsplit(":", 1)[0]
