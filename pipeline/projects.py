@@ -5,7 +5,9 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,49 +174,87 @@ def load_projects(config_dir: Path, env: Mapping[str, str] | None = None
     return projects, errors
 
 
+# A file's stat stands for its bytes only once its last change is older than this: a second
+# write within the same tick of the file system's clock can leave size and times as they were.
+RACY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    stat: tuple[int, ...]  # device, inode, size, mtime and ctime (ns) when `text` was read
+    trusted: bool  # the stat was old enough to stand for the bytes (see RACY_SECONDS)
+    text: bytes
+    names: tuple[str, ...]  # the ${VAR}s the file names
+    values: tuple[str | None, ...]  # their values when it was parsed
+    result: Project | ConfigError
+
+
 class ProjectFiles:
-    """Project files read on every use, parsed again only when their bytes (or the values of
-    the variables they name) changed: a webhook reads its project file for each delivery."""
+    """Project files parsed again only when their bytes (or the values of the variables they
+    name) changed: a webhook loads its project file for each delivery. A file is read again
+    only when its stat changed, or changed too recently to tell (one stat per use)."""
 
     def __init__(self, config_dir: Path, env: Mapping[str, str] | None = None) -> None:
         self.config_dir = config_dir
         self.env = env
-        self._parsed: dict[Path, tuple[tuple[object, ...], Project | ConfigError]] = {}
+        self._dir = os.fspath(config_dir)
+        self._parsed: dict[str, _Parsed] = {}  # by project file name, without .yml
 
-    def _parse(self, path: Path, text: bytes) -> Project:
+    def _load(self, name: str) -> Project:
+        """The project of `<name>.yml`; raises OSError (FileNotFoundError when there is no
+        such file) or ConfigError."""
         env = os.environ if self.env is None else self.env
-        names = sorted(set(_VARIABLE_NAMES.findall(text)))
-        key = (text, *(env.get(name.decode()) for name in names))
-        cached = self._parsed.get(path)
-        if cached is None or cached[0] != key:
+        # A string path: making a Path takes longer than the stat.
+        st = os.stat(os.path.join(self._dir, f"{name}.yml"))
+        stat = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        cached = self._parsed.get(name)
+        unchanged = cached is not None and cached.trusted and cached.stat == stat
+        if cached is not None and unchanged:
+            values = tuple([env.get(variable) for variable in cached.names])
+            if values == cached.values:
+                return _project(cached.result)
+        path = project_file(self.config_dir, name)
+        text = cached.text if cached is not None and unchanged else path.read_bytes()
+        if cached is not None and cached.text == text:
+            names = cached.names
+        else:
+            names = tuple(sorted({match.decode() for match in _VARIABLE_NAMES.findall(text)}))
+        values = tuple([env.get(variable) for variable in names])
+        result: Project | ConfigError
+        if cached is not None and cached.text == text and cached.values == values:
+            result = cached.result
+        else:
             try:
-                result: Project | ConfigError = parse_project(text, path, env)
+                result = parse_project(text, path, env)
             except ConfigError as exc:
                 result = exc
-            cached = (key, result)
-            self._parsed[path] = cached
-        if isinstance(cached[1], ConfigError):
-            raise cached[1]
-        return cached[1]
+        trusted = time.time_ns() - st.st_ctime_ns > RACY_SECONDS * 1e9
+        self._parsed[name] = _Parsed(stat, trusted, text, names, values, result)
+        return _project(result)
 
     def load(self, name: str) -> Project:
         if not is_project_name(name):
             raise UnknownProject(f"no project named {name!r}")
-        path = project_file(self.config_dir, name)
         try:
-            text = path.read_bytes()
+            return self._load(name)
         except FileNotFoundError:
+            path = project_file(self.config_dir, name)
             raise UnknownProject(f"no project named {name!r} (no {path})") from None
-        return self._parse(path, text)
 
     def load_all(self) -> tuple[list[Project], list[ConfigError]]:
         projects: list[Project] = []
         errors: list[ConfigError] = []
         for path in sorted(self.config_dir.glob("*.yml")):
             try:
-                projects.append(self._parse(path, path.read_bytes()))
+                projects.append(self._load(path.stem))
             except ConfigError as exc:
                 errors.append(exc)
             except OSError:
                 continue  # removed or unreadable since the listing
         return projects, errors
+
+
+def _project(result: Project | ConfigError) -> Project:
+    if isinstance(result, ConfigError):
+        raise result
+    return result

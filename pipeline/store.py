@@ -32,6 +32,7 @@ LOG_MAX_LINES = 100_000  # per run; older lines are trimmed (approximately) from
 DELIVERY_TTL = 4 * 24 * 3600  # forges redeliver for up to 3 days
 DEPLOYMENTS_KEPT = 100
 LOCK_TTL = 30.0  # seconds a deploy lock outlives a holder that stopped extending it
+STOP_TTL = 7 * 24 * 3600  # a stop request outlives any run it can be for
 
 
 # Claims a delivery id and numbers its run atomically: a repeated delivery takes no number.
@@ -40,6 +41,36 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
   return redis.call('INCR', KEYS[2])
 end
 return 0
+"""
+
+# Older queued or running runs of one branch give way to run ARGV[1] (see Store.supersede).
+# In Redis, so that it can go in the transaction that records the newer run: a webhook
+# then takes no extra round trips for it, and nothing runs between the read and the writes.
+# KEYS: the branch's active-run index, the active-run set. ARGV: the newer id, the run key
+# prefix, the stop request, its TTL, the reason, the finish time.
+_SUPERSEDE = f"""
+local newer = tonumber(ARGV[1])
+local affected = {{}}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if tonumber(id) < newer then
+    local run = ARGV[2] .. id
+    local status = redis.call('HGET', run, 'status')
+    if status == '{RunStatus.QUEUED}' or status == '{RunStatus.RUNNING}' then
+      redis.call('SET', run .. ':stop', ARGV[3], 'NX', 'EX', ARGV[4])
+      affected[#affected + 1] = id
+    end
+    -- a running one stays in the index: its worker finishes it, within seconds
+    if status ~= '{RunStatus.RUNNING}' then
+      if status == '{RunStatus.QUEUED}' then
+        redis.call('HSET', run, 'status', '{RunStatus.SUPERSEDED}', 'reason', ARGV[5],
+                   'finished', ARGV[6])
+        redis.call('SREM', KEYS[2], id)
+      end
+      redis.call('SREM', KEYS[1], id)
+    end
+  end
+end
+return affected
 """
 
 
@@ -66,10 +97,11 @@ class Store:
     def create_run(self, event: PushEvent, *, trigger: str = "push",
                    stages: tuple[StageName, ...] = (),
                    along: Callable[[redis.client.Pipeline, Run], None] | None = None,
-                   run_id: str | None = None) -> Run:
+                   run_id: str | None = None, supersede: bool = False) -> Run:
         """Record a new queued run. `along` adds its own writes (the run's job) to the same
         transaction, so that the run and its job are written together or not at all.
-        `run_id` is one from claim_delivery_run_id; by default a new one is taken."""
+        `run_id` is one from claim_delivery_run_id; by default a new one is taken.
+        With `supersede`, the same transaction supersedes the branch's older runs."""
         with _reachable():
             if run_id is None:
                 run_id = str(self.redis.incr(_key("runs", "seq")))
@@ -95,6 +127,8 @@ class Store:
             pipe.sadd(_key("projects"), run.project)
             if along is not None:
                 along(pipe, run)
+            if supersede:
+                self._supersede(pipe, run.project, run.branch, run.id)
             pipe.execute()
         return run
 
@@ -178,36 +212,18 @@ class Store:
 
         Queued ones end `superseded` at once; running ones are asked to stop (their worker
         ends them). Both get the stop request, so a run a worker starts meanwhile stops too.
-        One round trip when there is nothing to supersede: this runs on every webhook.
+        Returns the ids of the runs affected. One round trip, atomic.
         """
-        reason = f"superseded by #{newer_id}"
-        branch_key = _branch_key(project, branch)
         with _reachable():
-            ids = [i for i in self.redis.smembers(branch_key) if int(i) < int(newer_id)]
-            if not ids:
-                return []
-            pipe = self.redis.pipeline()
-            for run_id in ids:
-                pipe.hget(_key("run", run_id), "status")
-            statuses = pipe.execute()
-            stop = json.dumps({"status": RunStatus.SUPERSEDED.value, "reason": reason})
-            now = repr(time.time())
-            pipe = self.redis.pipeline()
-            affected = []
-            for run_id, status in zip(ids, statuses, strict=True):
-                if status in (RunStatus.QUEUED.value, RunStatus.RUNNING.value):
-                    pipe.set(_key("run", run_id, "stop"), stop, nx=True, ex=7 * 24 * 3600)
-                    affected.append(run_id)
-                if status == RunStatus.RUNNING.value:
-                    continue  # its worker finishes it, within seconds
-                if status == RunStatus.QUEUED.value:
-                    pipe.hset(_key("run", run_id), mapping={
-                        "status": RunStatus.SUPERSEDED.value, "reason": reason,
-                        "finished": now})
-                    pipe.srem(_key("runs", "active"), run_id)
-                pipe.srem(branch_key, run_id)
-            pipe.execute()
-        return affected
+            return list(self._supersede(self.redis, project, branch, newer_id))
+
+    @staticmethod
+    def _supersede(client: redis.Redis | redis.client.Pipeline, project: str, branch: str,
+                   newer_id: str) -> Any:
+        reason = f"superseded by #{newer_id}"
+        stop = json.dumps({"status": RunStatus.SUPERSEDED.value, "reason": reason})
+        return client.eval(_SUPERSEDE, 2, _branch_key(project, branch), _key("runs", "active"),
+                           newer_id, _key("run", ""), stop, STOP_TTL, reason, repr(time.time()))
 
     def active_runs(self) -> list[Run]:
         """Queued and running runs, oldest first."""
@@ -225,7 +241,7 @@ class Store:
         with _reachable():
             self.redis.set(_key("run", run_id, "stop"),
                            json.dumps({"status": status.value, "reason": reason}),
-                           nx=True, ex=7 * 24 * 3600)
+                           nx=True, ex=STOP_TTL)
 
     def stop_request(self, run_id: str) -> tuple[RunStatus, str] | None:
         with _reachable():

@@ -171,3 +171,40 @@ def test_project_files_are_parsed_again_only_when_they_change(tmp_path: Path) ->
         files.load("nope")
     with pytest.raises(UnknownProject):
         files.load("../shop")
+
+
+def test_a_project_file_whose_stat_is_unchanged_is_not_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import projects
+
+    monkeypatch.setattr(projects, "RACY_SECONDS", 0.0)  # else a new file is read each time
+    env = dict(ENV)
+    files = projects.ProjectFiles(tmp_path, env)
+    (tmp_path / "shop.yml").write_text(SHOP)
+    reads: list[Path] = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: reads.append(path) or read_bytes(path))
+    first = files.load("shop")
+    assert files.load("shop") is first and files.load_all()[0] == [first]
+    assert len(reads) == 1
+    env["SHOP_WEBHOOK_SECRET"] = "rotated"  # the variables are still looked at on each use
+    assert files.load("shop").webhook_secret == "rotated" and len(reads) == 1
+    (tmp_path / "shop.yml").unlink()
+    with pytest.raises(UnknownProject):
+        files.load("shop")
+
+
+def test_a_rewrite_that_leaves_size_and_mtime_is_seen(tmp_path: Path) -> None:
+    import os
+
+    from pipeline.projects import ProjectFiles
+
+    files = ProjectFiles(tmp_path, dict(ENV))
+    path = tmp_path / "shop.yml"
+    path.write_text(SHOP)
+    assert files.load("shop").deploy.host == "shop.example.com"
+    before = os.stat(path)
+    path.write_text(SHOP.replace("shop.example.com", "cart.example.com"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `cp -p` leaves it
+    assert os.stat(path).st_size == before.st_size
+    assert files.load("shop").deploy.host == "cart.example.com"

@@ -63,6 +63,32 @@ def test_a_claimed_delivery_numbers_its_run(store: Store, redis_url: str) -> Non
     assert store.claim_delivery_run_id("shop", "d1") == "4"
 
 
+def test_a_newer_run_supersedes_older_ones_of_its_branch(store: Store) -> None:
+    queued = store.create_run(EVENT)
+    running = store.start_run(store.create_run(EVENT).id)
+    finished = store.create_run(EVENT)
+    store.finish_run(finished.id, RunStatus.SUCCESS)
+    other = store.create_run(replace(EVENT, branch="dev"))
+    newer = store.create_run(EVENT, supersede=True)
+
+    old = store.get_run(queued.id)
+    assert old is not None and old.status is RunStatus.SUPERSEDED
+    assert old.reason == f"superseded by #{newer.id}" and old.finished is not None
+    assert store.stop_request(queued.id) == (RunStatus.SUPERSEDED, old.reason)
+    # A running run is asked to stop; its worker finishes it.
+    assert store.get_run(running.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    assert store.stop_request(running.id) == (RunStatus.SUPERSEDED, old.reason)
+    assert store.stop_request(finished.id) is None
+    assert store.get_run(finished.id).status is RunStatus.SUCCESS  # type: ignore[union-attr]
+    assert [r.id for r in store.active_runs()] == [running.id, other.id, newer.id]
+
+    # Only the running one is still indexed: the next push asks it again, and nothing else.
+    assert sorted(store.supersede("shop", "main", str(int(newer.id) + 1)), key=int) == [
+        running.id, newer.id]
+    assert store.supersede("shop", "dev", "1") == []
+    assert store.get_run(other.id).status is RunStatus.QUEUED  # type: ignore[union-attr]
+
+
 def test_live_and_deployments(store: Store) -> None:
     assert store.live("shop") is None
     app = LiveApp(project="shop", color=Color.GREEN, sha="c" * 40, run="3",

@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         projects=ProjectFiles(settings.config_dir),
     )
     app.secret_key = auth.session_key(settings.token)
+    app.session_interface = auth.CookieSessions()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_NAME="pushdock_session")
     app.register_blueprint(hooks.blueprint)

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    Flask,
     abort,
     jsonify,
     redirect,
@@ -21,6 +22,8 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
 
 from webhooks.services import services
 
@@ -32,6 +35,22 @@ def session_key(token: str | None) -> bytes:
     if not token:
         return secrets.token_bytes(32)
     return hmac.new(token.encode(), b"pushdock session", hashlib.sha256).digest()
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, with the signing serializer made once per key: Flask
+    makes one for every request, webhooks too, though the key stays the same."""
+
+    def __init__(self) -> None:
+        self._serializer: tuple[object, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = self._serializer
+        if cached is None or cached[0] != keys:
+            cached = (keys, super().get_signing_serializer(app))
+            self._serializer = cached
+        return cached[1]
 
 
 def _bearer_ok() -> bool:

@@ -119,7 +119,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     argv = [sys.executable, "-m", "gunicorn", "--bind", settings.bind,
             "--workers", str(args.processes), "--worker-class", "gthread",
             "--threads", str(args.threads), "--graceful-timeout", "10",
-            "--access-logfile", "-", "webhooks.wsgi:app"]
+            "--access-logfile", "-", "--logger-class", "webhooks.access_log.AccessLogger",
+            "webhooks.wsgi:app"]
     os.execv(sys.executable, argv)
     return 0  # not reached
 

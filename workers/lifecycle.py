@@ -37,11 +37,6 @@ def cancel_run(store: Store, run_id: str, reason: str = "cancelled",
     return run
 
 
-def supersede_older(store: Store, newer: Run) -> list[str]:
-    """Older queued or running runs of the same project and branch give way to `newer`."""
-    return store.supersede(newer.project, newer.branch, newer.id)
-
-
 def reap_lost_runs(store: Store, client: docker.DockerClient | None,
                    grace: float = HEARTBEAT_TTL) -> list[str]:
     """Runs marked running whose worker stopped beating: mark them error, free what they held."""

@@ -8,7 +8,6 @@ from rq import Queue
 from pipeline.model import PushEvent, Run
 from pipeline.runner import RUN_STAGES
 from pipeline.store import Store
-from workers.lifecycle import supersede_older
 
 QUEUE_NAME = "pushdock"
 RUN_TIMEOUT_MARGIN = 600  # RQ's own limit sits above the run's timeout: it only guards bugs
@@ -31,7 +30,7 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "
 
     With report_status, a small job ahead of the queue tells the forge the commit is pending,
     so the webhook's answer never waits on the forge's API. With `supersede`, older queued or
-    running runs of the same branch are cancelled.
+    running runs of the same branch are superseded, in the same transaction.
     """
 
     def enqueue(pipe: redis.client.Pipeline, run: Run) -> None:
@@ -45,8 +44,5 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "
                       failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}",
                       pipeline=pipe)
 
-    run = store.create_run(event, trigger=trigger, stages=RUN_STAGES, along=enqueue,
-                           run_id=run_id)
-    if supersede:
-        supersede_older(store, run)
-    return run
+    return store.create_run(event, trigger=trigger, stages=RUN_STAGES, along=enqueue,
+                            run_id=run_id, supersede=supersede)
