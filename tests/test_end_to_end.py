@@ -99,9 +99,13 @@ def pushdock(apps_network: str) -> Iterator[Pushdock]:
         assert instance.process.poll() is None, instance.log()
         yield instance
     finally:
+        # Ctrl-C first: its children run in sessions of their own, which a kill of its
+        # process group would leave running after a failed test.
         if instance.process.poll() is None:
-            instance.process.send_signal(signal.SIGKILL)
-            os.killpg(instance.process.pid, signal.SIGKILL)
+            try:
+                instance.stop()
+            except subprocess.TimeoutExpired:
+                os.killpg(instance.process.pid, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
 
 
