@@ -121,7 +121,9 @@ test:
   resources: {pids: 32}
   steps:
     - name: bomb
-      run: "bomb() { bomb | bomb & }; bomb; sleep 30"
+      # The bomb forks in a subshell; the step's own shell then waits with builtins only
+      # (read on a FIFO), so it cannot fail to fork and end before its timeout.
+      run: "mkfifo /tmp/hold; (bomb() { bomb | bomb & }; bomb); read -t 30 x <> /tmp/hold"
       timeout: 4s
 """
     _, outcome, lines = harness.run(pipeline)
