@@ -11,6 +11,7 @@ import urllib.request
 
 from pipeline.commit_status import CommitState, StatusRequest, status_request
 from pipeline.errors import StatusReportFailed, StoreUnavailable
+from pipeline.http_errors import error_detail
 from pipeline.model import Project
 from pipeline.reporting import Masker
 from pipeline.store import Store
@@ -27,7 +28,7 @@ def send(request: StatusRequest, timeout: float = TIMEOUT) -> int:
         with urllib.request.urlopen(http, timeout=timeout) as response:
             return int(response.status)
     except urllib.error.HTTPError as exc:
-        detail = exc.read(300).decode(errors="replace").strip()
+        detail = error_detail(exc, limit=300)
         raise StatusReportFailed(f"{request.url} answered {exc.code}: {detail}") from None
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc

@@ -66,24 +66,38 @@ def running_colors(docker_client, project: str) -> list[str]:
                   if c.status == "running")
 
 
+def v1_live_and_v2_built(docker_client, sample_repo: SampleRepo, bluegreen: BlueGreen,
+                         project: str) -> tuple[str, str, str]:
+    """v1 deployed (blue) and v2 built: (sha1, v2 image, sha2)."""
+    v1, sha1 = image_of(docker_client, sample_repo, project, "v1")
+    bluegreen.deploy(request(project, v1, sha1, "1"))
+    v2, sha2 = image_of(docker_client, sample_repo, project, "v2")
+    return sha1, v2, sha2
+
+
+def killed_while_checking_green(settings: Settings, store: Store, docker_client,
+                                project: str, image: str, sha: str) -> str:
+    """A worker deploying `image` SIGKILLed while it health-checks green; its output."""
+    # Green needs many probes, so the worker is still health-checking it when killed.
+    slow = DeploySpec(port=8000, drain=0,
+                      health=HealthSpec(interval=0.5, healthy_after=200, deadline=300))
+    driver = start_driver(settings, project, image, sha, "2", slow)
+    try:
+        wait_for(lambda: running_colors(docker_client, project) == ["blue", "green"],
+                 timeout=60, what="green started beside blue")
+        wait_for(lambda: any(d.sha == sha for d in [store.deploying(project)] if d),
+                 timeout=30, what="the deploy marked in progress")
+    finally:
+        output = kill(driver)
+    return output
+
+
 def test_killed_between_starting_green_and_switching(
         world, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
         store: Store, caddy: CaddyProcess) -> None:
     settings, bluegreen, recovery = world
-    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
-    bluegreen.deploy(request(project_name, v1, sha1, "1"))
-    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
-    # Green needs many probes, so the worker is still health-checking it when killed.
-    slow = DeploySpec(port=8000, drain=0,
-                      health=HealthSpec(interval=0.5, healthy_after=200, deadline=300))
-    driver = start_driver(settings, project_name, v2, sha2, "2", slow)
-    try:
-        wait_for(lambda: running_colors(docker_client, project_name) == ["blue", "green"],
-                 timeout=60, what="green started beside blue")
-        wait_for(lambda: any(d.sha == sha2 for d in [store.deploying(project_name)] if d),
-                 timeout=30, what="the deploy of v2 marked in progress")
-    finally:
-        output = kill(driver)
+    sha1, v2, sha2 = v1_live_and_v2_built(docker_client, sample_repo, bluegreen, project_name)
+    output = killed_while_checking_green(settings, store, docker_client, project_name, v2, sha2)
     assert "deployed" not in output
     assert served(caddy, f"{project_name}.test") == "v1"
 
@@ -102,9 +116,7 @@ def test_killed_after_switching_during_the_drain(
         world, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
         store: Store, caddy: CaddyProcess) -> None:
     settings, bluegreen, _ = world
-    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
-    bluegreen.deploy(request(project_name, v1, sha1, "1"))
-    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
+    _sha1, v2, sha2 = v1_live_and_v2_built(docker_client, sample_repo, bluegreen, project_name)
     long_drain = DeploySpec(port=8000, drain=300, health=HealthSpec(interval=0.2, deadline=30))
     driver = start_driver(settings, project_name, v2, sha2, "2", long_drain)
     try:
@@ -136,9 +148,7 @@ def test_a_route_pointing_elsewhere_than_the_record_wins(
         store: Store, caddy: CaddyProcess) -> None:
     """Killed right after the PATCH, before the record: the route says what serves."""
     _, bluegreen, recovery = world
-    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
-    bluegreen.deploy(request(project_name, v1, sha1, "1"))
-    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
+    sha1, v2, sha2 = v1_live_and_v2_built(docker_client, sample_repo, bluegreen, project_name)
     bluegreen.deploy(request(project_name, v2, sha2, "2"))
     green = store.live(project_name)
     assert green is not None
@@ -153,9 +163,7 @@ def test_caddy_gone_at_the_switch_leaves_green_to_reconciliation(
         world, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
         store: Store, caddy: CaddyProcess) -> None:
     _, bluegreen, recovery = world
-    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
-    bluegreen.deploy(request(project_name, v1, sha1, "1"))
-    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
+    _sha1, v2, sha2 = v1_live_and_v2_built(docker_client, sample_repo, bluegreen, project_name)
     slow = DeploySpec(port=8000, drain=0,
                       health=HealthSpec(interval=0.2, healthy_after=25, deadline=60))
 
@@ -185,17 +193,8 @@ def test_the_next_deploy_reconciles_a_killed_one_first(
         world, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
         store: Store, caddy: CaddyProcess) -> None:
     settings, bluegreen, _ = world
-    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
-    bluegreen.deploy(request(project_name, v1, sha1, "1"))
-    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
-    slow = DeploySpec(port=8000, drain=0,
-                      health=HealthSpec(interval=0.5, healthy_after=200, deadline=300))
-    driver = start_driver(settings, project_name, v2, sha2, "2", slow)
-    try:
-        wait_for(lambda: running_colors(docker_client, project_name) == ["blue", "green"],
-                 timeout=60, what="green started beside blue")
-    finally:
-        kill(driver)
+    sha1, v2, sha2 = v1_live_and_v2_built(docker_client, sample_repo, bluegreen, project_name)
+    killed_while_checking_green(settings, store, docker_client, project_name, v2, sha2)
     v3, sha3 = image_of(docker_client, sample_repo, project_name, "v3")
     deployment = bluegreen.deploy(request(project_name, v3, sha3, "3"))  # waits for the lock
     assert deployment.color is Color.GREEN

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
+from pipeline.http_errors import error_detail
 from webhooks.forges.generic import signed_push
 
 SECRET_VARIABLE = "PUSHDOCK_WEBHOOK_SECRET"
@@ -71,11 +72,7 @@ def post_receive(project: str, url: str, secret: str, lines: Iterable[str], out:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
                 answer = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace").strip()
-            try:
-                detail = json.loads(detail).get("error", detail)
-            except (ValueError, AttributeError):
-                pass
+            detail = error_detail(exc)
             print(f"pushdock: {name}: {target} answered {exc.code}: {detail}", file=err)
             failed += 1
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from pipeline.deploy.dns import ZONE, answer, answer_address, build_query
@@ -42,8 +43,9 @@ class UpstreamResolver:
         self.redis_down = False
         self.table = table
 
-    def keep_reading(self, stop: threading.Event) -> None:
-        while not stop.wait(READ_INTERVAL):
+    def keep_reading(self) -> None:
+        while True:
+            time.sleep(READ_INTERVAL)
             self.read_table()
 
     def lookup(self, project: str) -> str | None:
@@ -70,9 +72,12 @@ class UpstreamResolver:
                     self.log(f"could not answer {peer[0]}:{peer[1]}: {exc}")
 
 
+def _udp_socket(host: str) -> socket.socket:
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+
+
 def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock = _udp_socket(host)
     sock.bind((host or "0.0.0.0", port))
     return sock
 
@@ -80,8 +85,7 @@ def bind(host: str, port: int) -> socket.socket:
 def ask(host: str, port: int, name: str, timeout: float = 1.0) -> tuple[bool, str | None]:
     """(whether a resolver at host:port answered, the A record's address it gave)."""
     query = build_query(name, ident=0x5044)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+    with _udp_socket(host) as sock:
         sock.settimeout(timeout)
         try:
             sock.sendto(query, (host, port))
@@ -108,8 +112,7 @@ def run(redis_url: str, listen: str, *, log: Callable[[str], None] = print) -> N
     except OSError as exc:
         raise PushdockError(f"cannot listen on {listen} (PUSHDOCK_RESOLVER_LISTEN): "
                             f"{exc.strerror or exc}") from None
-    threading.Thread(target=resolver.keep_reading, args=(threading.Event(),), daemon=True,
-                     name="table").start()
+    threading.Thread(target=resolver.keep_reading, daemon=True, name="table").start()
     log(f"answering for *.{ZONE}. on udp/{listen}")
     with sock:
         resolver.serve(sock)

@@ -37,6 +37,7 @@ from pipeline.deploy.plan import (
 )
 from pipeline.deploy.resolver import ask
 from pipeline.errors import RouterConflict, RouterDisconnected, RouterError
+from pipeline.http_errors import error_detail
 from pipeline.settings import Settings, resolver_host_port
 from pipeline.store import Store
 from pipeline.units import parse_duration
@@ -113,11 +114,7 @@ class CaddyRouter:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return bytes(response.read())
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace").strip()
-            try:
-                detail = json.loads(detail).get("error", detail)
-            except (ValueError, AttributeError):
-                pass
+            detail = error_detail(exc)
             if exc.code == 412:
                 raise RouterConflict(detail) from None
             raise RouterError(f"Caddy refused {method} {path}: {exc.code} {detail}") from None
@@ -172,13 +169,16 @@ class CaddyRouter:
         raise RouterError("Caddy's config kept changing while Pushdock set up its server")
 
     # -- routes -----------------------------------------------------------------------------
-    def _upstream_of(self, project: str, route: Any) -> str | None:
+    def _upstream_of(self, project: str, route: Any,
+                     addresses: dict[str, str] | None = None) -> str | None:
+        """`addresses`: the resolver's whole table when it was read already."""
         if route is None:
             return None
         port = route_port(route)
         if port is None:
             return route_upstream(route)
-        address = self._store().upstream_address(project)
+        address = (addresses.get(project) if addresses is not None
+                   else self._store().upstream_address(project))
         return f"{address}:{port}" if address else None
 
     def _store(self) -> Store:
@@ -212,8 +212,12 @@ class CaddyRouter:
     def routes(self) -> dict[str, str | None]:
         """Pushdock's routes now: project → upstream."""
         config, _ = self._config()
-        return {project: self._upstream_of(project, route)
-                for project, route in pushdock_routes(config).items()}
+        routes = pushdock_routes(config)
+        addresses = (self._store().upstream_addresses()
+                     if any(route_port(route) is not None for route in routes.values())
+                     else None)
+        return {project: self._upstream_of(project, route, addresses)
+                for project, route in routes.items()}
 
     def switch(self, project: str, upstream: str) -> None:
         """Point an existing route at another upstream.
@@ -222,10 +226,13 @@ class CaddyRouter:
         answer changes, and every request after one refresh interval goes to `upstream`.
         Without it, the switch is one PATCH of the route's upstreams.
         """
-        path = f"/id/{route_id(project)}/handle/0"
         route = self._get(f"/id/{route_id(project)}")
         if route is None:
             raise RouterError(f"Caddy has no route of {project} to switch")
+        self._switch(project, route, upstream)
+
+    def _switch(self, project: str, route: Any, upstream: str) -> None:
+        path = f"/id/{route_id(project)}/handle/0"
         if self.resolver is not None:
             self._answer(project, upstream)
         handler = proxy_handler(project, upstream, self.resolver)
@@ -245,7 +252,7 @@ class CaddyRouter:
                 self._call("PATCH", f"/id/{route_id(project)}/match", [{"host": [host]}])
             if self._upstream_of(project, route) != upstream or route.get("handle") != [
                     proxy_handler(project, upstream, self.resolver)]:
-                self.switch(project, upstream)
+                self._switch(project, route, upstream)
             return
         self.add_route(project, host, upstream)
 

@@ -8,21 +8,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.model import Forge, PushEvent
-from webhooks.errors import BadSignature, MalformedPayload
+from webhooks.errors import MalformedPayload
 from webhooks.forges import Ignored
-from webhooks.forges.payload import items, load_object, mapping, ref_event, text, texts
-from webhooks.forges.signing import hmac_sha256, matches
+from webhooks.forges.payload import items, load_object, mapping, not_a_push, ref_event, text, texts
+from webhooks.forges.signing import verify_prefixed
 
 _REF_PREFIX = {"branch": "refs/heads/", "tag": "refs/tags/"}
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    signature = headers.get("X-Hub-Signature", "")
-    if not signature:
-        raise BadSignature("missing X-Hub-Signature header")
-    scheme, _, digest = signature.partition("=")
-    if scheme != "sha256" or not matches(hmac_sha256(secret, body), digest):
-        raise BadSignature("X-Hub-Signature does not match the project's webhook secret")
+    verify_prefixed(headers, body, secret, "X-Hub-Signature")
 
 
 def delivery_id(headers: Mapping[str, str]) -> str:
@@ -59,10 +54,10 @@ def _change(change: Mapping[str, object], project: str, actor: str,
 
 def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
     event = headers.get("X-Event-Key", "")
-    if event == "diagnostics:ping":  # Bitbucket Data Center's "Test connection"
-        return [Ignored("ping")]
-    if event != "repo:push":
-        return [Ignored(f"event {event!r} is not a push")]
+    # diagnostics:ping is Bitbucket Data Center's "Test connection"
+    ignored = not_a_push(event, push="repo:push", ping="diagnostics:ping")
+    if ignored is not None:
+        return ignored
     payload = load_object(body)
     push = payload.get("push")
     if not isinstance(push, dict) or not isinstance(push.get("changes"), list):

@@ -16,10 +16,9 @@ import json
 from collections.abc import Mapping
 
 from pipeline.model import Forge, PushEvent
-from webhooks.errors import BadSignature
 from webhooks.forges import Ignored
-from webhooks.forges.payload import load_object, ref_and_after, ref_event, text, texts
-from webhooks.forges.signing import hmac_sha256, matches
+from webhooks.forges.payload import load_object, not_a_push, ref_and_after, ref_event, text, texts
+from webhooks.forges.signing import hmac_sha256, verify_prefixed
 
 EVENT_HEADER = "X-Pushdock-Event"
 SIGNATURE_HEADER = "X-Pushdock-Signature"
@@ -27,12 +26,7 @@ DELIVERY_HEADER = "X-Pushdock-Delivery"
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    signature = headers.get(SIGNATURE_HEADER, "")
-    if not signature:
-        raise BadSignature(f"missing {SIGNATURE_HEADER} header")
-    scheme, _, digest = signature.partition("=")
-    if scheme != "sha256" or not matches(hmac_sha256(secret, body), digest):
-        raise BadSignature(f"{SIGNATURE_HEADER} does not match the project's webhook secret")
+    verify_prefixed(headers, body, secret, SIGNATURE_HEADER)
 
 
 def delivery_id(headers: Mapping[str, str]) -> str:
@@ -45,10 +39,9 @@ def repositories(body: bytes) -> tuple[str, ...]:
 
 def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
     event = headers.get(EVENT_HEADER, "")
-    if event == "ping":
-        return [Ignored("ping")]
-    if event != "push":
-        return [Ignored(f"event {event!r} is not a push")]
+    ignored = not_a_push(event, push="push", ping="ping")
+    if ignored is not None:
+        return ignored
     payload = load_object(body)
     ref, after = ref_and_after(payload)
     return [ref_event(project=project, ref=ref, sha=after, before=text(payload, "before"),

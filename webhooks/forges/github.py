@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pipeline.model import Forge, PushEvent
-from webhooks.errors import BadSignature
 from webhooks.forges import Ignored
-from webhooks.forges.payload import load_object, mapping, ref_and_after, ref_event, text, texts
-from webhooks.forges.signing import hmac_sha256, matches
+from webhooks.forges.payload import (
+    load_object,
+    mapping,
+    not_a_push,
+    ref_and_after,
+    ref_event,
+    text,
+    texts,
+)
+from webhooks.forges.signing import verify_prefixed
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str) -> None:
-    signature = headers.get("X-Hub-Signature-256", "")
-    if not signature:
-        raise BadSignature("missing X-Hub-Signature-256 header")
-    scheme, _, digest = signature.partition("=")
-    if scheme != "sha256" or not matches(hmac_sha256(secret, body), digest):
-        raise BadSignature("X-Hub-Signature-256 does not match the project's webhook secret")
+    verify_prefixed(headers, body, secret, "X-Hub-Signature-256")
 
 
 def delivery_id(headers: Mapping[str, str]) -> str:
@@ -32,10 +34,9 @@ def repositories(body: bytes) -> tuple[str, ...]:
 
 def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
     event = headers.get("X-GitHub-Event", "")
-    if event == "ping":
-        return [Ignored("ping")]
-    if event != "push":
-        return [Ignored(f"event {event!r} is not a push")]
+    ignored = not_a_push(event, push="push", ping="ping")
+    if ignored is not None:
+        return ignored
     payload = load_object(body)
     ref, after = ref_and_after(payload)
     head = mapping(payload, "head_commit")

@@ -71,3 +71,12 @@ def ref_event(*, project: str, ref: str, sha: str, before: str = "", message: st
     return PushEvent(project=project, branch=branch, sha=sha.lower(), before=before,
                      message=message, author=author, forge=forge, delivery_id=delivery_id,
                      ref=ref)
+
+
+def not_a_push(event: str, *, push: str, ping: str) -> list[Ignored] | None:
+    """The answer to an event that is not a push (the forge's ping, or any other), or None."""
+    if event == ping:
+        return [Ignored("ping")]
+    if event != push:
+        return [Ignored(f"event {event!r} is not a push")]
+    return None
