@@ -34,7 +34,7 @@ import redis  # noqa: E402
 from pipeline.model import PushEvent, RunStatus, StageName, StageStatus  # noqa: E402
 from pipeline.runner import RUN_STAGES  # noqa: E402
 from pipeline.store import Store, connect  # noqa: E402
-from workers.embedded import free_port  # noqa: E402
+from pushdock.embedded import free_port  # noqa: E402
 
 PROJECTS = [f"project-{i:02d}" for i in range(20)]
 OUTCOMES = [RunStatus.SUCCESS] * 7 + [RunStatus.FAILED] * 2 + [RunStatus.CANCELLED]

@@ -238,7 +238,7 @@ def main() -> int:
                "PUSHDOCK_BIND": f"127.0.0.1:{web_port}", "BENCH_SECRET": SECRET,
                "PYTHONPATH": str(ROOT)}
         log = open(workdir / "web.log", "wb")  # noqa: SIM115
-        children.append(subprocess.Popen([sys.executable, "-m", "webhooks.cli", "serve"],
+        children.append(subprocess.Popen([sys.executable, "-m", "pushdock", "serve"],
                                          env=env, stdout=log, stderr=subprocess.STDOUT))
         base = f"http://127.0.0.1:{web_port}"
         wait_until(lambda: answers(f"{base}/healthz"), "pushdock serve")

@@ -52,7 +52,7 @@ from pipeline.errors import HealthCheckFailed
 from pipeline.model import BuildSpec, DeploySpec, HealthSpec
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
-from workers.embedded import caddy_config, free_port
+from pushdock.embedded import caddy_config, free_port
 
 MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
 HOST = "bench.test"
@@ -181,7 +181,7 @@ class Bench:
         env = {**os.environ, "PUSHDOCK_REDIS_URL": redis_url,
                "PUSHDOCK_RESOLVER_LISTEN": f"127.0.0.1:{port}"}
         self.processes.append(subprocess.Popen(
-            [sys.executable, "-m", "webhooks.cli", "resolver"], env=env,
+            [sys.executable, "-m", "pushdock", "resolver"], env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_until(lambda: resolver_answers("127.0.0.1", port), 15, "pushdock resolver")
         return f"udp/127.0.0.1:{port}"

@@ -57,7 +57,7 @@ def resolver_server(redis_server: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PUSHDOCK_REDIS_URL": redis_server,
            "PUSHDOCK_RESOLVER_LISTEN": f"127.0.0.1:{port}"}
-    process = subprocess.Popen([sys.executable, "-m", "webhooks.cli", "resolver"], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "pushdock", "resolver"], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: answers("127.0.0.1", port), timeout=15, what="pushdock resolver")
     yield f"127.0.0.1:{port}"

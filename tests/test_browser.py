@@ -76,7 +76,7 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[byte
            "PUSHDOCK_DATA_DIR": str(settings.data_dir), "BROWSER_SECRET": "hook",
            "PUSHDOCK_RESOLVER_LISTEN": settings.resolver_listen}
     with open(tmp_path / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "webhooks.cli", "worker"], env=env,
+        process = subprocess.Popen([sys.executable, "-m", "pushdock", "worker"], env=env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     yield process
     os.killpg(process.pid, signal.SIGTERM)

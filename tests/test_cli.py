@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from pipeline.model import PushEvent
-from pipeline.store import Store
+from pipeline.store import Store, connect
 from tests.support import free_port
 
 
 def pushdock(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PUSHDOCK_")}
-    return subprocess.run([sys.executable, "-m", "webhooks.cli", *args],
+    return subprocess.run([sys.executable, "-m", "pushdock", *args],
                           env={**clean, **(env or {})}, capture_output=True, text=True,
                           timeout=60)
 
@@ -50,11 +50,37 @@ def test_check_a_project_file(tmp_path: Path) -> None:
 
 
 def test_commands_needing_redis_say_so(tmp_path: Path) -> None:
-    for command in ("serve", "worker", "status", "resolver"):
-        result = pushdock(command)
+    env = {"PUSHDOCK_DATA_DIR": str(tmp_path)}
+    for command in ("serve", "worker", "status", "resolver", "cancel 3", "deploy shop",
+                    "rollback shop"):
+        result = pushdock(*command.split(), env=env)
         assert result.returncode == 1
         assert "PUSHDOCK_REDIS_URL is not set" in result.stderr
+        assert f"no Pushdock is running with its data in {tmp_path}" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_commands_find_the_embedded_redis_of_pushdock_up(tmp_path: Path) -> None:
+    from pushdock.embedded import redis_child, redis_ready
+    from pushdock.redis_location import url_file
+    from pushdock.supervisor import Supervisor
+
+    supervisor = Supervisor(lambda _: None)
+    child, url = redis_child(tmp_path)
+    try:
+        supervisor.start(child, ready=lambda: redis_ready(url))
+        env = {"PUSHDOCK_DATA_DIR": str(tmp_path)}
+        assert pushdock("status", env=env).returncode == 1  # `up` has not said where yet
+        url_file(tmp_path).write_text(url + "\n")
+        Store(connect(url)).create_run(PushEvent(project="shop", branch="main",
+                                                 sha="f" * 40, message="Found"))
+        result = pushdock("status", env=env)
+        assert result.returncode == 0, result.stderr
+        assert "fffffff" in result.stdout and "Found" in result.stdout
+    finally:
+        supervisor.stop_all()
+    result = pushdock("status", env=env)
+    assert result.returncode == 1 and "no Pushdock is running" in result.stderr
 
 
 def test_bad_setting_is_one_line() -> None:

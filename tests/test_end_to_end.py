@@ -45,7 +45,7 @@ class Pushdock:
         self.env.pop("PUSHDOCK_REDIS_URL", None)
         self.output = open(root / "up.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "webhooks.cli", "up"], env=self.env, stdout=self.output,
+            [sys.executable, "-m", "pushdock", "up"], env=self.env, stdout=self.output,
             stderr=subprocess.STDOUT, start_new_session=True)
 
     def log(self) -> str:
@@ -78,6 +78,11 @@ class Pushdock:
 
     def store(self) -> Store:
         return Store(connect(f"unix://{self.root / 'var' / 'redis' / 'redis.sock'}"))
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A command in another terminal: the same settings, no PUSHDOCK_REDIS_URL."""
+        return subprocess.run([sys.executable, "-m", "pushdock", *args], env=self.env,
+                              capture_output=True, text=True, timeout=180)
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -198,6 +203,24 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
     assert pushdock.served(host) == "v2"
     assert [c.name for c in app_containers()] == [green.name]
 
+    # commands in another terminal, with the same settings, find the embedded Redis
+    status_out = pushdock.cli("status", project_name)
+    assert status_out.returncode == 0, status_out.stderr
+    assert f"{project_name}: live green" in status_out.stdout
+    assert f"#{third}" in status_out.stdout and "step unit failed" in status_out.stdout
+    cancelled = pushdock.cli("cancel", third)
+    assert cancelled.returncode == 1
+    assert cancelled.stderr.strip() == (f"pushdock: error: run #{third} has already finished "
+                                        "(failed)")
+    back = pushdock.cli("rollback", project_name)
+    assert back.returncode == 0, back.stderr
+    assert f"{project_name}: rolled back to {run.sha[:7]} (blue)" in back.stdout
+    assert pushdock.served(host) == "v1"
+    again = pushdock.cli("deploy", project_name, "--sha", store.get_run(second).sha[:7])  # type: ignore[union-attr]
+    assert again.returncode == 0, again.stderr
+    assert pushdock.served(host) == "v2"
+    [green] = app_containers()
+
     # 6. the status pages
     status, index = pushdock.get("/")
     assert status == 200
@@ -235,6 +258,12 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
     # Ctrl-C stops everything it started
     pids = child_pids(pushdock.log())
     assert pushdock.stop() == 0
+    gone = pushdock.cli("status")
+    assert gone.returncode == 1
+    assert gone.stderr.strip() == (
+        f"pushdock: error: no Pushdock is running with its data in {pushdock.root / 'var'} "
+        "(start one with `pushdock up`, or set PUSHDOCK_DATA_DIR to its data directory) and "
+        "PUSHDOCK_REDIS_URL is not set")
     wait_for(lambda: not any(alive(pid) for pid in pids.values()), timeout=15,
              what="children to exit")
     assert processes_mentioning(str(pushdock.root)) == []

@@ -14,7 +14,7 @@ def pushdock_run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHDOCK_")}
     env["PUSHDOCK_DATA_DIR"] = str(cwd / "var")
     env["PUSHDOCK_CONFIG_DIR"] = str(cwd / "pipelines.d")
-    return subprocess.run([sys.executable, "-m", "webhooks.cli", "run", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "pushdock", "run", *args], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=300)
 
 

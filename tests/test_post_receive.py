@@ -15,9 +15,9 @@ from werkzeug.serving import make_server
 
 from pipeline.settings import Settings
 from pipeline.store import Store
+from pushdock.post_receive import hook_url, read_updates
 from tests.support import SampleRepo, free_port, project_file
 from webhooks.app import create_app
-from webhooks.post_receive import hook_url, read_updates
 
 SECRET = "git-server-secret"
 ZERO = "0" * 40
@@ -45,7 +45,7 @@ def hook(repo: SampleRepo, url: str, stdin: str, secret: str | None = SECRET
     env = {k: v for k, v in os.environ.items() if not k.startswith("PUSHDOCK_")}
     if secret is not None:
         env["PUSHDOCK_WEBHOOK_SECRET"] = secret
-    return subprocess.run([sys.executable, "-m", "webhooks.cli", "post-receive", "shop", url],
+    return subprocess.run([sys.executable, "-m", "pushdock", "post-receive", "shop", url],
                           input=stdin, cwd=repo.path, env={**env, "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=60, check=False)
 

@@ -52,7 +52,7 @@ class Workers:
 
     def start(self) -> subprocess.Popen[bytes]:
         log = open(self.tmp_path / f"worker-{len(self.processes)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen([sys.executable, "-m", "webhooks.cli", "worker"],
+        process = subprocess.Popen([sys.executable, "-m", "pushdock", "worker"],
                                    env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         log.close()
@@ -154,7 +154,7 @@ def test_two_workers_run_two_projects_at_once(settings: Settings, store: Store,
     queue = run_queue(job_connection(redis_url))
     try:
         log = open(tmp_path / "workers.log", "wb")  # noqa: SIM115
-        supervisor = subprocess.Popen([sys.executable, "-m", "webhooks.cli", "worker", "-n", "2"],
+        supervisor = subprocess.Popen([sys.executable, "-m", "pushdock", "worker", "-n", "2"],
                                       env=pool.env, stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
         log.close()

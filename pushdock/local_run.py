@@ -7,7 +7,7 @@ import re
 import signal
 import subprocess
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.control import RunControl
@@ -20,7 +20,8 @@ from pipeline.runner import Outcome, Runner
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from pipeline.units import format_duration
-from webhooks.console import ConsoleReporter
+from pushdock.console import ConsoleReporter
+from pushdock.redis_location import NoPushdockRunning, with_redis
 
 
 def _git(path: Path, *args: str) -> str | None:
@@ -48,11 +49,15 @@ def local_project(settings: Settings, path: Path, name: str | None) -> Project:
     return replace(project, repo=str(path.resolve()))
 
 
-def run_locally(settings: Settings, path: Path, *, sha: str | None, deploy: bool,
-                project_name: str | None) -> int:
-    if not path.is_dir():
-        raise ConfigError(f"{path} is not a directory")
-    project = local_project(settings, path, project_name)
+@dataclass(frozen=True)
+class LocalCommit:
+    sha: str
+    branch: str
+    message: str
+    source: Path | None  # the working tree as it is; None: a clean checkout of `sha`
+
+
+def local_commit(path: Path, sha: str | None) -> LocalCommit:
     source: Path | None = path.resolve()
     if sha is not None:
         if sha.startswith("-"):
@@ -60,18 +65,35 @@ def run_locally(settings: Settings, path: Path, *, sha: str | None, deploy: bool
         resolved = _git(path, "rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}")
         if not resolved:
             raise ConfigError(f"{sha!r} is not a commit of {path}")
-        sha, source = resolved, None  # a clean checkout of that commit
+        sha, source = resolved, None
     else:
         sha = _git(path, "rev-parse", "HEAD") or "0" * 40
-    branch = _git(path, "rev-parse", "--abbrev-ref", "HEAD") or "local"
-    message = _git(path, "log", "-1", "--format=%s", sha) or ""
+    return LocalCommit(sha=sha, branch=_git(path, "rev-parse", "--abbrev-ref", "HEAD") or "local",
+                       message=_git(path, "log", "-1", "--format=%s", sha) or "", source=source)
 
-    store = None
-    if deploy and project.deploy.host:
-        if not settings.redis_url:
-            raise ConfigError("deploying needs PUSHDOCK_REDIS_URL (the Redis of the Pushdock "
-                              "that serves this project); use --no-deploy to only build and test")
-        store = Store(connect(settings.redis_url))
+
+def deploy_store(settings: Settings, project: Project, deploy: bool) -> Store | None:
+    """The records of the Pushdock that serves the project, when this run deploys."""
+    if not (deploy and project.deploy.host):
+        return None
+    try:
+        settings = with_redis(settings)
+    except NoPushdockRunning:
+        raise ConfigError("deploying needs PUSHDOCK_REDIS_URL (the Redis of the Pushdock "
+                          "that serves this project) or a `pushdock up` running with this "
+                          "PUSHDOCK_DATA_DIR; use --no-deploy to only build and test") from None
+    assert settings.redis_url is not None
+    return Store(connect(settings.redis_url))
+
+
+def run_locally(settings: Settings, path: Path, *, sha: str | None, deploy: bool,
+                project_name: str | None) -> int:
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a directory")
+    project = local_project(settings, path, project_name)
+    commit = local_commit(path, sha)
+    store = deploy_store(settings, project, deploy)
+    sha, branch, message, source = commit.sha, commit.branch, commit.message, commit.source
 
     run = Run(id=f"local{os.getpid()}", project=project.name, branch=branch, sha=sha,
               message=message, trigger="local", status=RunStatus.RUNNING)

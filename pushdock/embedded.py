@@ -12,7 +12,7 @@ import redis
 
 from pipeline.deploy.plan import GRACE_PERIOD, SERVER, server_config
 from pipeline.errors import PushdockError
-from workers.supervisor import Child
+from pushdock.supervisor import Child
 
 UNIX_SOCKET_MAX = 100  # sun_path holds 108 bytes
 
