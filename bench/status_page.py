@@ -45,14 +45,14 @@ def fill(store: Store, runs: int, log_lines: int) -> str:
     for i in range(runs):
         project = PROJECTS[i % len(PROJECTS)]
         sha = f"{rng.getrandbits(160):040x}"
-        run = store.create_run(PushEvent(project=project, branch="main", sha=sha,
+        run = store.runs.create(PushEvent(project=project, branch="main", sha=sha,
                                          message=f"Change number {i}\n\nWith a body.",
                                          author="dev"), stages=RUN_STAGES)
-        store.start_run(run.id)
+        store.runs.start(run.id)
         for stage in (StageName.CHECKOUT, StageName.BUILD):
-            store.set_stage(run.id, stage, StageStatus.SUCCESS)
-        store.finish_run(run.id, rng.choice(OUTCOMES), "")
-    big = store.create_run(PushEvent(project=PROJECTS[0], branch="main", sha="b" * 40,
+            store.runs.set_stage(run.id, stage, StageStatus.SUCCESS)
+        store.runs.finish(run.id, rng.choice(OUTCOMES), "")
+    big = store.runs.create(PushEvent(project=PROJECTS[0], branch="main", sha="b" * 40,
                                      message="The run with the big log"), stages=RUN_STAGES)
     pipe = store.redis.pipeline(transaction=False)
     for n in range(log_lines):
@@ -62,7 +62,7 @@ def fill(store: Store, runs: int, log_lines: int) -> str:
         if n % 5000 == 4999:
             pipe.execute()
     pipe.execute()
-    store.finish_run(big.id, RunStatus.SUCCESS)
+    store.runs.finish(big.id, RunStatus.SUCCESS)
     return big.id
 
 

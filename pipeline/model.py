@@ -20,6 +20,14 @@ class RunStatus(StrEnum):
         return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+@dataclass(frozen=True)
+class StopRequest:
+    """Why a run must end, asked from outside it: a cancel, a supersede, the timeout."""
+
+    status: RunStatus
+    reason: str
+
+
 class StageName(StrEnum):
     CONFIG = "config"
     CHECKOUT = "checkout"

@@ -45,12 +45,12 @@ class StoreReporter:
         self.current = ""
 
     def stage(self, name: StageName, status: StageStatus) -> None:
-        self.store.set_stage(self.run_id, name, status)
+        self.store.runs.set_stage(self.run_id, name, status)
         if status is StageStatus.RUNNING:
             self.current = name.value
 
     def log(self, line: str) -> None:
-        self.store.append_log(self.run_id, self.mask(line.rstrip("\n")), stage=self.current)
+        self.store.logs.append(self.run_id, self.mask(line.rstrip("\n")), stage=self.current)
 
 
 class LineSplitter:

@@ -54,6 +54,6 @@ def report(store: Store, project: Project, run_id: str, sha: str, state: CommitS
 
 def _log(store: Store, run_id: str, line: str) -> None:
     try:
-        store.append_log(run_id, line, stage=LOG_STAGE)
+        store.logs.append(run_id, line, stage=LOG_STAGE)
     except StoreUnavailable:
         pass  # the run's own reporting will meet the same outage and say so

@@ -26,22 +26,22 @@ def history_lines(deployments: Sequence[Deployment], *, verbose: bool) -> list[s
 
 
 def app_lines(store: Store, name: str, *, limit: int, verbose: bool) -> list[str]:
-    live = store.live(name)
+    live = store.live.get(name)
     if live:
         lines = [f"{name}: live {live.color.value} {live.sha[:7]} (run #{live.run}) "
                  f"at {live.upstream}" + (f" for {live.host}" if live.host else "")]
     else:
         lines = [f"{name}: nothing live"]
-    in_progress = store.deploying(name)
+    in_progress = store.deployments.in_progress(name)
     lines += [f"  {line}" for line in
               history_lines([in_progress] if in_progress else [], verbose=False)]
     lines += [f"  {line}" for line in
-              history_lines(store.deployments(name, limit=limit), verbose=verbose)]
+              history_lines(store.deployments.history(name, limit=limit), verbose=verbose)]
     return lines
 
 
 def run_lines(store: Store, project: str | None, *, limit: int) -> list[str]:
-    runs = store.list_runs(project, limit=limit)
+    runs = store.runs.list(project, limit=limit)
     if not runs:
         return ["no runs yet"]
     lines = []
@@ -58,7 +58,7 @@ def status(settings: Settings, project: str | None, limit: int) -> int:
     assert settings.redis_url is not None  # the command line found it first
     store = Store(connect(settings.redis_url))
     projects = [project] if project else sorted(
-        set(store.live_projects()) | set(store.deployed_projects()))
+        set(store.live.projects()) | set(store.deployments.projects()))
     for name in projects:
         for line in app_lines(store, name, limit=limit, verbose=bool(project)):
             print(line)

@@ -36,17 +36,17 @@ def client(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 @pytest.fixture
 def runs(store: Store) -> list[str]:
-    first = store.create_run(PushEvent(project="shop", branch="main", sha=SHA,
+    first = store.runs.create(PushEvent(project="shop", branch="main", sha=SHA,
                                        message="First", author="dev"),
                              stages=(StageName.CHECKOUT, StageName.BUILD))
-    store.start_run(first.id)
-    store.append_log(first.id, "\x1b[32mgreen\x1b[0m text", stage="build")
-    store.finish_run(first.id, RunStatus.SUCCESS)
-    second = store.create_run(PushEvent(project="shop", branch="main", sha="e" * 40,
+    store.runs.start(first.id)
+    store.logs.append(first.id, "\x1b[32mgreen\x1b[0m text", stage="build")
+    store.runs.finish(first.id, RunStatus.SUCCESS)
+    second = store.runs.create(PushEvent(project="shop", branch="main", sha="e" * 40,
                                         message="Second"))
-    store.set_live(LiveApp(project="shop", color=Color.BLUE, sha=SHA, run=first.id,
+    store.live.set(LiveApp(project="shop", color=Color.BLUE, sha=SHA, run=first.id,
                            container="pushdock-shop-blue", upstream="10.0.0.2:8000"))
-    store.record_deployment(Deployment(project="shop", sha=SHA, run=first.id,
+    store.deployments.record(Deployment(project="shop", sha=SHA, run=first.id,
                                        color=Color.BLUE, image=f"shop:{SHA}", trigger="push",
                                        started=1.0, finished=2.0, result="live"))
     return [first.id, second.id]
@@ -89,7 +89,7 @@ def test_sse_log_stream_resumes(client, store: Store, runs: list[str]) -> None:
     body = response.get_data(as_text=True)
     assert "event: line" in body and 'ansi-fg-green' in body
     assert "event: status" in body and body.rstrip().endswith('data: {"status": "success"}')
-    entry = store.read_log(runs[0])[0][0]
+    entry = store.logs.read(runs[0])[0].id
     again = client.get(f"/api/runs/{runs[0]}/log",
                        headers={"Accept": "text/event-stream", "Last-Event-ID": entry})
     assert "event: line" not in again.get_data(as_text=True)
@@ -135,7 +135,7 @@ def test_browser_login_and_csrf(client, runs: list[str], store: Store) -> None:
         csrf = session["csrf"]
     done = client.post(f"/runs/{runs[1]}/cancel", data={"csrf": csrf})
     assert done.status_code == 303
-    assert store.get_run(runs[1]).status is RunStatus.CANCELLED  # type: ignore[union-attr]
+    assert store.runs.get(runs[1]).status is RunStatus.CANCELLED  # type: ignore[union-attr]
     client.post("/logout", data={"csrf": csrf})
     assert 'id="rerun"' not in client.get(f"/runs/{runs[0]}").get_data(as_text=True)
 
@@ -156,9 +156,9 @@ def test_private_mode(settings: Settings, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_pages_escape_everything(client, store: Store) -> None:
-    run = store.create_run(PushEvent(project="shop", branch="main", sha=SHA,
+    run = store.runs.create(PushEvent(project="shop", branch="main", sha=SHA,
                                      message="<script>alert(1)</script>", author="<b>x</b>"))
-    store.append_log(run.id, "<img src=x onerror=alert(2)>", stage="test")
+    store.logs.append(run.id, "<img src=x onerror=alert(2)>", stage="test")
     for path in ("/", "/projects/shop", f"/runs/{run.id}"):
         html = client.get(path).get_data(as_text=True)
         assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html, path

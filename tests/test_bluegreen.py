@@ -62,9 +62,9 @@ def test_first_deploy_then_swap(deployer, docker_client, base_image: str,
     assert served(caddy, f"{project_name}.test") == "v2"
     [green] = app_containers(docker_client, project_name)
     assert green.name == f"pushdock-{project_name}-green"
-    live = store.live(project_name)
+    live = store.live.get(project_name)
     assert live is not None and live.color is Color.GREEN and live.sha == sha2
-    assert [d.sha for d in store.deployments(project_name)] == [sha2, sha1]
+    assert [d.sha for d in store.deployments.history(project_name)] == [sha2, sha1]
     assert any(line.startswith(f"switched {project_name}.test to green") for line in lines.lines)
 
 
@@ -83,9 +83,9 @@ def test_failing_health_leaves_the_old_colour_serving(deployer, docker_client,
     assert served(caddy, f"{project_name}.test") == "v1"
     [blue] = app_containers(docker_client, project_name)
     assert blue.name.endswith("-blue") and blue.status == "running"
-    live = store.live(project_name)
+    live = store.live.get(project_name)
     assert live is not None and live.sha == sha1
-    assert store.deployments(project_name)[0].result == "failed"
+    assert store.deployments.history(project_name)[0].result == "failed"
     assert any(line.startswith("health 1: 404") for line in lines.lines)
 
 
@@ -117,10 +117,10 @@ def test_failing_check_through_the_proxy_switches_back(
     assert served(caddy, f"{project_name}.test") == "v1"
     assert [c.name for c in app_containers(docker_client, project_name)] == [
         f"pushdock-{project_name}-blue"]
-    last = store.deployments(project_name)[0]
+    last = store.deployments.history(project_name)[0]
     assert last.result == "failed" and last.switched is not None and last.sha == sha2
     assert any("503" in line for line in last.health)
-    live = store.live(project_name)
+    live = store.live.get(project_name)
     assert live is not None and live.sha == sha1
 
 
@@ -159,7 +159,7 @@ def test_two_deploys_of_one_project_run_one_after_the_other(
     for thread in threads:
         thread.join()
     assert errors == []
-    second, first = store.deployments(project_name)
+    second, first = store.deployments.history(project_name)
     assert first.result == second.result == "live"
     assert first.finished is not None and second.started >= first.finished  # no overlap
     assert {first.color, second.color} == {Color.BLUE, Color.GREEN}
@@ -220,7 +220,7 @@ def test_caddy_restarted_with_an_empty_config_gets_its_routes_back(
 
     # The resolver's answer lost while Caddy kept the route (Redis restored from an older
     # backup): put back from the live record too.
-    store.remove_upstream_address(project_name)
+    store.upstreams.remove(project_name)
     assert bluegreen.router.upstream(project_name) is None
     assert bluegreen.recovery.restore_routes() == [project_name]
     assert served(caddy, f"{project_name}.test") == "v2"
@@ -231,8 +231,8 @@ def test_a_missing_image_is_never_pulled(deployer, project_name: str, store: Sto
     missing = f"{project_name}:{'0' * 40}"
     with pytest.raises(DeployError, match=f"image {missing} is not on this engine"):
         bluegreen.deploy(request(project_name, missing, "0" * 40, "1"))
-    assert store.deployments(project_name)[0].result == "failed"
-    assert store.live(project_name) is None
+    assert store.deployments.history(project_name)[0].result == "failed"
+    assert store.live.get(project_name) is None
 
 
 def test_images_beyond_keep_are_pruned_for_that_project_only(

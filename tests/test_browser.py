@@ -139,7 +139,7 @@ def test_follow_a_run_live_and_cancel_it(browser, web, worker, store: Store,
              what="the cancelled status on the page")
     assert "cancelled by a user of the status page" in text_of(browser, "#run-reason")
     screenshot(browser, "run-cancelled")
-    final = store.get_run(run.id)
+    final = store.runs.get(run.id)
     assert final is not None and final.status is RunStatus.CANCELLED
 
 
@@ -147,9 +147,9 @@ def test_a_script_in_a_commit_message_is_text(browser, web, store: Store,
                                               project_name: str) -> None:
     base, _ = web
     message = "<script>window.pushdockHacked = true</script> Fix <b>bold</b>"
-    run = store.create_run(PushEvent(project=project_name, branch="main", sha="a" * 40,
+    run = store.runs.create(PushEvent(project=project_name, branch="main", sha="a" * 40,
                                      message=message))
-    store.append_log(run.id, "<img src=x onerror=\"window.pushdockHacked=true\">", stage="test")
+    store.logs.append(run.id, "<img src=x onerror=\"window.pushdockHacked=true\">", stage="test")
     for path in ("/", f"/runs/{run.id}", f"/projects/{project_name}"):
         browser.get(base + path)
         assert browser.execute_script("return window.pushdockHacked === undefined"), path

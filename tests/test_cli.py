@@ -72,7 +72,7 @@ def test_commands_find_the_embedded_redis_of_pushdock_up(tmp_path: Path) -> None
         env = {"PUSHDOCK_DATA_DIR": str(tmp_path)}
         assert pushdock("status", env=env).returncode == 1  # `up` has not said where yet
         url_file(tmp_path).write_text(url + "\n")
-        Store(connect(url)).create_run(PushEvent(project="shop", branch="main",
+        Store(connect(url)).runs.create(PushEvent(project="shop", branch="main",
                                                  sha="f" * 40, message="Found"))
         result = pushdock("status", env=env)
         assert result.returncode == 0, result.stderr
@@ -90,7 +90,7 @@ def test_bad_setting_is_one_line() -> None:
 
 
 def test_status_lists_runs(store: Store, redis_url: str) -> None:
-    run = store.create_run(PushEvent(project="shop", branch="main", sha="e" * 40,
+    run = store.runs.create(PushEvent(project="shop", branch="main", sha="e" * 40,
                                      message="Ship it"))
     result = pushdock("status", env={"PUSHDOCK_REDIS_URL": redis_url})
     assert result.returncode == 0

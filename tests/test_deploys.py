@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.deploy.history import deployment_to_json
 from pipeline.model import DeployResult, HealthSpec
+from pipeline.records.deployments import deployment_to_json
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess
@@ -45,10 +45,10 @@ def test_rollback_and_deploy_a_sha_without_a_rebuild(
     assert f"rolled back to {sha1[:7]}" in result.stdout
     assert "health 1: 200" in result.stdout  # the same health-gated sequence, shown live
     assert served(caddy, host) == "v1"
-    latest = store.deployments(project_name)[0]
+    latest = store.deployments.history(project_name)[0]
     assert (latest.sha, latest.trigger, latest.result) == (sha1, "rollback", DeployResult.LIVE)
     assert latest.spec == request(project_name, v1, sha1, "1").spec  # the recorded spec
-    assert store.get_run(latest.run).trigger == "rollback"  # a run, with its log
+    assert store.runs.get(latest.run).trigger == "rollback"  # a run, with its log
     [container] = app_containers(docker_client, project_name)
     assert "API_KEY=k" in container.attrs["Config"]["Env"]  # secrets from the project file
 
@@ -85,7 +85,7 @@ def test_a_failed_rollback_keeps_the_live_colour(
     v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
     bluegreen.deploy(request(project_name, v2, sha2, "2"))
     # As if v1 had gone live with a health path it cannot pass: its rollback must fail.
-    older = store.deployments(project_name)[1]
+    older = store.deployments.history(project_name)[1]
     assert older.sha == sha1 and older.spec is not None
     strict = replace(older, spec=replace(older.spec, health=HealthSpec(interval=0.2,
                                                                        deadline=1)))
@@ -95,7 +95,7 @@ def test_a_failed_rollback_keeps_the_live_colour(
     assert result.returncode == 1
     assert "not healthy within 1s: last probe 404" in result.stderr
     assert served(caddy, f"{project_name}.test") == "v2"
-    assert store.deployments(project_name)[0].result == DeployResult.FAILED
+    assert store.deployments.history(project_name)[0].result == DeployResult.FAILED
 
 
 def test_the_web_service_can_queue_deploys_and_rollbacks(redis_url: str) -> None:

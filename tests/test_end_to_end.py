@@ -164,7 +164,7 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
         run_id = re.search(r'"run":\s*"(\d+)"', answer).group(1)  # type: ignore[union-attr]
 
         def finished() -> bool:
-            run = store.get_run(run_id)
+            run = store.runs.get(run_id)
             return run is not None and run.status.finished
 
         wait_for(finished, timeout=120, what=f"run {run_id}")
@@ -177,18 +177,18 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
 
     # 3. first push: checkout → build → test → deploy, served through Caddy by host
     first = push("v1", "First version")
-    run = store.get_run(first)
+    run = store.runs.get(first)
     assert run is not None and run.status is RunStatus.SUCCESS, run
     assert [(s.name.value, s.status.value) for s in run.stages] == [
         ("checkout", "success"), ("config", "success"), ("build", "success"),
         ("test", "success"), ("deploy", "success")]
     assert pushdock.served(host) == "v1"
-    log_lines = [line for _, _, line in store.read_log(first)]
+    log_lines = store.logs.lines(first)
     assert "tests pass" in log_lines
 
     # 4. a changed app swaps blue → green; one app container remains
     second = push("v2", "Second version")
-    assert store.get_run(second).status is RunStatus.SUCCESS  # type: ignore[union-attr]
+    assert store.runs.get(second).status is RunStatus.SUCCESS  # type: ignore[union-attr]
     assert pushdock.served(host) == "v2"
     [green] = app_containers()
     assert green.name == f"pushdock-{project_name}-green"
@@ -196,7 +196,7 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
 
     # 5. a failing test step deploys nothing; v2 keeps serving
     third = push("broken", "Break it")
-    broken = store.get_run(third)
+    broken = store.runs.get(third)
     assert broken is not None and broken.status is RunStatus.FAILED
     assert broken.reason == "step unit failed with exit code 1"
     assert [s.status.value for s in broken.stages][-2:] == ["failed", "pending"]
@@ -216,7 +216,7 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
     assert back.returncode == 0, back.stderr
     assert f"{project_name}: rolled back to {run.sha[:7]} (blue)" in back.stdout
     assert pushdock.served(host) == "v1"
-    again = pushdock.cli("deploy", project_name, "--sha", store.get_run(second).sha[:7])  # type: ignore[union-attr]
+    again = pushdock.cli("deploy", project_name, "--sha", store.runs.get(second).sha[:7])  # type: ignore[union-attr]
     assert again.returncode == 0, again.stderr
     assert pushdock.served(host) == "v2"
     [green] = app_containers()
@@ -226,7 +226,7 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
     assert status == 200
     for run_id, message, word in ((first, "First version", "success"),
                                   (third, "Break it", "failed")):
-        sha = store.get_run(run_id).sha  # type: ignore[union-attr]
+        sha = store.runs.get(run_id).sha  # type: ignore[union-attr]
         row = index[index.index(f'data-run="{run_id}"'):]
         row = row[:row.index("</tr>")]
         assert sha[:7] in row and message in row and f">{word}<" in row

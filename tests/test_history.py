@@ -6,15 +6,10 @@ import json
 
 import pytest
 
-from pipeline.deploy.history import (
-    deployment_from_json,
-    deployment_to_json,
-    resolve_image,
-    rollback_target,
-    spec_for,
-)
+from pipeline.deploy.history import resolve_image, rollback_target, spec_for
 from pipeline.errors import DeployError
 from pipeline.model import Color, Deployment, DeploySpec, HealthSpec, Resources
+from pipeline.records.deployments import deployment_from_json, deployment_to_json
 from pipeline.spec import parse_spec
 
 SPEC = DeploySpec(port=9000, drain=3, env={"A": "1"}, keep=2,

@@ -43,7 +43,7 @@ def test_a_signed_push_is_queued(client, store: Store, redis_url: str) -> None:
     assert response.status_code == 202
     assert response.json == {"run": "1", "url": "https://ci.example.com/runs/1",
                              "runs": ["1"]}
-    run = store.get_run("1")
+    run = store.runs.get("1")
     assert run is not None
     assert (run.project, run.branch, run.sha, run.message, run.status.value) == (
         "shop", "main", SHA, "Add cart", "queued")
@@ -72,7 +72,7 @@ def test_bad_or_missing_signature(client, redis_url: str, store: Store) -> None:
     assert response.status_code == 401 and "does not match" in response.json["error"]
     del headers["X-Hub-Signature-256"]
     assert post(client, body, headers).status_code == 401
-    assert queued(redis_url) == 0 and store.list_runs() == []
+    assert queued(redis_url) == 0 and store.runs.list() == []
 
 
 def test_malformed_json_is_400_after_the_signature(client, redis_url: str) -> None:
@@ -147,7 +147,7 @@ def test_redis_down_is_503(settings: Settings, tmp_path: Path,
 def test_status_pages(client, store: Store) -> None:
     body, headers = github_push(SECRET, SHA, message="Add cart")
     post(client, body, headers)
-    store.append_log("1", "building shop", stage="build")
+    store.logs.append("1", "building shop", stage="build")
     index = client.get("/").get_data(as_text=True)
     assert "shop" in index and SHA[:7] in index and "Add cart" in index and "queued" in index
     page = client.get("/runs/1").get_data(as_text=True)

@@ -89,7 +89,7 @@ def test_a_push_is_queued(client, forge: str, store: Store, redis_url: str) -> N
     response = post(client, forge)
     assert response.status_code == 202, response.json
     assert response.json == {"run": "1", "runs": ["1"], "url": "https://ci.example.com/runs/1"}
-    run = store.get_run("1")
+    run = store.runs.get("1")
     assert run is not None
     assert (run.project, run.branch, run.sha) == (forge, "main", A)
     assert "Add the cart" in run.message
@@ -115,7 +115,7 @@ def test_a_tag_is_ignored_unless_the_project_takes_tags(client, app_settings: Se
     write_projects(app_settings, extra="tags: true\n")
     response = post(client, forge, "tag")
     assert response.status_code == 202
-    run = store.get_run(response.json["run"])
+    run = store.runs.get(response.json["run"])
     assert run is not None and (run.branch, run.sha) == ("refs/tags/v1.0.0", A)
 
 
@@ -164,7 +164,7 @@ def test_a_wrong_or_missing_signature_is_401(client, forge: str, redis_url: str,
         del headers[name]
     response = client.post(f"/hooks/{forge}", data=body, headers=headers)
     assert response.status_code == 401 and "missing" in response.json["error"]
-    assert queued(redis_url) == 0 and store.list_runs() == []
+    assert queued(redis_url) == 0 and store.runs.list() == []
 
 
 @pytest.mark.parametrize("forge", FORGES)
@@ -238,7 +238,7 @@ def test_bitbucket_queues_one_run_per_changed_branch(client, store: Store,
     response = post(client, "bitbucket", "two_branches")
     assert response.status_code == 202
     assert response.json["runs"] == ["1", "2"] and response.json["run"] == "1"
-    runs = [store.get_run(run_id) for run_id in response.json["runs"]]
+    runs = [store.runs.get(run_id) for run_id in response.json["runs"]]
     assert [(run.branch, run.sha) for run in runs if run] == [("main", A), ("feature/login", B)]
     again = post(client, "bitbucket", "two_branches")
     assert again.json == {"ignored": "duplicate delivery"}
@@ -251,7 +251,7 @@ def test_an_organisation_hook_finds_the_project_by_repository(client, forge: str
                                                               store: Store) -> None:
     response = post(client, forge, path="/hooks")
     assert response.status_code == 202, response.json
-    run = store.get_run(response.json["run"])
+    run = store.runs.get(response.json["run"])
     assert run is not None and run.project == forge and run.sha == A
 
 
@@ -296,7 +296,7 @@ def test_an_organisation_hook_checks_the_secret_of_the_matching_project(
 
     response = post(client, "github", path="/hooks", secret="other", edit=admin)
     assert response.status_code == 202
-    run = store.get_run(response.json["run"])
+    run = store.runs.get(response.json["run"])
     assert run is not None and run.project == "admin"
     assert post(client, "github", path="/hooks", secret=SECRET, edit=admin).status_code == 404
     assert queued(redis_url) == 1

@@ -140,7 +140,7 @@ def test_signed_bodies_never_break_the_service(client, redis_url: str, store: St
         return
     assert queued(redis_url) == before + len(response.json["runs"])
     for run_id in response.json["runs"]:
-        run = store.get_run(run_id)
+        run = store.runs.get(run_id)
         assert run is not None and SHA.match(run.sha) and run.project == forge
 
 
@@ -161,5 +161,5 @@ def test_signed_real_payloads_with_changed_fields(client, redis_url: str, store:
     runs = response.json.get("runs", []) if response.status_code == 202 else []
     assert queued(redis_url) == before + len(runs)
     for run_id in runs:
-        run = store.get_run(run_id)
+        run = store.runs.get(run_id)
         assert run is not None and SHA.match(run.sha) and run.project == forge

@@ -65,7 +65,7 @@ def test_each_pushed_branch_becomes_a_run(server: str, sample_repo: SampleRepo,
         f"pushdock: feature/x: run 2 queued: {server}/runs/2",
         "pushdock: gone: ignored (branch deletion)",
     ]
-    run = store.get_run("1")
+    run = store.runs.get("1")
     assert run is not None
     assert (run.branch, run.sha, run.author) == ("main", second, "Dev")
     assert run.message == "Second version\n\nWith a body."
@@ -80,7 +80,7 @@ def test_failures_exit_non_zero(server: str, sample_repo: SampleRepo, store: Sto
     assert unset.returncode == 1 and "PUSHDOCK_WEBHOOK_SECRET is not set" in unset.stderr
     away = hook(sample_repo, f"http://127.0.0.1:{free_port()}", line)
     assert away.returncode == 1 and "cannot reach" in away.stderr
-    assert store.list_runs() == []
+    assert store.runs.list() == []
 
 
 def test_reading_git_lines_and_urls() -> None:

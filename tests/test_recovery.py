@@ -57,7 +57,7 @@ def kill(process: subprocess.Popen[str]) -> str:
 
 
 def live_color(store: Store, project: str) -> Color | None:
-    live = store.live(project)
+    live = store.live.get(project)
     return live.color if live else None
 
 
@@ -85,7 +85,7 @@ def killed_while_checking_green(settings: Settings, store: Store, docker_client,
     try:
         wait_for(lambda: running_colors(docker_client, project) == ["blue", "green"],
                  timeout=60, what="green started beside blue")
-        wait_for(lambda: any(d.sha == sha for d in [store.deploying(project)] if d),
+        wait_for(lambda: any(d.sha == sha for d in [store.deployments.in_progress(project)] if d),
                  timeout=30, what="the deploy marked in progress")
     finally:
         output = kill(driver)
@@ -104,12 +104,12 @@ def test_killed_between_starting_green_and_switching(
     result = recovery.reconcile(project_name)
     assert result.stopped == (f"pushdock-{project_name}-green",)
     assert running_colors(docker_client, project_name) == ["blue"]
-    live = store.live(project_name)
+    live = store.live.get(project_name)
     assert live is not None and live.color is Color.BLUE and live.sha == sha1
     assert served(caddy, f"{project_name}.test") == "v1"
-    interrupted = store.deployments(project_name)[0]
+    interrupted = store.deployments.history(project_name)[0]
     assert interrupted.sha == sha2 and interrupted.result == "interrupted"
-    assert store.deploying(project_name) is None
+    assert store.deployments.in_progress(project_name) is None
 
 
 def test_killed_after_switching_during_the_drain(
@@ -136,9 +136,9 @@ def test_killed_after_switching_during_the_drain(
     assert result.stopped == (f"pushdock-{project_name}-blue",)
     assert running_colors(docker_client, project_name) == ["green"]
     assert served(caddy, f"{project_name}.test") == "v2"
-    live = store.live(project_name)
+    live = store.live.get(project_name)
     assert live is not None and live.color is Color.GREEN and live.sha == sha2
-    finished = store.deployments(project_name)[0]
+    finished = store.deployments.history(project_name)[0]
     assert finished.sha == sha2 and finished.result == "live"
     assert "reconciliation" in finished.reason
 
@@ -150,12 +150,12 @@ def test_a_route_pointing_elsewhere_than_the_record_wins(
     _, bluegreen, recovery = world
     sha1, v2, sha2 = v1_live_and_v2_built(docker_client, sample_repo, bluegreen, project_name)
     bluegreen.deploy(request(project_name, v2, sha2, "2"))
-    green = store.live(project_name)
+    green = store.live.get(project_name)
     assert green is not None
-    store.set_live(replace(green, color=Color.BLUE, sha=sha1,
+    store.live.set(replace(green, color=Color.BLUE, sha=sha1,
                            container=f"pushdock-{project_name}-blue"))  # one step behind
     result = recovery.reconcile(project_name)
-    assert result.record_fixed and store.live(project_name) == green
+    assert result.record_fixed and store.live.get(project_name) == green
     assert served(caddy, f"{project_name}.test") == "v2"
 
 
@@ -180,7 +180,7 @@ def test_caddy_gone_at_the_switch_leaves_green_to_reconciliation(
             bluegreen.deploy(request(project_name, v2, sha2, "2", slow))
     finally:
         stopper.join()
-    assert store.deployments(project_name)[0].result == "failed"
+    assert store.deployments.history(project_name)[0].result == "failed"
     caddy.start()  # back with an empty config
     assert recovery.restore_routes() == [project_name]
     result = recovery.reconcile(project_name)
@@ -200,5 +200,5 @@ def test_the_next_deploy_reconciles_a_killed_one_first(
     assert deployment.color is Color.GREEN
     assert running_colors(docker_client, project_name) == ["green"]
     assert served(caddy, f"{project_name}.test") == "v3"
-    assert [(d.sha, d.result) for d in store.deployments(project_name)] == [
+    assert [(d.sha, d.result) for d in store.deployments.history(project_name)] == [
         (sha3, "live"), (sha2, "interrupted"), (sha1, "live")]

@@ -55,19 +55,19 @@ def config_bytes(caddy: CaddyProcess) -> bytes:
 
 def test_the_resolver_answers_from_its_table(resolver_server: str, store: Store) -> None:
     assert ask(resolver_server, "shop.pushdock.") == (3, [])  # NXDOMAIN
-    store.set_upstream_address("shop", "172.18.0.5")
+    store.upstreams.set("shop", "172.18.0.5")
     wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.5"]),
              timeout=2, what="the new answer")
-    store.set_upstream_address("shop", "172.18.0.6")
+    store.upstreams.set("shop", "172.18.0.6")
     wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.6"]),
              timeout=2, what="the changed answer")
-    store.remove_upstream_address("shop")
+    store.upstreams.remove("shop")
     wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (3, []), timeout=2,
              what="no answer")
 
 
 def test_answers_outlive_a_redis_outage(store: Store) -> None:
-    store.set_upstream_address("shop", "172.18.0.5")
+    store.upstreams.set("shop", "172.18.0.5")
     lines: list[str] = []
     resolver = UpstreamResolver(store, log=lines.append)
     with pytest.raises(UpstreamLookupFailed):
@@ -79,7 +79,7 @@ def test_answers_outlive_a_redis_outage(store: Store) -> None:
     assert resolver.lookup("cart") is None
     assert any("answering from the table read last" in line for line in lines)
     resolver.store = store
-    store.set_upstream_address("shop", "172.18.0.9")
+    store.upstreams.set("shop", "172.18.0.9")
     resolver.read_table()
     assert resolver.lookup("shop") == "172.18.0.9"
     assert lines[-1] == "Redis is back"
@@ -148,10 +148,10 @@ def test_removing_a_route_removes_its_answer(router: CaddyRouter, store: Store,
                                              colours) -> None:
     blue, _ = colours
     router.set_route("shop", "shop.test", blue.upstream)
-    assert store.upstream_address("shop") == "127.0.0.2"
+    assert store.upstreams.get("shop") == "127.0.0.2"
     router.remove_route("shop")
     assert router.upstream("shop") is None
-    assert store.upstream_address("shop") is None
+    assert store.upstreams.get("shop") is None
 
 
 def test_routes_of_either_kind_are_switched_by_the_other(caddy: CaddyProcess,

@@ -32,19 +32,19 @@ class Harness:
     def run(self, pipeline: str, *, version: str = "v1", files: dict[str, str] | None = None,
             branch: str = "main") -> tuple[Run, Outcome, list[str]]:
         sha = self.repo.commit(version, files={".pushdock.yml": pipeline, **(files or {})})
-        run = self.store.create_run(PushEvent(project=self.project.name, branch=branch, sha=sha))
+        run = self.store.runs.create(PushEvent(project=self.project.name, branch=branch, sha=sha))
         return (run, *self.execute(run))
 
     def execute(self, run: Run) -> tuple[Outcome, list[str]]:
-        self.store.start_run(run.id)
+        self.store.runs.start(run.id)
         reporter = StoreReporter(self.store, run.id, Masker(self.project.secrets.values()))
         control = RunControl(timeout=self.project.timeout,
-                             poll_stop=lambda: self.store.stop_request(run.id))
+                             poll_stop=lambda: self.store.stops.get(run.id))
         with control:
             outcome = Runner(self.settings, self.docker, reporter, control,
                              self.store).execute(run, self.project)
-        self.store.finish_run(run.id, outcome.status, outcome.reason)
-        return outcome, [line for _, _, line in self.store.read_log(run.id)]
+        self.store.runs.finish(run.id, outcome.status, outcome.reason)
+        return outcome, self.store.logs.lines(run.id)
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_a_broken_pipeline_fails_at_config_with_its_line(harness: Harness) -> No
     assert outcome.status is RunStatus.FAILED
     assert outcome.reason.startswith(".pushdock.yml:4: test.steps[0].timout: unknown key")
     assert f"config failed: {outcome.reason}" in lines
-    stages = {s.name: s.status for s in harness.store.get_run(run.id).stages}  # type: ignore[union-attr]
+    stages = {s.name: s.status for s in harness.store.runs.get(run.id).stages}  # type: ignore[union-attr]
     assert stages[StageName.CONFIG] is StageStatus.FAILED
     assert stages[StageName.CHECKOUT] is StageStatus.SUCCESS
 
@@ -163,12 +163,12 @@ def test_a_failing_build_quotes_the_line(harness: Harness, base_image: str) -> N
 def test_cancel_a_running_run(harness: Harness) -> None:
     pipeline = "test:\n  steps:\n    - {name: long, run: 'echo started; sleep 120'}\n"
     sha = harness.repo.commit("v1", files={".pushdock.yml": pipeline})
-    run = harness.store.create_run(PushEvent(project=harness.project.name, branch="main",
+    run = harness.store.runs.create(PushEvent(project=harness.project.name, branch="main",
                                              sha=sha))
     result: list[Outcome] = []
     thread = threading.Thread(target=lambda: result.append(harness.execute(run)[0]))
     thread.start()
-    wait_for(lambda: any(line == "started" for _, _, line in harness.store.read_log(run.id)),
+    wait_for(lambda: "started" in harness.store.logs.lines(run.id),
              timeout=60, what="the step to start")
     cancel_run(harness.store, run.id, "cancelled by dev")
     thread.join(timeout=10)  # the step is killed within seconds, not after its 120 s
@@ -177,10 +177,10 @@ def test_cancel_a_running_run(harness: Harness) -> None:
 
 
 def test_cancel_a_queued_run(store: Store) -> None:
-    run = store.create_run(PushEvent(project="shop", branch="main", sha="a" * 40))
+    run = store.runs.create(PushEvent(project="shop", branch="main", sha="a" * 40))
     cancelled = cancel_run(store, run.id)
     assert cancelled.status is RunStatus.CANCELLED
-    assert store.active_runs() == []
+    assert store.runs.active() == []
     with pytest.raises(RunNotActive, match="already finished"):
         cancel_run(store, run.id)
 
@@ -194,21 +194,21 @@ def test_a_newer_push_supersedes(harness: Harness, redis_url: str) -> None:
                                                        sha="b" * 40), supersede=True)
     second = submit_run(harness.store, queue, PushEvent(project=name, branch="main",
                                                         sha="c" * 40), supersede=True)
-    old = harness.store.get_run(first.id)
+    old = harness.store.runs.get(first.id)
     assert old is not None and old.status is RunStatus.SUPERSEDED
     assert old.reason == f"superseded by #{second.id}"
-    assert harness.store.get_run(other.id).status is RunStatus.QUEUED  # type: ignore[union-attr]
-    assert [r.id for r in harness.store.active_runs()] == [other.id, second.id]
+    assert harness.store.runs.get(other.id).status is RunStatus.QUEUED  # type: ignore[union-attr]
+    assert [r.id for r in harness.store.runs.active()] == [other.id, second.id]
 
     # A running run is stopped the same way
     pipeline = "test:\n  steps:\n    - {name: long, run: 'echo started; sleep 120'}\n"
     sha = harness.repo.commit("v2", files={".pushdock.yml": pipeline})
-    running = harness.store.create_run(PushEvent(project=name, branch="feature", sha=sha))
+    running = harness.store.runs.create(PushEvent(project=name, branch="feature", sha=sha))
     result: list[Outcome] = []
     thread = threading.Thread(target=lambda: result.append(harness.execute(running)[0]))
     thread.start()
-    wait_for(lambda: any(line == "started" for _, _, line in
-                         harness.store.read_log(running.id)), timeout=60, what="step start")
+    wait_for(lambda: "started" in harness.store.logs.lines(running.id), timeout=60,
+             what="step start")
     newer = submit_run(harness.store, queue, PushEvent(project=name, branch="feature",
                                                        sha="d" * 40), supersede=True)
     thread.join(timeout=10)

@@ -42,7 +42,7 @@ def make_project(forge: str, api: str) -> Project:
 
 
 def a_run(store: Store) -> str:
-    return store.create_run(PushEvent(project="shop", branch="main", sha=SHA)).id
+    return store.runs.create(PushEvent(project="shop", branch="main", sha=SHA)).id
 
 
 @pytest.mark.parametrize("forge", sorted(EXPECTED))
@@ -59,7 +59,7 @@ def test_each_forge_gets_its_own_request(forge: str, store: Store) -> None:
     assert request["body"][key] == word
     link = request["body"].get("target_url") or request["body"].get("url")
     assert link == f"{BASE}/runs/{run_id}"
-    assert [line for _, stage, line in store.read_log(run_id) if stage == "status"] == [
+    assert [e.line for e in store.logs.read(run_id) if e.stage == "status"] == [
         f"reported success to {forge}"]
 
 
@@ -70,7 +70,7 @@ def test_a_refused_or_unreachable_forge_is_logged_and_not_raised(store: Store) -
                           CommitState.RUNNING, BASE)
     assert not report(store, make_project("gitea", f"http://127.0.0.1:{free_port()}"), run_id,
                       SHA, CommitState.RUNNING, BASE, timeout=2)
-    lines = [line for _, _, line in store.read_log(run_id)]
+    lines = store.logs.lines(run_id)
     assert lines[0].startswith("could not report running to github: ")
     assert "answered 401" in lines[0]
     assert lines[1].startswith("could not report running to gitea: cannot reach")
@@ -119,7 +119,7 @@ def test_pending_is_not_reported_once_the_run_started(worker_env: Settings,
     with RecordingServer() as server:
         write_project(worker_env, server)
         run_id = a_run(store)
-        store.start_run(run_id)
+        store.runs.start(run_id)
         jobs.report_queued(run_id, "shop")
     assert server.requests == []
 

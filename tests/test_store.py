@@ -5,134 +5,162 @@ from dataclasses import replace
 import pytest
 import redis
 
-from pipeline.model import Color, Deployment, LiveApp, PushEvent, RunStatus, StageName, StageStatus
-from pipeline.store import DELIVERY_TTL, Store
+from pipeline.model import (
+    Color,
+    Deployment,
+    LiveApp,
+    PushEvent,
+    RunStatus,
+    StageName,
+    StageStatus,
+    StopRequest,
+)
+from pipeline.records.deliveries import DELIVERY_TTL
+from pipeline.store import Store
 
 EVENT = PushEvent(project="shop", branch="main", sha="b" * 40, message="Add cart",
                   author="dev", delivery_id="d-1")
 
 
 def test_run_lifecycle(store: Store) -> None:
-    run = store.create_run(EVENT, stages=(StageName.CHECKOUT, StageName.BUILD))
+    run = store.runs.create(EVENT, stages=(StageName.CHECKOUT, StageName.BUILD))
     assert run.status is RunStatus.QUEUED and run.id == "1"
-    assert store.create_run(EVENT).id == "2"
-    store.start_run(run.id)
-    store.set_stage(run.id, StageName.CHECKOUT, StageStatus.RUNNING)
-    current = store.get_run(run.id)
+    assert store.runs.create(EVENT).id == "2"
+    store.runs.start(run.id)
+    store.runs.set_stage(run.id, StageName.CHECKOUT, StageStatus.RUNNING)
+    current = store.runs.get(run.id)
     assert current is not None and current.current_stage is StageName.CHECKOUT
-    store.set_stage(run.id, StageName.CHECKOUT, StageStatus.SUCCESS)
-    store.set_stage(run.id, StageName.BUILD, StageStatus.RUNNING)
-    done = store.finish_run(run.id, RunStatus.FAILED, "docker build failed")
+    store.runs.set_stage(run.id, StageName.CHECKOUT, StageStatus.SUCCESS)
+    store.runs.set_stage(run.id, StageName.BUILD, StageStatus.RUNNING)
+    done = store.runs.finish(run.id, RunStatus.FAILED, "docker build failed")
     assert done.status is RunStatus.FAILED and done.reason == "docker build failed"
     assert [s.status for s in done.stages] == [StageStatus.SUCCESS, StageStatus.FAILED]
     assert done.duration is not None and done.duration >= 0
-    assert store.get_run(run.id) == done
-    assert [r.id for r in store.list_runs()] == ["2", "1"]
-    assert [r.id for r in store.list_runs("shop", limit=1)] == ["2"]
-    assert store.list_runs("other") == []
-    assert store.projects_with_runs() == ["shop"]
-    assert store.get_run("99") is None
+    assert store.runs.get(run.id) == done
+    assert [r.id for r in store.runs.list()] == ["2", "1"]
+    assert [r.id for r in store.runs.list("shop", limit=1)] == ["2"]
+    assert store.runs.list("other") == []
+    assert store.runs.projects() == ["shop"]
+    assert store.runs.get("99") is None
 
 
 def test_log_stream(store: Store) -> None:
-    store.append_log("5", "first", stage="build")
-    store.append_log("5", "second", stage="build")
-    entries = store.read_log("5")
-    assert [(stage, line) for _, stage, line in entries] == [("build", "first"),
-                                                             ("build", "second")]
-    assert [line for _, _, line in store.read_log("5", after=entries[0][0])] == ["second"]
+    store.logs.append("5", "first", stage="build")
+    store.logs.append("5", "second", stage="build")
+    entries = store.logs.read("5")
+    assert [(e.stage, e.line) for e in entries] == [("build", "first"), ("build", "second")]
+    assert [e.line for e in store.logs.read("5", after=entries[0].id)] == ["second"]
+    tail, total = store.logs.tail("5", 1)
+    assert [e.line for e in tail] == ["second"] and total == 2 == store.logs.length("5")
 
 
 def test_delivery_ids_are_claimed_once_with_a_ttl(store: Store, redis_url: str) -> None:
-    assert store.claim_delivery("shop", "abc")
-    assert not store.claim_delivery("shop", "abc")
-    assert store.claim_delivery("cart", "abc")
+    assert store.deliveries.claim("shop", "abc") is not None
+    assert store.deliveries.claim("shop", "abc") is None
+    assert store.deliveries.claim("cart", "abc") is not None
     ttl = redis.Redis.from_url(redis_url).ttl("pushdock:delivery:shop:abc")
     assert 3 * 24 * 3600 <= ttl <= DELIVERY_TTL
 
 
 def test_a_claimed_delivery_numbers_its_run(store: Store, redis_url: str) -> None:
-    assert store.claim_delivery_run_id("shop", "d1") == "1"
-    assert store.claim_delivery_run_id("shop", "d1") is None  # seen: no number taken
-    assert store.claim_delivery_run_id("cart", "d1") == "2"
+    assert store.deliveries.claim("shop", "d1") == "1"
+    assert store.deliveries.claim("shop", "d1") is None  # seen: no number taken
+    assert store.deliveries.claim("cart", "d1") == "2"
     ttl = redis.Redis.from_url(redis_url).ttl("pushdock:delivery:shop:d1")
     assert 0 < ttl <= DELIVERY_TTL
-    assert store.create_run(EVENT, run_id="1").id == "1"
-    assert store.create_run(EVENT).id == "3"
-    store.release_delivery("shop", "d1")
-    assert store.claim_delivery_run_id("shop", "d1") == "4"
+    assert store.runs.create(EVENT, run_id="1").id == "1"
+    assert store.runs.create(EVENT).id == "3"
+    store.deliveries.release("shop", "d1")
+    assert store.deliveries.claim("shop", "d1") == "4"
 
 
 def test_a_newer_run_supersedes_older_ones_of_its_branch(store: Store) -> None:
-    queued = store.create_run(EVENT)
-    running = store.start_run(store.create_run(EVENT).id)
-    finished = store.create_run(EVENT)
-    store.finish_run(finished.id, RunStatus.SUCCESS)
-    other = store.create_run(replace(EVENT, branch="dev"))
-    newer = store.create_run(EVENT, supersede=True)
+    queued = store.runs.create(EVENT)
+    running = store.runs.create(EVENT)
+    store.runs.start(running.id)
+    finished = store.runs.create(EVENT)
+    store.runs.finish(finished.id, RunStatus.SUCCESS)
+    other = store.runs.create(replace(EVENT, branch="dev"))
+    newer = store.runs.create(EVENT, supersede=True)
 
-    old = store.get_run(queued.id)
+    old = store.runs.get(queued.id)
     assert old is not None and old.status is RunStatus.SUPERSEDED
     assert old.reason == f"superseded by #{newer.id}" and old.finished is not None
-    assert store.stop_request(queued.id) == (RunStatus.SUPERSEDED, old.reason)
+    assert store.stops.get(queued.id) == StopRequest(RunStatus.SUPERSEDED, old.reason)
     # A running run is asked to stop; its worker finishes it.
-    assert store.get_run(running.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
-    assert store.stop_request(running.id) == (RunStatus.SUPERSEDED, old.reason)
-    assert store.stop_request(finished.id) is None
-    assert store.get_run(finished.id).status is RunStatus.SUCCESS  # type: ignore[union-attr]
-    assert [r.id for r in store.active_runs()] == [running.id, other.id, newer.id]
+    assert store.runs.get(running.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    assert store.stops.get(running.id) == StopRequest(RunStatus.SUPERSEDED, old.reason)
+    assert store.stops.get(finished.id) is None
+    assert store.runs.get(finished.id).status is RunStatus.SUCCESS  # type: ignore[union-attr]
+    assert [r.id for r in store.runs.active()] == [running.id, other.id, newer.id]
 
-    # Only the running one is still indexed: the next push asks it again, and nothing else.
-    assert sorted(store.supersede("shop", "main", str(int(newer.id) + 1)), key=int) == [
-        running.id, newer.id]
-    assert store.supersede("shop", "dev", "1") == []
-    assert store.get_run(other.id).status is RunStatus.QUEUED  # type: ignore[union-attr]
+    # Only the running one is still indexed: the next push affects it and the queued newer
+    # one, and nothing on another branch.
+    redis_client = store.redis
+    redis_client.delete(f"pushdock:run:{running.id}:stop")
+    newest = store.runs.create(EVENT, supersede=True)
+    reason = f"superseded by #{newest.id}"
+    assert store.stops.get(running.id) == StopRequest(RunStatus.SUPERSEDED, reason)
+    assert store.stops.get(newer.id) == StopRequest(RunStatus.SUPERSEDED, reason)
+    assert store.runs.get(newer.id).status is RunStatus.SUPERSEDED  # type: ignore[union-attr]
+    assert store.stops.get(queued.id) == StopRequest(RunStatus.SUPERSEDED, old.reason)
+    assert store.runs.get(other.id).status is RunStatus.QUEUED  # type: ignore[union-attr]
+    assert store.stops.get(other.id) is None
+    assert [r.id for r in store.runs.active()] == [running.id, other.id, newest.id]
 
 
 def test_live_and_deployments(store: Store) -> None:
-    assert store.live("shop") is None
+    assert store.live.get("shop") is None
     app = LiveApp(project="shop", color=Color.GREEN, sha="c" * 40, run="3",
                   container="pushdock-shop-green", upstream="172.18.0.3:8000")
-    store.set_live(app)
-    assert store.live("shop") == app
-    assert store.live_projects() == ["shop"]
+    store.live.set(app)
+    assert store.live.get("shop") == app
+    assert store.live.projects() == ["shop"]
     deployment = Deployment(project="shop", sha="c" * 40, run="3", color=Color.GREEN,
                             image="shop:ccc", trigger="push", started=1.0, finished=2.0,
                             result="live")
-    store.record_deployment(deployment)
-    assert store.deployments("shop") == [deployment]
+    store.deployments.record(deployment)
+    assert store.deployments.history("shop") == [deployment]
 
 
 def test_deploy_lock_serialises(store: Store) -> None:
     import threading
-    import time
 
     order: list[str] = []
+    a_inside, a_may_leave = threading.Event(), threading.Event()
 
-    def deploy(name: str) -> None:
-        with store.deploy_lock("shop", timeout=10, wait=10):
-            order.append(f"{name} in")
-            time.sleep(0.3)
-            order.append(f"{name} out")
+    def first() -> None:
+        with store.locks.deploy("shop", timeout=10, wait=10):
+            order.append("a in")
+            a_inside.set()
+            a_may_leave.wait(10)
+            order.append("a out")
 
-    threads = [threading.Thread(target=deploy, args=(n,)) for n in ("a", "b")]
-    for thread in threads:
-        thread.start()
-        time.sleep(0.05)
-    for thread in threads:
-        thread.join()
+    def second() -> None:
+        with store.locks.deploy("shop", timeout=10, wait=10):
+            order.append("b in")
+            order.append("b out")
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert a_inside.wait(10)
+    b = threading.Thread(target=second)
+    b.start()  # a holds the lock: b cannot be in before a is out, however it is scheduled
+    a_may_leave.set()
+    a.join()
+    b.join()
     assert order == ["a in", "a out", "b in", "b out"]
 
 
 def test_the_lock_is_extended_while_held(store: Store) -> None:
     import time
 
-    with store.deploy_lock("shop", timeout=0.6) as lock:
+    with store.locks.deploy("shop", timeout=0.6) as lock:
         time.sleep(2)  # over three times its time to live
         assert lock.owned()
-        with pytest.raises(TimeoutError), store.deploy_lock("shop", timeout=0.6, wait=0.1):
+        with pytest.raises(TimeoutError), store.locks.deploy("shop", timeout=0.6, wait=0.1):
             pass
-    with store.deploy_lock("shop", timeout=0.6, wait=0.1):
+    with store.locks.deploy("shop", timeout=0.6, wait=0.1):
         pass  # released on the way out
 
 
@@ -140,10 +168,46 @@ def test_a_deploy_in_progress_is_marked_until_recorded(store: Store) -> None:
     running = Deployment(project="shop", sha="d" * 40, run="4", color=Color.BLUE,
                          image="shop:ddd", trigger="push", started=1.0, finished=None,
                          result="running")
-    store.begin_deployment(running)
-    assert store.deploying("shop") == running
-    assert store.deploying_projects() == ["shop"]
-    store.record_deployment(replace(running, finished=2.0, result="live"))
-    assert store.deploying("shop") is None
-    assert store.deployments("shop")[0].result == "live"
-    assert store.deployed_projects() == ["shop"]
+    store.deployments.begin(running)
+    assert store.deployments.in_progress("shop") == running
+    assert store.deployments.in_progress_projects() == ["shop"]
+    store.deployments.record(replace(running, finished=2.0, result="live"))
+    assert store.deployments.in_progress("shop") is None
+    assert store.deployments.history("shop")[0].result == "live"
+    assert store.deployments.projects() == ["shop"]
+
+
+def test_a_stage_change_writes_its_fields_alone(store: Store) -> None:
+    run = store.runs.create(EVENT, stages=(StageName.CHECKOUT, StageName.BUILD))
+    key = f"pushdock:run:{run.id}"
+    store.redis.hset(key, "message", "changed elsewhere")  # a stage change must keep it
+    store.runs.set_stage(run.id, StageName.BUILD, StageStatus.RUNNING)
+    assert store.redis.hget(key, "stage:build:status") == "running"
+    assert store.redis.hget(key, "stage:checkout:status") == "pending"
+    store.runs.set_stage(run.id, StageName.BUILD, StageStatus.SUCCESS)
+    build = store.runs.get(run.id).stages[1]  # type: ignore[union-attr]
+    assert build.status is StageStatus.SUCCESS and build.started is not None
+    assert build.finished is not None and build.finished >= build.started
+    assert store.runs.get(run.id).message == "changed elsewhere"  # type: ignore[union-attr]
+    # A stage that ends without having started started when it ended.
+    store.runs.set_stage(run.id, StageName.CHECKOUT, StageStatus.FAILED)
+    checkout = store.runs.get(run.id).stages[0]  # type: ignore[union-attr]
+    assert checkout.started == checkout.finished
+    # A stage the run was not created with is kept, after the others.
+    store.runs.set_stage(run.id, StageName.DEPLOY, StageStatus.SKIPPED)
+    assert [s.name for s in store.runs.get(run.id).stages] == [  # type: ignore[union-attr]
+        StageName.CHECKOUT, StageName.BUILD, StageName.DEPLOY]
+
+
+def test_a_run_written_with_one_stages_field_stays_readable(store: Store) -> None:
+    import json
+
+    store.redis.hset("pushdock:run:7", mapping={
+        "id": "7", "project": "shop", "branch": "main", "sha": "a" * 40, "status": "success",
+        "created": "1.5", "started": "2.0", "finished": "3.0",
+        "stages": json.dumps([{"name": "build", "status": "success", "started": 2.0,
+                               "finished": 3.0}])})
+    run = store.runs.get("7")
+    assert run is not None and run.status is RunStatus.SUCCESS and run.duration == 1.0
+    assert [(s.name, s.status, s.duration) for s in run.stages] == [
+        (StageName.BUILD, StageStatus.SUCCESS, 1.0)]

@@ -81,7 +81,7 @@ def test_a_worker_killed_mid_run(workers: Workers, settings: Settings, store: St
     first = workers.start()
     sha = sample_repo.commit("v1", files={".pushdock.yml": LONG_STEP})
     run = submit_run(store, queue, PushEvent(project=project_name, branch="main", sha=sha))
-    wait_for(lambda: any(line == "started" for _, _, line in store.read_log(run.id)),
+    wait_for(lambda: "started" in store.logs.lines(run.id),
              timeout=120, what="the step to start")
     step_filter = {"label": [f"pushdock.run={run.id}", "pushdock.role=step"]}
     assert docker_client.containers.list(filters=step_filter)
@@ -92,10 +92,10 @@ def test_a_worker_killed_mid_run(workers: Workers, settings: Settings, store: St
     for pid in family:
         os.kill(pid, signal.SIGKILL)
     first.wait()
-    assert store.get_run(run.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    assert store.runs.get(run.id).status is RunStatus.RUNNING  # type: ignore[union-attr]
 
     workers.start()
-    lost = wait_for(lambda: (r := store.get_run(run.id)) and r.status.finished and r,
+    lost = wait_for(lambda: (r := store.runs.get(run.id)) and r.status.finished and r,
                     timeout=90, what="the lost run to be marked")
     assert lost.status is RunStatus.ERROR and lost.reason == "worker lost"
     wait_for(lambda: not docker_client.containers.list(all=True, filters=step_filter),
@@ -104,7 +104,7 @@ def test_a_worker_killed_mid_run(workers: Workers, settings: Settings, store: St
     # the next push runs normally on the new worker
     sha = sample_repo.commit("v2", files={".pushdock.yml": "test:\n  steps:\n    - run: 'true'\n"})
     after = submit_run(store, queue, PushEvent(project=project_name, branch="main", sha=sha))
-    done = wait_for(lambda: (r := store.get_run(after.id)) and r.status.finished and r,
+    done = wait_for(lambda: (r := store.runs.get(after.id)) and r.status.finished and r,
                     timeout=120, what="the next run")
     assert done.status is RunStatus.SUCCESS, done.reason
 
@@ -112,10 +112,10 @@ def test_a_worker_killed_mid_run(workers: Workers, settings: Settings, store: St
 def test_leftovers_of_finished_runs_are_removed(settings: Settings, store: Store,
                                                 docker_client, base_image: str,
                                                 project_name: str) -> None:
-    finished = store.create_run(PushEvent(project=project_name, branch="main", sha="a" * 40))
-    store.finish_run(finished.id, RunStatus.FAILED, "x")
-    running = store.create_run(PushEvent(project=project_name, branch="main", sha="b" * 40))
-    store.start_run(running.id)
+    finished = store.runs.create(PushEvent(project=project_name, branch="main", sha="a" * 40))
+    store.runs.finish(finished.id, RunStatus.FAILED, "x")
+    running = store.runs.create(PushEvent(project=project_name, branch="main", sha="b" * 40))
+    store.runs.start(running.id)
     labels = {"pushdock.project": project_name, "pushdock.role": "step"}
     for run_id in (finished.id, running.id, "local42"):
         docker_client.containers.create(base_image, ["true"],
@@ -123,7 +123,7 @@ def test_leftovers_of_finished_runs_are_removed(settings: Settings, store: Store
     workspace = settings.data_dir / "workspaces" / f"{project_name}-run{finished.id}"
     workspace.mkdir(parents=True)
     # Queued when the list was taken, started by another worker since: not a leftover.
-    starting = store.create_run(PushEvent(project=project_name, branch="main", sha="c" * 40))
+    starting = store.runs.create(PushEvent(project=project_name, branch="main", sha="c" * 40))
     starting_workspace = settings.data_dir / "workspaces" / f"{project_name}-run{starting.id}"
     starting_workspace.mkdir()
     other = {**labels, "pushdock.project": "someone-else", "pushdock.run": finished.id}
@@ -167,14 +167,14 @@ def test_two_workers_run_two_projects_at_once(settings: Settings, store: Store,
                                                            sha=sha)))
 
         def both_started() -> bool:
-            return all(any(line == "started" for _, _, line in store.read_log(run.id))
+            return all("started" in store.logs.lines(run.id)
                        for run in runs)
 
         wait_for(both_started, timeout=180, what="both runs to be in their steps together")
-        assert all(store.get_run(r.id).status is RunStatus.RUNNING for r in runs)  # type: ignore[union-attr]
+        assert all(store.runs.get(r.id).status is RunStatus.RUNNING for r in runs)  # type: ignore[union-attr]
         for run in runs:
             cancel_run(store, run.id)
-        wait_for(lambda: all(store.get_run(r.id).status.finished for r in runs),  # type: ignore[union-attr]
+        wait_for(lambda: all(store.runs.get(r.id).status.finished for r in runs),  # type: ignore[union-attr]
                  timeout=30, what="both runs to stop")
         # the supervisor stops its workers on SIGTERM, leaving none behind
         children = descendants(supervisor.pid)

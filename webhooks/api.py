@@ -61,7 +61,7 @@ def _not_found(_error: Exception):
 
 
 def _run_or_404(run_id: str) -> Run:
-    run = services().store.get_run(run_id) if run_id.isdigit() else None
+    run = services().store.runs.get(run_id) if run_id.isdigit() else None
     if run is None:
         abort(404)
     return run
@@ -77,7 +77,7 @@ def _page() -> tuple[int, int]:
 def projects():
     store = services().store
     names = project_names()
-    lives, last = store.lives(names), store.last_runs(names)
+    lives, last = store.live.many(names), store.runs.latest_of(names)
     return jsonify([{"name": name, "live": live_json(lives.get(name)),
                      "last_run": run_json(last[name]) if name in last else None}
                     for name in names])
@@ -88,16 +88,17 @@ def project_runs(name: str):
     store = services().store
     project_or_404(name)
     limit, offset = _page()
-    return jsonify({"total": store.count_runs(name), "offset": offset, "limit": limit,
-                    "runs": [run_json(r) for r in store.list_runs(name, limit, offset)]})
+    return jsonify({"total": store.runs.count(name), "offset": offset, "limit": limit,
+                    "runs": [run_json(r) for r in store.runs.list(name, limit, offset)]})
 
 
 @blueprint.get("/projects/<name>/deployments")
 def project_deployments(name: str):
     store = services().store
     project_or_404(name)
-    return jsonify({"live": live_json(store.live(name)),
-                    "deployments": [deployment_json(d) for d in store.deployments(name, 100)]})
+    return jsonify({"live": live_json(store.live.get(name)),
+                    "deployments": [deployment_json(d)
+                                    for d in store.deployments.history(name, 100)]})
 
 
 @blueprint.get("/runs/<run_id>")
@@ -116,8 +117,8 @@ def run_log(run_id: str) -> Response:
         response.headers["Cache-Control"] = "no-cache"
         response.headers["X-Accel-Buffering"] = "no"  # proxies must not hold events back
         return response
-    text = "".join(strip_ansi(line) + "\n" for _, _, line in store.read_log(run_id,
-                                                                             count=1_000_000))
+    entries = store.logs.read(run_id, count=1_000_000)
+    text = "".join(strip_ansi(entry.line) + "\n" for entry in entries)
     return Response(text, mimetype="text/plain")
 
 
@@ -132,11 +133,12 @@ def _events(run_id: str, after: str) -> Iterator[str]:
     yield "retry: 2000\n\n"
     last_state = None
     while True:
-        entries = store.wait_log(run_id, after, SSE_BLOCK_MS)
-        for entry_id, stage, line in entries:
-            yield _event("line", {"stage": stage, "html": str(ansi_to_html(line))}, entry_id)
-            after = entry_id
-        run = store.get_run(run_id)
+        entries = store.logs.wait(run_id, after, SSE_BLOCK_MS)
+        for entry in entries:
+            yield _event("line", {"stage": entry.stage, "html": str(ansi_to_html(entry.line))},
+                         entry.id)
+            after = entry.id
+        run = store.runs.get(run_id)
         if run is None:
             return
         state = run_json(run)

@@ -155,7 +155,7 @@ def _queue(svc: Services, parsed: Parsed):
             claim = f"{event.delivery_id}:{event.ref or event.branch}"
             run_id = None
             if event.delivery_id:
-                run_id = svc.store.claim_delivery_run_id(project.name, claim)
+                run_id = svc.store.deliveries.claim(project.name, claim)
                 if run_id is None:
                     ignored.append("duplicate delivery")
                     continue
@@ -165,7 +165,7 @@ def _queue(svc: Services, parsed: Parsed):
                                        supersede=project.supersede, timeout=project.timeout))
             except Exception:
                 if event.delivery_id:  # let the forge's redelivery through
-                    svc.store.release_delivery(project.name, claim)
+                    svc.store.deliveries.release(project.name, claim)
                 raise
     except (StoreUnavailable, redis.exceptions.RedisError):
         return _answer(503, error="Redis is unavailable; nothing was queued")

@@ -82,7 +82,7 @@ def project_names() -> list[str]:
     svc = services()
     names = {path.stem for path in svc.settings.config_dir.glob("*.yml")
              if is_project_name(path.stem)}
-    return sorted(names | set(svc.store.projects_with_runs()))
+    return sorted(names | set(svc.store.runs.projects()))
 
 
 def project_or_404(name: str) -> str:
@@ -114,12 +114,12 @@ def _store_down(_error: Exception):
 def dashboard():
     store = services().store
     names = project_names()
-    lives = store.lives(names)
-    deployments = store.latest_deployments(names)
-    last_runs = store.last_runs(names)
+    lives = store.live.many(names)
+    deployments = store.deployments.latest_of(names)
+    last_runs = store.runs.latest_of(names)
     rows = [ProjectRow(name, lives.get(name), _since(lives.get(name), deployments.get(name)),
                        last_runs.get(name)) for name in names]
-    return render_template("dashboard.html", projects=rows, runs=store.list_runs(limit=20),
+    return render_template("dashboard.html", projects=rows, runs=store.runs.list(limit=20),
                            workers=workers_alive(), resolver_down=resolver_down(),
                            queued=any(r.status is RunStatus.QUEUED for r in last_runs.values()))
 
@@ -135,28 +135,28 @@ def project_page(name: str):
     store = services().store
     project_or_404(name)
     page = max(1, request.args.get("page", 1, type=int) or 1)
-    total = store.count_runs(name)
-    runs = store.list_runs(name, limit=RUNS_PER_PAGE, offset=(page - 1) * RUNS_PER_PAGE)
-    recent = runs if page == 1 else store.list_runs(name, limit=RUNS_PER_PAGE)
+    total = store.runs.count(name)
+    runs = store.runs.list(name, limit=RUNS_PER_PAGE, offset=(page - 1) * RUNS_PER_PAGE)
+    recent = runs if page == 1 else store.runs.list(name, limit=RUNS_PER_PAGE)
     return render_template(
         "project.html", name=name, runs=runs, page=page,
-        pages=max(1, -(-total // RUNS_PER_PAGE)), total=total, live=store.live(name),
-        deployments=store.deployments(name, limit=20), chart=history_chart(recent))
+        pages=max(1, -(-total // RUNS_PER_PAGE)), total=total, live=store.live.get(name),
+        deployments=store.deployments.history(name, limit=20), chart=history_chart(recent))
 
 
 @blueprint.get("/runs/<run_id>")
 def run_page(run_id: str) -> Response:
     store = services().store
-    run = store.get_run(run_id) if run_id.isdigit() else None
+    run = store.runs.get(run_id) if run_id.isdigit() else None
     if run is None:
         abort(404)
-    total = store.log_length(run_id)
+    total = store.logs.length(run_id)
 
     def log_lines() -> Iterator[tuple[str, str, Markup]]:
         # Fetched while the page streams: the head of the page is on its way meanwhile.
-        entries, _ = store.log_tail(run_id, LOG_LINES_ON_PAGE)
-        for entry_id, stage, line in entries:
-            yield entry_id, stage, ansi_to_html(line)
+        entries, _ = store.logs.tail(run_id, LOG_LINES_ON_PAGE)
+        for entry in entries:
+            yield entry.id, entry.stage, ansi_to_html(entry.line)
 
     shown = min(total, LOG_LINES_ON_PAGE)
     return Response(stream_with_context(stream_template(
@@ -168,7 +168,7 @@ def badge(name: str) -> Response:
     store = services().store
     if not is_project_name(name):
         abort(404)
-    last = store.last_runs([name]).get(name)
+    last = store.runs.latest_of([name]).get(name)
     message = last.status.value if last else "no runs"
     colour = STATUS_COLOURS.get(last.status, UNKNOWN_COLOUR) if last else UNKNOWN_COLOUR
     response = Response(badge_svg(name, message, colour), mimetype="image/svg+xml")

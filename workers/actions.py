@@ -23,7 +23,7 @@ def cancel(store: Store, run_id: str, who: str = "") -> Run:
 
 def rerun(settings: Settings, store: Store, queue: Queue, run_id: str) -> Run:
     """The same commit of the same branch, again, as a new run."""
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     if run is None:
         raise NoSuchRun(f"no run #{run_id}")
     project = load_project(settings.config_dir, run.project)

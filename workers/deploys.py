@@ -56,7 +56,7 @@ def deploy_sha(settings: Settings, project_name: str, sha: str | None = None, *,
     try:
         images = _images_newest_first(client, project.name)
         image, full_sha = resolve_image(project.name, images, sha, images)
-        history = store.deployments(project.name, limit=100)
+        history = store.deployments.history(project.name, limit=100)
         spec = spec_for(history, full_sha)
         return _deploy(settings, store, client, project, image, full_sha, spec, trigger,
                        f"deploy {full_sha[:7]}", say)
@@ -71,8 +71,8 @@ def rollback(settings: Settings, project_name: str, to: str | None = None, *,
     client = connect_docker()
     try:
         available = Apps(client, settings.apps_network).available_images(project.name)
-        live = store.live(project.name)
-        target = rollback_target(store.deployments(project.name, limit=100),
+        live = store.live.get(project.name)
+        target = rollback_target(store.deployments.history(project.name, limit=100),
                                  live.sha if live else None, available, to)
         return _deploy(settings, store, client, project, target.image, target.sha,
                        target.spec, "rollback", f"rollback to {target.sha[:7]}", say)
@@ -126,10 +126,10 @@ def _deploy(settings: Settings, store: Store, client: docker.DockerClient, proje
             image: str, sha: str, spec: DeploySpec | None, trigger: str, message: str,
             say: Say | None) -> Deployment:
     assert project.deploy.host is not None
-    run = store.create_run(PushEvent(project=project.name, branch=project.deploy.branch,
+    run = store.runs.create(PushEvent(project=project.name, branch=project.deploy.branch,
                                      sha=sha, message=message, author=trigger),
                            trigger=trigger, stages=(StageName.DEPLOY,))
-    store.start_run(run.id)
+    store.runs.start(run.id)
     reporter = _EchoReporter(store, run.id, Masker(project.secrets.values()), say)
     if spec is None:
         spec = project.pipeline.deploy if project.pipeline else DeploySpec()
@@ -144,12 +144,12 @@ def _deploy(settings: Settings, store: Store, client: docker.DockerClient, proje
                           secrets=project.secrets))
     except PushdockError as exc:
         reporter.stage(StageName.DEPLOY, StageStatus.FAILED)
-        store.finish_run(run.id, RunStatus.FAILED, reporter.mask(str(exc)))
+        store.runs.finish(run.id, RunStatus.FAILED, reporter.mask(str(exc)))
         raise
     except BaseException as exc:
         reporter.stage(StageName.DEPLOY, StageStatus.FAILED)
-        store.finish_run(run.id, RunStatus.ERROR, reporter.mask(f"{type(exc).__name__}: {exc}"))
+        store.runs.finish(run.id, RunStatus.ERROR, reporter.mask(f"{type(exc).__name__}: {exc}"))
         raise
     reporter.stage(StageName.DEPLOY, StageStatus.SUCCESS)
-    store.finish_run(run.id, RunStatus.SUCCESS)
+    store.runs.finish(run.id, RunStatus.SUCCESS)
     return deployment

@@ -10,7 +10,7 @@ import docker
 from docker.errors import APIError, NotFound
 
 from pipeline.errors import PushdockError
-from pipeline.model import Run, RunStatus
+from pipeline.model import Run, RunStatus, StopRequest
 from pipeline.runner import remove_network, remove_run_resources
 from pipeline.steps import LABEL_PROJECT, LABEL_ROLE, LABEL_RUN
 from pipeline.store import Store
@@ -26,14 +26,14 @@ class RunNotActive(PushdockError):
 def cancel_run(store: Store, run_id: str, reason: str = "cancelled",
                status: RunStatus = RunStatus.CANCELLED) -> Run:
     """Cancel a queued run at once; a running one is stopped by its worker within seconds."""
-    run = store.get_run(run_id)
+    run = store.runs.get(run_id)
     if run is None:
         raise RunNotActive(f"no run #{run_id}")
     if run.status.finished:
         raise RunNotActive(f"run #{run_id} has already finished ({run.status.value})")
-    store.request_stop(run_id, status, reason)
+    store.stops.request(run_id, StopRequest(status, reason))
     if run.status is RunStatus.QUEUED:
-        return store.finish_run(run_id, status, reason)
+        return store.runs.finish(run_id, status, reason)
     return run
 
 
@@ -42,13 +42,13 @@ def reap_lost_runs(store: Store, client: docker.DockerClient | None,
     """Runs marked running whose worker stopped beating: mark them error, free what they held."""
     lost = []
     now = time.time()
-    for run in store.active_runs():
-        if run.status is not RunStatus.RUNNING or store.is_alive(run.id):
+    for run in store.runs.active():
+        if run.status is not RunStatus.RUNNING or store.heartbeats.alive(run.id):
             continue
         if run.started is not None and now - run.started < grace:
             continue  # its first beat may still be on its way
-        store.append_log(run.id, f"{LOST_REASON}: no heartbeat for {grace:g}s")
-        store.finish_run(run.id, RunStatus.ERROR, LOST_REASON)
+        store.logs.append(run.id, f"{LOST_REASON}: no heartbeat for {grace:g}s")
+        store.runs.finish(run.id, RunStatus.ERROR, LOST_REASON)
         if client is not None:
             remove_run_resources(client, run.project, run.id)
         lost.append(run.id)
@@ -69,7 +69,7 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
 
     def done(run_id: str) -> bool:
         if run_id not in finished:
-            run = store.get_run(run_id)
+            run = store.runs.get(run_id)
             if run is not None and not run.status.finished:
                 return False
             finished.add(run_id)  # a finished run never runs again

@@ -44,5 +44,5 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "
                       failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}",
                       pipeline=pipe)
 
-    return store.create_run(event, trigger=trigger, stages=RUN_STAGES, along=enqueue,
+    return store.runs.create(event, trigger=trigger, stages=RUN_STAGES, along=enqueue,
                             run_id=run_id, supersede=supersede)

@@ -79,7 +79,7 @@ class BlueGreen:
 
     def live_app(self, project: str) -> LiveApp | None:
         """The colour serving now: the record, if its container really runs."""
-        record = self.store.live(project)
+        record = self.store.live.get(project)
         if record is None:
             return None
         container = self.apps.get(record.container)
@@ -90,7 +90,7 @@ class BlueGreen:
 
     # -- the sequence -----------------------------------------------------------------------
     def deploy(self, request: DeployRequest) -> Deployment:
-        with self.store.deploy_lock(request.project, timeout=self.lock_ttl):
+        with self.store.locks.deploy(request.project, timeout=self.lock_ttl):
             # A Caddy that restarted, or a worker that died in an earlier deploy, is put
             # right first, so this deploy starts from exactly one colour serving.
             self.recovery.restore_routes()
@@ -108,7 +108,7 @@ class BlueGreen:
             project=request.project, sha=request.sha, run=request.run_id, color=color,
             image=request.image, trigger=request.trigger, started=time.time(), finished=None,
             result=DeployResult.RUNNING, host=request.host, spec=spec)
-        self.store.begin_deployment(record)
+        self.store.deployments.begin(record)
 
         # 2. start the idle colour (a leftover of an interrupted deploy is replaced)
         container = self._start(request, color, name, record)
@@ -151,13 +151,13 @@ class BlueGreen:
             raise DeployError(reason) from None
         switched = time.time()
         record = replace(record, switched=switched)
-        self.store.begin_deployment(record)  # from here on, a dead worker's green may serve
+        self.store.deployments.begin(record)  # from here on, a dead worker's green may serve
         self.reporter.log(f"switched {request.host} to {color.value} ({upstream}), "
                           f"{(switched - healthy) * 1000:.0f}ms after it was healthy")
         self._check_through_proxy(request, record, name, previous, live)
 
         # 5. record, drain, stop the old colour, prune
-        self.store.set_live(LiveApp(project=request.project, color=color, sha=request.sha,
+        self.store.live.set(LiveApp(project=request.project, color=color, sha=request.sha,
                                     run=request.run_id, container=name, upstream=upstream,
                                     host=request.host))
         if live and spec.drain:
@@ -167,7 +167,7 @@ class BlueGreen:
         final = self._finish(record, DeployResult.LIVE, "")
         # Images of recent deployments stay as rollback targets, however many newer images
         # other branches' runs have built since.
-        recent = [d.image for d in self.store.deployments(request.project, limit=100)
+        recent = [d.image for d in self.store.deployments.history(request.project, limit=100)
                   if d.result == DeployResult.LIVE][:spec.keep]
         self.apps.prune_images(request.project, spec.keep, [request.image, *recent],
                                self.reporter)
@@ -177,7 +177,7 @@ class BlueGreen:
                record: Deployment) -> Container:
         self.apps.remove(name)
         # Two projects' first deploys at once would each create a network of that name.
-        with self.store.engine_lock(f"network:{self.settings.apps_network}"):
+        with self.store.locks.engine(f"network:{self.settings.apps_network}"):
             self.apps.ensure_network()
         kwargs = app_container_kwargs(
             project=request.project, color=color, image=request.image, sha=request.sha,
@@ -243,5 +243,5 @@ class BlueGreen:
                 health: list[str] | tuple[str, ...] | None = None) -> Deployment:
         final = replace(record, finished=time.time(), result=result, reason=reason,
                         health=tuple(health) if health is not None else record.health)
-        self.store.record_deployment(final)
+        self.store.deployments.record(final)
         return final

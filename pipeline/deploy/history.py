@@ -1,14 +1,13 @@
-"""Deployment records as JSON (old records stay readable), and choosing what to roll back to."""
+"""A deploy spec as recorded with its deployment, and choosing what to roll back to."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from pipeline.errors import DeployError
-from pipeline.model import Color, Deployment, DeployResult, DeploySpec, HealthSpec, Resources
+from pipeline.model import Deployment, DeployResult, DeploySpec, HealthSpec, Resources
 
 
 def spec_to_dict(spec: DeploySpec) -> dict[str, Any]:
@@ -24,31 +23,6 @@ def spec_from_dict(data: dict[str, Any]) -> DeploySpec:
         env=dict(data.get("env", {})),
         resources=Resources(**data.get("resources", {})),
         keep=int(data.get("keep", defaults.keep)),
-    )
-
-
-def deployment_to_json(deployment: Deployment) -> str:
-    data = asdict(deployment)
-    data["color"] = deployment.color.value
-    data["spec"] = spec_to_dict(deployment.spec) if deployment.spec else None
-    data["health"] = list(deployment.health)
-    return json.dumps(data)
-
-
-def deployment_from_json(text: str) -> Deployment:
-    data = json.loads(text)
-    spec = data.get("spec")
-    return Deployment(
-        project=data["project"], sha=data["sha"], run=data["run"],
-        color=Color(data["color"]), image=data["image"], trigger=data.get("trigger", ""),
-        started=float(data["started"]),
-        finished=None if data.get("finished") is None else float(data["finished"]),
-        result=DeployResult(data["result"]), reason=data.get("reason", ""),
-        upstream=data.get("upstream", ""),
-        switched=None if data.get("switched") is None else float(data["switched"]),
-        host=data.get("host", ""),
-        spec=spec_from_dict(spec) if spec else None,
-        health=tuple(data.get("health", ())),
     )
 
 

@@ -49,8 +49,8 @@ class Recovery:
         self.router.ensure_server()
         present = self.router.routes()
         restored = []
-        for project in self.store.live_projects():
-            live = self.store.live(project)
+        for project in self.store.live.projects():
+            live = self.store.live.get(project)
             if live is None or not live.host or present.get(project) is not None:
                 continue
             upstream = self._current_upstream(live) or live.upstream
@@ -73,7 +73,7 @@ class Recovery:
 
     # -- half-done deploys ------------------------------------------------------------------
     def reconcile(self, project: str, *, wait: float = 3600.0) -> Reconciled:
-        with self.store.deploy_lock(project, timeout=self.lock_ttl, wait=wait):
+        with self.store.locks.deploy(project, timeout=self.lock_ttl, wait=wait):
             return self.reconcile_locked(project)
 
     def reconcile_all(self) -> list[Reconciled]:
@@ -83,8 +83,8 @@ class Recovery:
         it, and reconciles first itself); that project is skipped. A dead holder's lock
         expires within that wait.
         """
-        projects = (set(self.store.live_projects()) | self.apps.projects()
-                    | set(self.store.deploying_projects()))
+        projects = (set(self.store.live.projects()) | self.apps.projects()
+                    | set(self.store.deployments.in_progress_projects()))
         done = []
         for project in sorted(projects):
             try:
@@ -98,8 +98,8 @@ class Recovery:
         everything = self.apps.containers(project)
         addresses = {c.name: self.apps.ip(c) for c in everything if running(c)}
         containers = [c for c in everything if addresses.get(c.name)]
-        record = self.store.live(project)
-        mark = self.store.deploying(project)
+        record = self.store.live.get(project)
+        mark = self.store.deployments.in_progress(project)
         host = (record.host if record else "") or (mark.host if mark else "") or host
         route = self.router.upstream(project)
 
@@ -115,7 +115,7 @@ class Recovery:
         live: LiveApp | None = None
         if serving is None:
             if record is not None:
-                self.store.clear_live(project)
+                self.store.live.clear(project)
                 record_fixed = True
                 self.reporter.log(f"{project}: nothing runs; the live record is cleared")
         else:
@@ -149,7 +149,7 @@ class Recovery:
                        upstream=upstream, host=host)
         record_fixed = live != record
         if record_fixed:
-            self.store.set_live(live)
+            self.store.live.set(live)
             self.reporter.log(f"{project}: live record now {live.color.value} "
                               f"{live.sha[:7]}")
         return live, route_fixed, record_fixed
@@ -160,7 +160,7 @@ class Recovery:
         serving = f"{live.color.value} {live.sha[:7]} serves" if live else "nothing serves"
         reason = ("the worker stopped after the switch; finished by reconciliation" if took
                   else f"the worker stopped during the deploy; {serving}")
-        self.store.record_deployment(replace(mark, finished=time.time(), result=result,
+        self.store.deployments.record(replace(mark, finished=time.time(), result=result,
                                              reason=reason,
                                              upstream=live.upstream if took and live else ""))
         self.reporter.log(f"{mark.project}: deploy of {mark.sha[:7]} (run {mark.run}) "

@@ -32,7 +32,7 @@ class UpstreamResolver:
 
     def read_table(self) -> None:
         try:
-            table = self.store.upstream_addresses()
+            table = self.store.upstreams.all()
         except StoreUnavailable as exc:
             if not self.redis_down:
                 self.log(f"{exc}; answering from the table read last")

@@ -178,7 +178,7 @@ class CaddyRouter:
         if port is None:
             return route_upstream(route)
         address = (addresses.get(project) if addresses is not None
-                   else self._store().upstream_address(project))
+                   else self._store().upstreams.get(project))
         return f"{address}:{port}" if address else None
 
     def _store(self) -> Store:
@@ -190,7 +190,7 @@ class CaddyRouter:
         """Have the resolver answer `upstream`'s address for the project, and wait until it
         does: then, one refresh interval on, Caddy sends every new request there."""
         address = _address(upstream)
-        self._store().set_upstream_address(project, address)
+        self._store().upstreams.set(project, address)
         assert self.resolver is not None
         host, port = resolver_host_port(self.resolver)
         deadline = time.monotonic() + RESOLVER_CONFIRM
@@ -213,7 +213,7 @@ class CaddyRouter:
         """Pushdock's routes now: project → upstream."""
         config, _ = self._config()
         routes = pushdock_routes(config)
-        addresses = (self._store().upstream_addresses()
+        addresses = (self._store().upstreams.all()
                      if any(route_port(route) is not None for route in routes.values())
                      else None)
         return {project: self._upstream_of(project, route, addresses)
@@ -281,7 +281,7 @@ class CaddyRouter:
                 if "unknown object ID" not in str(exc):  # a retried DELETE that had worked
                     raise
         if self.store is not None and self.resolver is not None:
-            self.store.remove_upstream_address(project)
+            self.store.upstreams.remove(project)
 
 
 def _address(upstream: str) -> str:

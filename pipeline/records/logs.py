@@ -1,0 +1,65 @@
+"""Run logs: one capped Redis Stream per run, read by pages, the API and the SSE stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from pipeline.records.keys import reachable, run_key
+
+LOG_MAX_LINES = 100_000  # per run; older lines are trimmed (approximately) from the stream
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: str  # the stream's entry id: where a reader resumes
+    stage: str
+    line: str
+
+
+def log_key(run_id: str) -> str:
+    return run_key(run_id, "log")
+
+
+def _entries(raw: list[tuple[str, dict[str, str]]]) -> list[LogEntry]:
+    return [LogEntry(entry_id, f.get("stage", ""), f.get("line", "")) for entry_id, f in raw]
+
+
+class RunLogs:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def append(self, run_id: str, line: str, *, stage: str = "") -> None:
+        with reachable():
+            self.redis.xadd(log_key(run_id), {"line": line, "stage": stage},
+                            maxlen=LOG_MAX_LINES, approximate=True)
+
+    def read(self, run_id: str, after: str = "0", count: int = 10_000) -> list[LogEntry]:
+        """Entries after the given entry id, oldest first."""
+        start = "-" if after == "0" else f"({after}"
+        with reachable():
+            return _entries(self.redis.xrange(log_key(run_id), min=start, count=count))
+
+    def lines(self, run_id: str) -> list[str]:
+        return [entry.line for entry in self.read(run_id)]
+
+    def length(self, run_id: str) -> int:
+        with reachable():
+            return int(self.redis.xlen(log_key(run_id)))
+
+    def tail(self, run_id: str, count: int) -> tuple[list[LogEntry], int]:
+        """The last `count` entries, oldest first, and how many entries the log holds."""
+        with reachable():
+            pipe = self.redis.pipeline()
+            pipe.xrevrange(log_key(run_id), count=count)
+            pipe.xlen(log_key(run_id))
+            entries, total = pipe.execute()
+        return _entries(list(reversed(entries))), int(total)
+
+    def wait(self, run_id: str, after: str, block_ms: int) -> list[LogEntry]:
+        """Entries after `after` (an entry id, or "0"), waiting up to block_ms for new ones."""
+        with reachable():
+            answer = self.redis.xread({log_key(run_id): after or "0"}, count=1000,
+                                      block=block_ms)
+        return _entries(answer[0][1]) if answer else []

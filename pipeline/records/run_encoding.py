@@ -1,0 +1,70 @@
+"""A run as the fields of its Redis hash. Each stage has fields of its own
+(`stage:<name>:status|started|finished`), so a stage change writes two fields and reads
+nothing; `stages` keeps their order. Runs written as one JSON `stages` field stay readable."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.model import Run, RunStatus, StageName, StageRecord, StageStatus
+
+STATUS, STARTED, FINISHED = "status", "started", "finished"
+ORDER = "stages"
+
+
+def stage_field(name: StageName, part: str) -> str:
+    return f"stage:{name.value}:{part}"
+
+
+def _time(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _optional_float(value: str | None) -> float | None:
+    return float(value) if value else None
+
+
+def encode_run(run: Run) -> dict[str, str]:
+    fields = {
+        "id": run.id, "project": run.project, "branch": run.branch, "sha": run.sha,
+        "message": run.message, "author": run.author, "trigger": run.trigger,
+        STATUS: run.status.value, "reason": run.reason, "created": repr(run.created),
+        STARTED: _time(run.started), FINISHED: _time(run.finished),
+        "delivery_id": run.delivery_id,
+        ORDER: ",".join(stage.name.value for stage in run.stages),
+    }
+    for stage in run.stages:
+        fields[stage_field(stage.name, STATUS)] = stage.status.value
+        if stage.started is not None:
+            fields[stage_field(stage.name, STARTED)] = repr(stage.started)
+        if stage.finished is not None:
+            fields[stage_field(stage.name, FINISHED)] = repr(stage.finished)
+    return fields
+
+
+def _stages(data: dict[str, str]) -> tuple[StageRecord, ...]:
+    order = data.get(ORDER, "")
+    if order.startswith("["):  # written before stages had fields of their own
+        return tuple(StageRecord(StageName(s["name"]), StageStatus(s["status"]), s["started"],
+                                 s["finished"]) for s in json.loads(order))
+    names = [StageName(name) for name in order.split(",") if name]
+    # A stage set that the run was not created with comes after the others.
+    names += [name for name in StageName
+              if name not in names and stage_field(name, STATUS) in data]
+    return tuple(
+        StageRecord(name, StageStatus(data[stage_field(name, STATUS)]),
+                    _optional_float(data.get(stage_field(name, STARTED))),
+                    _optional_float(data.get(stage_field(name, FINISHED))))
+        for name in names)
+
+
+def decode_run(data: dict[str, str]) -> Run:
+    return Run(
+        id=data["id"], project=data["project"], branch=data["branch"], sha=data["sha"],
+        message=data.get("message", ""), author=data.get("author", ""),
+        trigger=data.get("trigger", "push"), status=RunStatus(data[STATUS]),
+        reason=data.get("reason", ""), created=float(data["created"]),
+        started=_optional_float(data.get(STARTED)),
+        finished=_optional_float(data.get(FINISHED)),
+        delivery_id=data.get("delivery_id", ""), stages=_stages(data),
+    )
