@@ -1,6 +1,6 @@
 """The status page in a real headless Chromium: a run followed live, cancelled with the
-token, and a commit message holding <script> shown as text. Screenshots are kept in
-var/test-artifacts/ for a person to look at."""
+token, a commit message holding <script> shown as text, and the duration chart read by its
+scale and hover text. Screenshots are kept in var/test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
@@ -157,3 +157,41 @@ def test_a_script_in_a_commit_message_is_text(browser, web, store: Store,
     browser.get(f"{base}/runs/{run.id}")
     assert "<img src=x" in text_of(browser, "#log")
     screenshot(browser, "escaped-message")
+
+
+def finished_run(store: Store, project: str, seconds: float, status: RunStatus) -> str:
+    """A run recorded as having taken `seconds`: its start is moved back in its record."""
+    run = store.runs.create(PushEvent(project=project, branch="main", sha="c" * 40))
+    store.runs.start(run.id)
+    done = store.runs.finish(run.id, status)
+    assert done.finished is not None
+    store.redis.hset(f"pushdock:run:{run.id}", "started", repr(done.finished - seconds))
+    return run.id
+
+
+def test_the_duration_chart_has_a_scale_and_hover_text(browser, web, store: Store,
+                                                       project_name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    base, _ = web
+    ids = [finished_run(store, project_name, seconds, status) for seconds, status in
+           ((45, RunStatus.SUCCESS), (100, RunStatus.FAILED), (150, RunStatus.SUCCESS))]
+    browser.get(f"{base}/projects/{project_name}")
+    chart = browser.find_element(By.CSS_SELECTOR, "svg.chart")
+    assert chart.get_attribute("role") == "img"
+    assert chart.get_attribute("aria-label") == (
+        f"Durations of the last 3 finished runs, oldest left: longest 2m30s (run #{ids[2]})")
+
+    # WebDriver's text is the rendered text: empty for anything hidden or drawn off the chart
+    scale = chart.find_elements(By.CSS_SELECTOR, "g.scale text")
+    assert [label.text for label in scale] == ["0", "1m", "2m", "3m"]
+    axis = chart.find_elements(By.CSS_SELECTOR, "g.runs-axis text")
+    assert [label.text for label in axis] == [f"#{ids[0]}", "oldest → newest", f"#{ids[2]}"]
+    assert all(label.is_displayed() for label in [*scale, *axis])
+
+    bars = chart.find_elements(By.CSS_SELECTOR, "rect.bar")
+    assert len(bars) == 3 and all(bar.size["height"] > 0 for bar in bars)
+    assert bars[0].size["height"] < bars[1].size["height"] < bars[2].size["height"]
+    title = bars[1].find_element(By.TAG_NAME, "title")
+    assert title.get_attribute("textContent") == f"run #{ids[1]} · failed · 1m40s"
+    screenshot(browser, "project-chart")

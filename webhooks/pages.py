@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from flask import (
     Blueprint,
@@ -22,8 +23,9 @@ from rq import Worker
 
 from pipeline.deploy.resolver import answers as resolver_answers
 from pipeline.errors import PushdockError, StoreUnavailable
-from pipeline.model import Deployment, LiveApp, Run, RunStatus
+from pipeline.model import Deployment, DeployResult, LiveApp, Run, RunStatus
 from pipeline.projects import is_project_name
+from pipeline.records.deployments import DEPLOYMENTS_KEPT
 from pipeline.settings import resolver_host_port
 from pipeline.units import format_duration
 from webhooks.ansi import ansi_to_html
@@ -37,6 +39,7 @@ blueprint = Blueprint("pages", __name__)
 RUNS_PER_PAGE = 25
 SHA_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")  # how a person names a commit
 LOG_LINES_ON_PAGE = 1_000  # the rest is one click away, as plain text
+HISTORY_FOR_SINCE = DEPLOYMENTS_KEPT  # all the store keeps
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,11 @@ def _duration_filter(seconds: float | None) -> str:
 def _clock_filter(timestamp: float | None) -> str:
     return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S",
                                                       time.localtime(timestamp))
+
+
+@blueprint.app_template_filter("iso")
+def _iso_filter(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
 @blueprint.app_context_processor
@@ -115,19 +123,44 @@ def dashboard():
     store = services().store
     names = project_names()
     lives = store.live.many(names)
-    deployments = store.deployments.latest_of(names)
+    since = live_since(names, lives)
     last_runs = store.runs.latest_of(names)
-    rows = [ProjectRow(name, lives.get(name), _since(lives.get(name), deployments.get(name)),
-                       last_runs.get(name)) for name in names]
+    rows = [ProjectRow(name, lives.get(name), since.get(name), last_runs.get(name))
+            for name in names]
     return render_template("dashboard.html", projects=rows, runs=store.runs.list(limit=20),
                            workers=workers_alive(), resolver_down=resolver_down(),
                            queued=any(r.status is RunStatus.QUEUED for r in last_runs.values()))
 
 
-def _since(live: LiveApp | None, deployment: Deployment | None) -> float | None:
-    if live is None or deployment is None or deployment.sha != live.sha:
+def went_live(live: LiveApp | None, history: Iterable[Deployment]) -> float | None:
+    """When what serves now started serving: the switch of the newest deployment (history
+    newest first) that put this sha live on this colour."""
+    if live is None:
         return None
-    return deployment.finished
+    for deployment in history:
+        if (deployment.result == DeployResult.LIVE and deployment.sha == live.sha
+                and deployment.color == live.color):
+            switched = deployment.switched
+            return deployment.finished if switched is None else switched  # older records
+    return None
+
+
+def live_since(names: list[str], lives: dict[str, LiveApp]) -> dict[str, float]:
+    """`went_live` per project, reading further back than the newest deployment only where
+    that one did not make the live version live (it failed, or was interrupted)."""
+    store = services().store
+    latest = store.deployments.latest_of(names)
+    since: dict[str, float] = {}
+    for name, live in lives.items():
+        newest = latest.get(name)
+        if newest is None:
+            continue
+        found = went_live(live, [newest])
+        if found is None:
+            found = went_live(live, store.deployments.history(name, limit=HISTORY_FOR_SINCE))
+        if found is not None:
+            since[name] = found
+    return since
 
 
 @blueprint.get("/projects/<name>")
