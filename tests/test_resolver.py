@@ -5,19 +5,21 @@ from __future__ import annotations
 import http.client
 import http.server
 import socket
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from pipeline.deploy.resolver import UpstreamResolver
+from pipeline.deploy.dns import answer, build_query
+from pipeline.deploy.resolver import UpstreamResolver, ask
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import RouterError, UpstreamLookupFailed
 from pipeline.store import Store, connect
 from tests.conftest import CaddyProcess
 from tests.support import free_port, wait_for
-from tests.test_dns import parsed, query
+from tests.test_dns import LIVE, parsed, query
 from tests.test_router import VersionServer
 
 
@@ -38,7 +40,7 @@ def router(caddy: CaddyProcess, store: Store, resolver_server: str) -> CaddyRout
                        store=store)
 
 
-def ask(resolver_server: str, name: str) -> tuple[int, list[str]]:
+def lookup(resolver_server: str, name: str) -> tuple[int, list[str]]:
     host, port = resolver_server.rsplit(":", 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(5)
@@ -54,15 +56,15 @@ def config_bytes(caddy: CaddyProcess) -> bytes:
 
 
 def test_the_resolver_answers_from_its_table(resolver_server: str, store: Store) -> None:
-    assert ask(resolver_server, "shop.pushdock.") == (3, [])  # NXDOMAIN
+    assert lookup(resolver_server, "shop.pushdock.") == (3, [])  # NXDOMAIN
     store.set_upstream_address("shop", "172.18.0.5")
-    wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.5"]),
+    wait_for(lambda: lookup(resolver_server, "shop.pushdock.") == (0, ["172.18.0.5"]),
              timeout=2, what="the new answer")
     store.set_upstream_address("shop", "172.18.0.6")
-    wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.6"]),
+    wait_for(lambda: lookup(resolver_server, "shop.pushdock.") == (0, ["172.18.0.6"]),
              timeout=2, what="the changed answer")
     store.remove_upstream_address("shop")
-    wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (3, []), timeout=2,
+    wait_for(lambda: lookup(resolver_server, "shop.pushdock.") == (3, []), timeout=2,
              what="no answer")
 
 
@@ -83,6 +85,51 @@ def test_answers_outlive_a_redis_outage(store: Store) -> None:
     resolver.read_table()
     assert resolver.lookup("shop") == "172.18.0.9"
     assert lines[-1] == "Redis is back"
+
+
+def reply_once(make_reply: Callable[[bytes], bytes]) -> tuple[int, threading.Thread]:
+    """A UDP peer on loopback that replies make_reply(query) to one query; its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+
+    def serve() -> None:
+        with sock:
+            data, peer = sock.recvfrom(512)
+            sock.sendto(make_reply(data), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return sock.getsockname()[1], thread
+
+
+def reply_to(data: bytes) -> bytes:
+    reply = answer(data, LIVE.get)
+    assert reply is not None
+    return reply
+
+
+@pytest.mark.parametrize("make_reply", [
+    lambda data: b"",
+    lambda data: data[:1],
+    lambda data: reply_to(data)[:-2],  # cut in the answer
+    lambda data: reply_to(data)[:20],  # cut in the question
+    lambda data: data,  # the query sent back
+    lambda data: reply_to(b"\x00\x01" + data[2:]),  # another id
+    lambda data: reply_to(build_query("cart.pushdock.", ident=0x5044)),  # another question
+    lambda data: reply_to(data)[:-6] + b"\x00\xff" + reply_to(data)[-4:],  # past its end
+], ids=["empty", "one byte", "cut answer", "cut question", "echo", "id", "question", "rdlen"])
+def test_an_unreadable_reply_is_no_answer(make_reply: Callable[[bytes], bytes]) -> None:
+    port, peer = reply_once(make_reply)
+    assert ask("127.0.0.1", port, "shop.pushdock.") == (False, None)
+    peer.join(timeout=5)
+    assert not peer.is_alive()
+
+
+def test_a_readable_reply_is_an_answer() -> None:
+    port, peer = reply_once(reply_to)
+    assert ask("127.0.0.1", port, "shop.pushdock.") == (True, "10.1.2.3")
+    peer.join(timeout=5)
 
 
 def proxy_connection(caddy: CaddyProcess) -> http.client.HTTPConnection:
