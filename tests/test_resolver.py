@@ -11,15 +11,16 @@ import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
 
 from pipeline.deploy.dns import answer, build_query
-from pipeline.deploy.resolver import UpstreamResolver, ask
+from pipeline.deploy.resolver import MAX_DATAGRAM, UpstreamResolver, ask
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import RouterError, UpstreamLookupFailed
 from pipeline.store import Store, connect
 from tests.conftest import CaddyProcess
 from tests.support import free_port, wait_for
-from tests.test_dns import LIVE, parsed, query
+from tests.test_dns import LIVE, datagrams, parsed, query
 from tests.test_router import VersionServer
 
 
@@ -130,6 +131,52 @@ def test_a_readable_reply_is_an_answer() -> None:
     port, peer = reply_once(reply_to)
     assert ask("127.0.0.1", port, "shop.pushdock.") == (True, "10.1.2.3")
     peer.join(timeout=5)
+
+
+@pytest.fixture
+def shop_server(resolver_server: str, store: Store) -> tuple[str, int]:
+    """The resolver's address, once it answers shop's address."""
+    store.set_upstream_address("shop", LIVE["shop"])
+    wait_for(lambda: lookup(resolver_server, "shop.pushdock.") == (0, [LIVE["shop"]]),
+             timeout=2, what="shop's address")
+    host, port = resolver_server.rsplit(":", 1)
+    return host, int(port)
+
+
+def replies_before_a_good_query(server: tuple[str, int], datagram: bytes) -> list[bytes]:
+    """What the resolver sends back for `datagram`: the datagrams that come before its reply
+    to a good query sent right after it, as it answers one datagram after the other."""
+    ident = (int.from_bytes(datagram[:2], "big") + 1) & 0xFFFF  # not the datagram's
+    probe = build_query("shop.pushdock.", ident=ident)
+    expected = answer(probe, LIVE.get)
+    replies: list[bytes] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(datagram, server)
+        sock.sendto(probe, server)
+        try:
+            while (reply := sock.recvfrom(4096)[0]) != expected:
+                replies.append(reply)
+        except TimeoutError:
+            raise AssertionError("the resolver no longer answers a good query") from None
+    return replies
+
+
+# No shrinking: once the resolver is gone, every smaller datagram fails too, each after
+# waiting out the timeout.
+@settings(max_examples=300, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(datagram=datagrams)
+def test_no_datagram_stops_the_resolver_and_no_response_is_answered(
+        shop_server: tuple[str, int], datagram: bytes) -> None:
+    replies = replies_before_a_good_query(shop_server, datagram)
+    read = datagram[:MAX_DATAGRAM]  # the resolver reads no more of a datagram
+    if len(read) < 12 or read[2] & 0x80:
+        assert replies == []
+    else:
+        assert len(replies) == 1
+        assert replies[0][:2] == read[:2]
+        assert replies[0][2] & 0x80  # a response, which no server answers
 
 
 def proxy_connection(caddy: CaddyProcess) -> http.client.HTTPConnection:
