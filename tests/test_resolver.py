@@ -5,19 +5,22 @@ from __future__ import annotations
 import http.client
 import http.server
 import socket
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
 
-from pipeline.deploy.resolver import UpstreamResolver
+from pipeline.deploy.dns import answer, build_query
+from pipeline.deploy.resolver import MAX_DATAGRAM, UpstreamResolver, ask
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import RouterError, UpstreamLookupFailed
 from pipeline.store import Store, connect
 from tests.conftest import CaddyProcess
 from tests.support import free_port, wait_for
-from tests.test_dns import parsed, query
+from tests.test_dns import LIVE, datagrams, parsed, query
 from tests.test_router import VersionServer
 
 
@@ -38,7 +41,7 @@ def router(caddy: CaddyProcess, store: Store, resolver_server: str) -> CaddyRout
                        store=store)
 
 
-def ask(resolver_server: str, name: str) -> tuple[int, list[str]]:
+def lookup(resolver_server: str, name: str) -> tuple[int, list[str]]:
     host, port = resolver_server.rsplit(":", 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(5)
@@ -54,15 +57,15 @@ def config_bytes(caddy: CaddyProcess) -> bytes:
 
 
 def test_the_resolver_answers_from_its_table(resolver_server: str, store: Store) -> None:
-    assert ask(resolver_server, "shop.pushdock.") == (3, [])  # NXDOMAIN
+    assert lookup(resolver_server, "shop.pushdock.") == (3, [])  # NXDOMAIN
     store.upstreams.set("shop", "172.18.0.5")
-    wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.5"]),
+    wait_for(lambda: lookup(resolver_server, "shop.pushdock.") == (0, ["172.18.0.5"]),
              timeout=2, what="the new answer")
     store.upstreams.set("shop", "172.18.0.6")
-    wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (0, ["172.18.0.6"]),
+    wait_for(lambda: lookup(resolver_server, "shop.pushdock.") == (0, ["172.18.0.6"]),
              timeout=2, what="the changed answer")
     store.upstreams.remove("shop")
-    wait_for(lambda: ask(resolver_server, "shop.pushdock.") == (3, []), timeout=2,
+    wait_for(lambda: lookup(resolver_server, "shop.pushdock.") == (3, []), timeout=2,
              what="no answer")
 
 
@@ -83,6 +86,97 @@ def test_answers_outlive_a_redis_outage(store: Store) -> None:
     resolver.read_table()
     assert resolver.lookup("shop") == "172.18.0.9"
     assert lines[-1] == "Redis is back"
+
+
+def reply_once(make_reply: Callable[[bytes], bytes]) -> tuple[int, threading.Thread]:
+    """A UDP peer on loopback that replies make_reply(query) to one query; its port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(5)
+
+    def serve() -> None:
+        with sock:
+            data, peer = sock.recvfrom(512)
+            sock.sendto(make_reply(data), peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return sock.getsockname()[1], thread
+
+
+def reply_to(data: bytes) -> bytes:
+    reply = answer(data, LIVE.get)
+    assert reply is not None
+    return reply
+
+
+@pytest.mark.parametrize("make_reply", [
+    lambda data: b"",
+    lambda data: data[:1],
+    lambda data: reply_to(data)[:-2],  # cut in the answer
+    lambda data: reply_to(data)[:20],  # cut in the question
+    lambda data: data,  # the query sent back
+    lambda data: reply_to(b"\x00\x01" + data[2:]),  # another id
+    lambda data: reply_to(build_query("cart.pushdock.", ident=0x5044)),  # another question
+    lambda data: reply_to(data)[:-6] + b"\x00\xff" + reply_to(data)[-4:],  # past its end
+], ids=["empty", "one byte", "cut answer", "cut question", "echo", "id", "question", "rdlen"])
+def test_an_unreadable_reply_is_no_answer(make_reply: Callable[[bytes], bytes]) -> None:
+    port, peer = reply_once(make_reply)
+    assert ask("127.0.0.1", port, "shop.pushdock.") == (False, None)
+    peer.join(timeout=5)
+    assert not peer.is_alive()
+
+
+def test_a_readable_reply_is_an_answer() -> None:
+    port, peer = reply_once(reply_to)
+    assert ask("127.0.0.1", port, "shop.pushdock.") == (True, "10.1.2.3")
+    peer.join(timeout=5)
+
+
+@pytest.fixture
+def shop_server(resolver_server: str, store: Store) -> tuple[str, int]:
+    """The resolver's address, once it answers shop's address."""
+    store.upstreams.set("shop", LIVE["shop"])
+    wait_for(lambda: lookup(resolver_server, "shop.pushdock.") == (0, [LIVE["shop"]]),
+             timeout=2, what="shop's address")
+    host, port = resolver_server.rsplit(":", 1)
+    return host, int(port)
+
+
+def replies_before_a_good_query(server: tuple[str, int], datagram: bytes) -> list[bytes]:
+    """What the resolver sends back for `datagram`: the datagrams that come before its reply
+    to a good query sent right after it, as it answers one datagram after the other."""
+    ident = (int.from_bytes(datagram[:2], "big") + 1) & 0xFFFF  # not the datagram's
+    probe = build_query("shop.pushdock.", ident=ident)
+    expected = answer(probe, LIVE.get)
+    replies: list[bytes] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(datagram, server)
+        sock.sendto(probe, server)
+        try:
+            while (reply := sock.recvfrom(4096)[0]) != expected:
+                replies.append(reply)
+        except TimeoutError:
+            raise AssertionError("the resolver no longer answers a good query") from None
+    return replies
+
+
+# No shrinking: once the resolver is gone, every smaller datagram fails too, each after
+# waiting out the timeout.
+@settings(max_examples=300, deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(datagram=datagrams)
+def test_no_datagram_stops_the_resolver_and_no_response_is_answered(
+        shop_server: tuple[str, int], datagram: bytes) -> None:
+    replies = replies_before_a_good_query(shop_server, datagram)
+    read = datagram[:MAX_DATAGRAM]  # the resolver reads no more of a datagram
+    if len(read) < 12 or read[2] & 0x80:
+        assert replies == []
+    else:
+        assert len(replies) == 1
+        assert replies[0][:2] == read[:2]
+        assert replies[0][2] & 0x80  # a response, which no server answers
 
 
 def proxy_connection(caddy: CaddyProcess) -> http.client.HTTPConnection:

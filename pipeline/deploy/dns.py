@@ -1,4 +1,5 @@
-"""The DNS messages of Pushdock's upstream resolver (RFC 1035; pure, tested on data).
+"""The DNS messages of Pushdock's upstream resolver: which name gets which answer (pure,
+tested on data), read from and written to the wire by dnspython.
 
 Caddy looks up `<project>.pushdock.` through this resolver to find where a project's live
 colour listens (its A-record dynamic upstreams), so a switch changes an answer here instead
@@ -8,45 +9,52 @@ connections under the clients' feet.
 
 from __future__ import annotations
 
-import enum
 import ipaddress
-import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rdataclass
+import dns.rrset
+from dns.rcode import Rcode
+from dns.rdatatype import RdataType as RecordType
 
 from pipeline.errors import DnsMessageError, UpstreamLookupFailed
 from pipeline.projects import is_project_name
 
 ZONE = "pushdock"
 TTL = 0  # Caddy caches answers for its own refresh interval; nothing else should
-_HEADER = struct.Struct("!HHHHHH")
-_QR, _AA, _RD = 0x8000, 0x0400, 0x0100
-_OPCODE_MASK = 0x7800
-_COMPRESSED_QUESTION_NAME = 0xC00C  # a pointer to the name at offset 12
-
-
-class RecordType(enum.IntEnum):
-    A = 1
-    AAAA = 28
-
-
-class Rcode(enum.IntEnum):
-    NOERROR = 0
-    FORMERR = 1
-    SERVFAIL = 2
-    NXDOMAIN = 3
-    NOTIMP = 4
-    REFUSED = 5
+_ZONE_NAME = dns.name.from_text(ZONE)
+_HEADER_SIZE = 12
 
 
 @dataclass(frozen=True)
-class Query:
-    ident: int
-    flags: int
-    name: str  # lower case, without the trailing dot
-    qtype: int
-    qclass: int
-    question: bytes  # as received, echoed in the answer
+class Question:
+    """What the answering policy looks at."""
+
+    name: str  # lower case, without the trailing dot, escaped as in a zone file
+    qtype: int = RecordType.A
+    qclass: int = dns.rdataclass.IN
+    opcode: int = dns.opcode.QUERY
+
+
+@dataclass(frozen=True)
+class Query(Question):
+    """The one question of a query datagram, and the message it came in (to reply to)."""
+
+    message: dns.message.Message = field(kw_only=True, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer a question gets: a response code, and an A record when an address is set."""
+
+    rcode: Rcode
+    address: str | None = None
 
 
 def upstream_name(project: str) -> str:
@@ -54,112 +62,120 @@ def upstream_name(project: str) -> str:
     return f"{project}.{ZONE}."
 
 
-def parse_query(data: bytes) -> Query:
-    if len(data) < _HEADER.size:
-        raise DnsMessageError("shorter than a DNS header")
-    ident, flags, qdcount, _, _, _ = _HEADER.unpack_from(data)
-    if flags & _QR:
-        raise DnsMessageError("a response, not a query")
-    if qdcount != 1:
-        raise DnsMessageError(f"{qdcount} questions, not 1")
-    labels: list[str] = []
-    offset = _HEADER.size
-    while True:
-        if offset >= len(data):
-            raise DnsMessageError("the name runs past the message")
-        length = data[offset]
-        offset += 1
-        if length == 0:
-            break
-        if length > 63:  # a compression pointer or a reserved label type
-            raise DnsMessageError("a compressed or extended label in the question")
-        label = data[offset:offset + length]
-        if len(label) != length:
-            raise DnsMessageError("the name runs past the message")
-        labels.append(label.decode("ascii", errors="replace").lower())
-        offset += length
-    if offset + 4 > len(data):
-        raise DnsMessageError("the question has no type and class")
-    qtype, qclass = struct.unpack_from("!HH", data, offset)
-    question = data[_HEADER.size:offset + 4]
-    return Query(ident=ident, flags=flags, name=".".join(labels), qtype=qtype,
-                 qclass=qclass, question=question)
-
-
 def project_of(name: str) -> str | None:
     """The project of `<project>.pushdock`, "" for another name in the zone, None outside."""
-    if name != ZONE and not name.endswith(f".{ZONE}"):
+    try:
+        parsed = dns.name.from_text(name.encode("ascii"))
+    except (UnicodeError, dns.exception.DNSException):
+        return None  # not a name as the wire gives it
+    if not parsed.is_subdomain(_ZONE_NAME):
         return None
-    project = name.removesuffix(ZONE).removesuffix(".")
+    labels = parsed.relativize(_ZONE_NAME).labels
+    project = labels[0].decode("ascii", errors="replace").lower() if len(labels) == 1 else ""
     return project if is_project_name(project) else ""
 
 
-def build_query(name: str, qtype: int = 1, ident: int = 0) -> bytes:
-    """A query for one name (recursion desired), as a stub resolver sends it."""
-    labels = b"".join(bytes([len(part)]) + part.encode("ascii")
-                      for part in name.rstrip(".").split(".") if part)
-    return (_HEADER.pack(ident, _RD, 1, 0, 0, 0) + labels + b"\x00"
-            + struct.pack("!HH", qtype, 1))
-
-
-def answer_address(reply_data: bytes) -> str | None:
-    """The first A record's address in a reply, or None."""
-    _, _, qdcount, ancount, _, _ = _HEADER.unpack_from(reply_data)
-    offset = _HEADER.size
-    for _ in range(qdcount):
-        while reply_data[offset]:
-            offset += reply_data[offset] + 1
-        offset += 5
-    for _ in range(ancount):
-        _, rtype, _, _, length = struct.unpack_from("!HHHIH", reply_data, offset)
-        offset += 12
-        if rtype == RecordType.A and length == 4:
-            return str(ipaddress.IPv4Address(reply_data[offset:offset + 4]))
-        offset += length
-    return None
-
-
-def reply(query: Query, rcode: Rcode, address: str | None = None) -> bytes:
-    """The answer to `query`: one A record when an address is given."""
-    flags = _QR | _AA | (query.flags & (_OPCODE_MASK | _RD)) | rcode
-    answers = b""
-    if address is not None:
-        rdata = ipaddress.IPv4Address(address).packed
-        answers = struct.pack("!HHHIH", _COMPRESSED_QUESTION_NAME, RecordType.A, 1, TTL,
-                              len(rdata)) + rdata
-    header = _HEADER.pack(query.ident, flags, 1, 1 if answers else 0, 0, 0)
-    return header + query.question + answers
-
-
-def answer(data: bytes, lookup: Callable[[str], str | None]) -> bytes | None:
-    """The reply to one datagram, or None when it gets none; `lookup` gives a project's live
-    IPv4 address or None (or raises UpstreamLookupFailed: SERVFAIL, so Caddy caches nothing).
+def decide(question: Question, lookup: Callable[[str], str | None]) -> Decision:
+    """`lookup` gives a project's live IPv4 address or None (or raises UpstreamLookupFailed:
+    SERVFAIL, so Caddy caches nothing).
 
     A known project answers its address for A and no records for other types (so an AAAA
-    lookup beside the A lookup is empty, not an error); an unknown one is NXDOMAIN. A
-    response, or anything too short to be a query, gets no answer: two servers answering
-    each other's answers would never stop.
+    lookup beside the A lookup is empty, not an error); an unknown one is NXDOMAIN.
     """
-    if len(data) < _HEADER.size or _HEADER.unpack_from(data)[1] & _QR:
-        return None
-    try:
-        query = parse_query(data)
-    except DnsMessageError:
-        ident = struct.unpack_from("!H", data)[0]
-        return _HEADER.pack(ident, _QR | Rcode.FORMERR, 0, 0, 0, 0)
-    if query.flags & _OPCODE_MASK:
-        return reply(query, Rcode.NOTIMP)
-    project = project_of(query.name)
-    if project is None or query.qclass != 1:
-        return reply(query, Rcode.REFUSED)
+    if question.opcode != dns.opcode.QUERY:
+        return Decision(Rcode.NOTIMP)
+    project = project_of(question.name)
+    if project is None or question.qclass != dns.rdataclass.IN:
+        return Decision(Rcode.REFUSED)
     try:
         address = lookup(project) if project else None
         if address is not None:
             ipaddress.IPv4Address(address)
     except (UpstreamLookupFailed, ValueError):
-        return reply(query, Rcode.SERVFAIL)
+        return Decision(Rcode.SERVFAIL)
     if address is None:
-        return reply(query, Rcode.NXDOMAIN)
-    if query.qtype != RecordType.A:
-        return reply(query, Rcode.NOERROR)
-    return reply(query, Rcode.NOERROR, address)
+        return Decision(Rcode.NXDOMAIN)
+    if question.qtype != RecordType.A:
+        return Decision(Rcode.NOERROR)
+    return Decision(Rcode.NOERROR, address)
+
+
+def _message(data: bytes, *, question_only: bool = False) -> dns.message.Message:
+    try:
+        return dns.message.from_wire(data, question_only=question_only, ignore_trailing=True)
+    except dns.exception.DNSException as exc:
+        raise DnsMessageError(f"not a DNS message: {exc}") from None
+
+
+def _is_response(data: bytes) -> bool:
+    return int.from_bytes(data[2:4], "big") & dns.flags.QR != 0
+
+
+def parse_query(data: bytes) -> Query:
+    """The question of a query; only the question is read (an EDNS record, say, is not)."""
+    if len(data) >= _HEADER_SIZE and _is_response(data):
+        raise DnsMessageError("a response, not a query")
+    message = _message(data, question_only=True)
+    if len(message.question) != 1:
+        raise DnsMessageError(f"{len(message.question)} questions, not 1")
+    question = message.question[0]
+    return Query(name=question.name.canonicalize().to_text(omit_final_dot=True),
+                 qtype=question.rdtype, qclass=question.rdclass, opcode=message.opcode(),
+                 message=message)
+
+
+def render(query: Query, decision: Decision) -> bytes:
+    """The reply to `query`: authoritative, its question echoed, its id, opcode and
+    recursion-desired bit kept, and no EDNS record (the reply is small enough without)."""
+    response = dns.message.make_response(query.message)
+    response.flags |= dns.flags.AA
+    response.set_rcode(decision.rcode)
+    if decision.address is not None:
+        response.answer.append(dns.rrset.from_text(
+            query.message.question[0].name, TTL, dns.rdataclass.IN, RecordType.A,
+            decision.address))
+    return response.to_wire()
+
+
+def _format_error(ident: int) -> bytes:
+    response = dns.message.Message(id=ident)
+    response.flags = dns.flags.QR
+    response.set_rcode(Rcode.FORMERR)
+    return response.to_wire()
+
+
+def answer(data: bytes, lookup: Callable[[str], str | None]) -> bytes | None:
+    """The reply to one datagram (see `decide`), or None when it gets none.
+
+    A response, or anything too short to be a query, gets no answer: two servers answering
+    each other's answers would never stop. A query that cannot be read is FORMERR.
+    """
+    if len(data) < _HEADER_SIZE or _is_response(data):
+        return None
+    try:
+        query = parse_query(data)
+    except DnsMessageError:
+        return _format_error(int.from_bytes(data[:2], "big"))
+    return render(query, decide(query, lookup))
+
+
+def build_query(name: str, qtype: int = RecordType.A, ident: int = 0) -> bytes:
+    """A query for one name (recursion desired), as a stub resolver sends it."""
+    return dns.message.make_query(name, qtype, id=ident).to_wire()
+
+
+def answer_address(reply_data: bytes, query_data: bytes | None = None) -> str | None:
+    """The first A record's address in a reply, or None when it has none.
+
+    Raises DnsMessageError for a datagram that is not a whole DNS response, or (with
+    `query_data`) not the response to that query: its id, opcode or question differ.
+    """
+    reply = _message(reply_data)
+    if not reply.flags & dns.flags.QR:
+        raise DnsMessageError("a query, not a response")
+    if query_data is not None and not _message(query_data).is_response(reply):
+        raise DnsMessageError("not the response to the query sent")
+    for rrset in reply.answer:
+        if rrset.rdtype == RecordType.A and rrset.rdclass == dns.rdataclass.IN:
+            return str(rrset[0].address)
+    return None

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from pipeline.deploy.dns import ZONE, answer, answer_address, build_query
-from pipeline.errors import PushdockError, StoreUnavailable, UpstreamLookupFailed
+from pipeline.errors import DnsMessageError, PushdockError, StoreUnavailable, UpstreamLookupFailed
 from pipeline.settings import split_host_port
 from pipeline.store import Store, connect
 
@@ -83,7 +83,10 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def ask(host: str, port: int, name: str, timeout: float = 1.0) -> tuple[bool, str | None]:
-    """(whether a resolver at host:port answered, the A record's address it gave)."""
+    """(whether a resolver at host:port answered, the A record's address it gave).
+
+    A datagram that is not a readable response to the query sent is no answer.
+    """
     query = build_query(name, ident=0x5044)
     with _udp_socket(host) as sock:
         sock.settimeout(timeout)
@@ -92,9 +95,10 @@ def ask(host: str, port: int, name: str, timeout: float = 1.0) -> tuple[bool, st
             data, _ = sock.recvfrom(MAX_DATAGRAM)
         except OSError:
             return False, None
-    if data[:2] != query[:2]:
+    try:
+        return True, answer_address(data, query)
+    except DnsMessageError:
         return False, None
-    return True, answer_address(data)
 
 
 def answers(host: str, port: int, timeout: float = 1.0) -> bool:
