@@ -5,13 +5,9 @@ A status that cannot be reported is written to the run's log and never fails the
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-
 from pipeline.commit_status import CommitState, StatusRequest, status_request
 from pipeline.errors import StatusReportFailed, StoreUnavailable
-from pipeline.http_errors import error_detail
+from pipeline.http_errors import error_detail, failure_reason
 from pipeline.model import Project
 from pipeline.reporting import Masker
 from pipeline.store import Store
@@ -21,18 +17,25 @@ LOG_STAGE = "status"
 
 
 def send(request: StatusRequest, timeout: float = TIMEOUT) -> int:
-    """POST the status; the HTTP status code, or StatusReportFailed."""
-    http = urllib.request.Request(request.url, data=json.dumps(request.body).encode(),
-                                  headers=request.headers, method=request.method)
+    """Send the status; the HTTP status code, or StatusReportFailed.
+
+    One request on a session of its own: a run's few reports are spread over the run and
+    two jobs, so a kept-alive connection would seldom be used again. requests is imported
+    here, not with the module: the web service imports this module (through the worker's
+    jobs) and never sends.
+    """
+    import requests
+
     try:
-        with urllib.request.urlopen(http, timeout=timeout) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        detail = error_detail(exc, limit=300)
-        raise StatusReportFailed(f"{request.url} answered {exc.code}: {detail}") from None
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise StatusReportFailed(f"cannot reach {request.url}: {reason}") from None
+        response = requests.request(request.method, request.url, json=request.body,
+                                    headers=request.headers, timeout=timeout)
+    except requests.RequestException as exc:
+        raise StatusReportFailed(f"cannot reach {request.url}: {failure_reason(exc)}"
+                                 ) from None
+    if not response.ok:
+        detail = error_detail(response, limit=300)
+        raise StatusReportFailed(f"{request.url} answered {response.status_code}: {detail}")
+    return response.status_code
 
 
 def report(store: Store, project: Project, run_id: str, sha: str, state: CommitState,

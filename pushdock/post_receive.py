@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
-from pipeline.http_errors import error_detail
+import requests
+
+from pipeline.http_errors import error_detail, failure_reason
 from webhooks.forges.generic import signed_push
 
 SECRET_VARIABLE = "PUSHDOCK_WEBHOOK_SECRET"
@@ -58,32 +58,50 @@ def hook_url(base: str, project: str) -> str:
     return base if base.endswith(f"/hooks/{project}") else f"{base}/hooks/{project}"
 
 
+class _DeliveryFailed(Exception):
+    """The web service refused a webhook, or could not be reached."""
+
+
 def post_receive(project: str, url: str, secret: str, lines: Iterable[str], out: TextIO,
                  err: TextIO) -> int:
     target = hook_url(url, project)
     failed = 0
-    for update in read_updates(lines):
-        message, author = commit_info(update.new)
-        body, headers = signed_push(secret, ref=update.ref, before=update.old, after=update.new,
-                                    message=message, author=author, delivery=uuid.uuid4().hex)
-        name = update.ref.removeprefix("refs/heads/")
-        request = urllib.request.Request(target, data=body, headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-                answer = json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            detail = error_detail(exc)
-            print(f"pushdock: {name}: {target} answered {exc.code}: {detail}", file=err)
-            failed += 1
-            continue
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            print(f"pushdock: {name}: cannot reach {target}: {reason}", file=err)
-            failed += 1
-            continue
-        if "ignored" in answer:
-            print(f"pushdock: {name}: ignored ({answer['ignored']})", file=out)
-        else:
-            print(f"pushdock: {name}: run {answer.get('run')} queued: {answer.get('url')}",
-                  file=out)
+    # One session for the whole push: its branches and tags go over one kept-alive connection.
+    with requests.Session() as session:
+        for update in read_updates(lines):
+            name = update.ref.removeprefix("refs/heads/")
+            try:
+                answer = _deliver(session, target, secret, update)
+            except _DeliveryFailed as exc:
+                print(f"pushdock: {name}: {exc}", file=err)
+                failed += 1
+                continue
+            if "ignored" in answer:
+                print(f"pushdock: {name}: ignored ({answer['ignored']})", file=out)
+            else:
+                print(f"pushdock: {name}: run {answer.get('run')} queued: {answer.get('url')}",
+                      file=out)
     return 1 if failed else 0
+
+
+def _deliver(session: requests.Session, target: str, secret: str,
+             update: RefUpdate) -> dict[str, Any]:
+    """POST one ref update's signed webhook; the web service's JSON answer."""
+    message, author = commit_info(update.new)
+    body, headers = signed_push(secret, ref=update.ref, before=update.old, after=update.new,
+                                message=message, author=author, delivery=uuid.uuid4().hex)
+    try:
+        response = session.post(target, data=body, headers=headers, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise _DeliveryFailed(f"cannot reach {target}: {failure_reason(exc)}") from None
+    if not response.ok:
+        raise _DeliveryFailed(f"{target} answered {response.status_code}: "
+                              f"{error_detail(response)}")
+    try:
+        answer = json.loads(response.content or b"{}")
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise _DeliveryFailed(f"{target} answered {response.status_code} without a JSON "
+                              f"object: {error_detail(response, limit=200)}")
+    return answer

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
+import socket
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -40,6 +43,61 @@ class VersionServer(http.server.ThreadingHTTPServer):
     @property
     def upstream(self) -> str:
         return f"{self.server_address[0]}:{self.server_address[1]}"
+
+
+class LosingProxy(http.server.ThreadingHTTPServer):
+    """Forwards to Caddy's admin API, and loses Caddy's answer to the first `lose` requests
+    of `method`: the connection closes once Caddy has done the request, as when Caddy
+    restarts its admin endpoint. `seen` holds (method, path, Caddy's status) of each."""
+
+    def __init__(self, admin_url: str, method: str, lose: int = 1) -> None:
+        self.seen: list[tuple[str, str, int]] = []
+        self.to_lose = lose
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                headers = {name: value for name, value in self.headers.items()
+                           if name.lower() in ("content-type", "if-match")}
+                request = urllib.request.Request(
+                    admin_url + self.path, data=self.rfile.read(length) if length else None,
+                    headers=headers, method=self.command)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, body = response.status, response.read()
+                except urllib.error.HTTPError as exc:
+                    status, body = exc.code, exc.read()
+                proxy.seen.append((self.command, self.path, status))
+                if self.command == method and proxy.to_lose > 0:
+                    proxy.to_lose -= 1
+                    self.close_connection = True  # no answer at all
+                    return
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.daemon_threads = True
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self) -> LosingProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
 
 
 @pytest.fixture
@@ -164,3 +222,54 @@ def test_automatic_https_is_a_setting() -> None:
     assert CaddyRouter.from_settings(Settings.from_env({})).https is False
     router = CaddyRouter.from_settings(Settings.from_env({"PUSHDOCK_PROXY_HTTPS": "1"}))
     assert router.https is True
+
+
+def test_a_delete_asked_again_after_its_answer_was_lost_is_done(caddy: CaddyProcess,
+                                                                upstreams) -> None:
+    blue, _ = upstreams
+    CaddyRouter(caddy.admin_url, caddy.proxy_listen).set_route("shop", "shop.test",
+                                                               blue.upstream)
+    with LosingProxy(caddy.admin_url, "DELETE") as proxy:
+        CaddyRouter(proxy.url, caddy.proxy_listen).remove_route("shop")
+    # Asked again on a new connection, the DELETE that had worked meets an unknown @id.
+    assert [seen for seen in proxy.seen if seen[0] == "DELETE"] == [
+        ("DELETE", "/id/pushdock-shop", 200), ("DELETE", "/id/pushdock-shop", 404)]
+    assert CaddyRouter(caddy.admin_url, caddy.proxy_listen).upstream("shop") is None
+    assert get(caddy, "shop.test") == ""
+
+
+def test_a_conditional_write_asked_again_after_it_worked_is_refused(
+        caddy: CaddyProcess) -> None:
+    router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
+    router.ensure_server()
+    _, etag = router._config()
+    write = ("POST", "/config/apps/http/servers/pushdock/routes",
+             {"@id": "pushdock-a", "terminal": True})
+    with LosingProxy(caddy.admin_url, "POST") as proxy:
+        assert not CaddyRouter(proxy.url, caddy.proxy_listen)._write_if_unchanged(write, etag)
+    assert [status for method, _, status in proxy.seen if method == "POST"] == [200, 412]
+    assert sorted(router.routes()) == ["a"]  # once, not twice
+
+
+def test_the_probe_asks_once(caddy: CaddyProcess) -> None:
+    with LosingProxy(caddy.admin_url, "GET") as proxy:
+        assert not CaddyRouter(proxy.url, caddy.proxy_listen).reachable()
+        assert len(proxy.seen) == 1
+        assert CaddyRouter(proxy.url, caddy.proxy_listen).reachable()
+
+
+def test_a_request_that_timed_out_is_not_asked_again() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connects, never answers
+        router = CaddyRouter(f"http://127.0.0.1:{silent.getsockname()[1]}", ":8000",
+                             timeout=0.5)
+        with pytest.raises(RouterError, match="unreachable: timed out"):
+            router.upstream("shop")
+        # Every connection the router opened waits in the backlog, accepted or not.
+        silent.setblocking(False)
+        connections = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                connections.append(silent.accept()[0])
+    for connection in connections:
+        connection.close()
+    assert len(connections) == 1

@@ -14,12 +14,10 @@ sending its next request on. Without a resolver a switch is one PATCH of the ups
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
-import urllib.error
-import urllib.request
-from typing import Any
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 
 from pipeline.deploy.dns import upstream_name
 from pipeline.deploy.plan import (
@@ -36,14 +34,15 @@ from pipeline.deploy.plan import (
     route_upstream,
 )
 from pipeline.deploy.resolver import ask
-from pipeline.errors import RouterConflict, RouterDisconnected, RouterError
-from pipeline.http_errors import error_detail
+from pipeline.errors import RouterConflict, RouterError
 from pipeline.settings import Settings, resolver_host_port
 from pipeline.store import Store
 from pipeline.units import parse_duration
 
+if TYPE_CHECKING:
+    from pipeline.deploy.caddy_admin import AdminAPI
+
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
-_MISSING = object()
 _ATTEMPTS = 20  # compare-and-set retries when others keep changing the config
 SWITCH_MARGIN = 0.05  # seconds beyond Caddy's refresh for a lookup already under way
 RESOLVER_CONFIRM = 5.0  # seconds the resolver may take to answer a switch's new address
@@ -52,7 +51,8 @@ RESOLVER_CONFIRM = 5.0  # seconds the resolver may take to answer a switch's new
 def config_etag(path: str, body: bytes) -> str:
     """Caddy's ETag of a config read: the path and the FNV-1a 32 hash of the bytes sent.
 
-    Caddy sends it as an HTTP trailer, which urllib drops, so it is computed the same way.
+    Caddy sends it as an HTTP trailer, which requests (urllib3) drops, so it is computed
+    the same way.
     """
     value = 0x811C9DC5
     for byte in body:
@@ -75,6 +75,7 @@ class CaddyRouter:
         # A config change returns once the old server has shut down, which can take the
         # whole grace period while long requests finish.
         self.timeout = timeout if timeout is not None else parse_duration(grace_period) + 10
+        self._admin: AdminAPI | None = None  # made on the first request
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store | None = None) -> CaddyRouter:
@@ -83,63 +84,31 @@ class CaddyRouter:
                    resolver=settings.resolver, store=store)
 
     # -- admin API plumbing -----------------------------------------------------------------
-    def _request(self, method: str, path: str, body: Any = _MISSING,
-                 if_match: str | None = None, *, retry: bool = True) -> bytes:
-        # Caddy restarts its admin endpoint with every config change, so a request racing
-        # another writer's change can meet a closed socket: retried, as all writes Pushdock
-        # makes are idempotent or conditional.
-        attempts = 5 if retry else 1
-        for attempt in range(attempts):
-            try:
-                return self._request_once(method, path, body, if_match)
-            except RouterDisconnected as exc:
-                if if_match:
-                    # Caddy answers 412 without reading the body and closes, which the
-                    # client can see as a reset; the caller re-reads the config either way.
-                    raise RouterConflict(str(exc)) from None
-                if attempt == attempts - 1:
-                    raise RouterError(f"Caddy's admin API at {self.admin_url} is "
-                                      f"unreachable: {exc}") from None
-                time.sleep(0.05 * 2**attempt)
-        raise AssertionError("not reached")
+    @property
+    def _api(self) -> AdminAPI:
+        if self._admin is None:
+            from pipeline.deploy.caddy_admin import AdminAPI  # loads requests: only now
 
-    def _request_once(self, method: str, path: str, body: Any, if_match: str | None) -> bytes:
-        data = None if body is _MISSING else json.dumps(body).encode()
-        request = urllib.request.Request(self.admin_url + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        if if_match:
-            request.add_header("If-Match", if_match)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return bytes(response.read())
-        except urllib.error.HTTPError as exc:
-            detail = error_detail(exc)
-            if exc.code == 412:
-                raise RouterConflict(detail) from None
-            raise RouterError(f"Caddy refused {method} {path}: {exc.code} {detail}") from None
-        except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, ConnectionError | http.client.RemoteDisconnected):
-                raise RouterDisconnected(str(reason)) from None
-            raise RouterError(f"Caddy's admin API at {self.admin_url} is unreachable: {exc}"
-                              ) from None
+            self._admin = AdminAPI(self.admin_url, self.timeout)
+        return self._admin
 
-    def _call(self, method: str, path: str, body: Any = _MISSING) -> Any:
-        payload = self._request(method, path, body)
-        return json.loads(payload) if payload.strip() else None
+    def _request(self, method: str, path: str, body: Any = None,
+                 if_match: str | None = None) -> bytes:
+        return self._api.request(method, path, body, if_match)
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        return _json(self._request(method, path, body))
 
     def _get(self, path: str) -> Any:
-        try:
-            return self._call("GET", path)
-        except RouterError as exc:
-            if "unknown object ID" in str(exc) or "invalid traversal" in str(exc):
-                return None
-            raise
+        """The config at an /id/ path, or None when Caddy knows no such @id (it answers 404)."""
+        response = self._api.send("GET", path)
+        if response.status_code == HTTPStatus.NOT_FOUND:
+            return None
+        return _json(self._api.checked(response, "GET", path))
 
     def _config(self) -> tuple[Any, str]:
         body = self._request("GET", "/config/")
-        return (json.loads(body) if body.strip() else None), config_etag("/config/", body)
+        return _json(body), config_etag("/config/", body)
 
     def _write_if_unchanged(self, write: ConfigWrite, etag: str) -> bool:
         method, path, body = write
@@ -150,11 +119,7 @@ class CaddyRouter:
         return True
 
     def reachable(self) -> bool:
-        try:
-            self._request("GET", "/config/", retry=False)
-        except RouterError:
-            return False
-        return True
+        return self._api.reachable()
 
     # -- the server Pushdock owns -----------------------------------------------------------
     def ensure_server(self) -> Any:
@@ -274,14 +239,18 @@ class CaddyRouter:
         raise RouterError(f"Caddy's config kept changing while adding the route of {project}")
 
     def remove_route(self, project: str) -> None:
-        if self._get(f"/id/{route_id(project)}") is not None:
-            try:
-                self._call("DELETE", f"/id/{route_id(project)}")
-            except RouterError as exc:
-                if "unknown object ID" not in str(exc):  # a retried DELETE that had worked
-                    raise
+        path = f"/id/{route_id(project)}"
+        if self._get(path) is not None:
+            response = self._api.send("DELETE", path)
+            # 404: the DELETE was asked again after a dropped connection, and had worked.
+            if response.status_code != HTTPStatus.NOT_FOUND:
+                self._api.checked(response, "DELETE", path)
         if self.store is not None and self.resolver is not None:
             self.store.upstreams.remove(project)
+
+
+def _json(body: bytes) -> Any:
+    return json.loads(body) if body.strip() else None
 
 
 def _address(upstream: str) -> str:
