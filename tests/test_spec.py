@@ -202,3 +202,16 @@ def test_aliases_within_the_budget_are_read_as_their_values() -> None:
     assert [step.env for step in spec.test.steps] == [{"LANG": "C.UTF-8", "TZ": "UTC"}] * 2
     assert spec.deploy.env == {"LANG": "C.UTF-8", "TZ": "UTC"}
 
+
+def test_a_service_image_may_not_be_empty() -> None:
+    assert error_of('test:\n  services:\n    db: {image: ""}\n') == (
+        '.pushdock.yml:3: test.services.db.image: "" is not an image name')
+
+
+def test_unknown_keys_name_every_key_allowed_in_order() -> None:
+    assert error_of("deploy:\n  health: {retries: 3}\n") == (
+        ".pushdock.yml:2: deploy.health.retries: unknown key (allowed here: path, interval, "
+        "timeout, healthy_after, deadline)")
+    assert error_of("test:\n  services:\n    db: {image: x, ports: [1]}\n") == (
+        ".pushdock.yml:3: test.services.db.ports: unknown key (allowed here: image, env, "
+        "command, ready, deadline)")
