@@ -12,22 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.commit_status import status_target_problem
+from pipeline.config_keys import read_section
+from pipeline.config_rules import check_repo_url as check_repo_url  # where source.py finds it
+from pipeline.config_rules import is_project_name
 from pipeline.errors import ConfigError, UnknownProject
-from pipeline.model import DeployTarget, Forge, Project
-from pipeline.spec import spec_from_section
+from pipeline.model import Project
 from pipeline.yamldoc import YamlDoc
 
-PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _VARIABLE_NAMES = re.compile(rb"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
-_HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
-_REMOTE_URL = re.compile(r"^(https?|ssh|git|file)://[^\s]+$")
-_SCP_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")
-
-
-def is_project_name(name: str) -> bool:
-    return bool(PROJECT_NAME.match(name))
 
 
 def interpolate(value: str, env: Mapping[str, str]) -> str:
@@ -63,87 +56,23 @@ def branch_matches(patterns: tuple[str, ...], branch: str) -> bool:
     return any(fnmatch.fnmatchcase(branch, pattern) for pattern in patterns)
 
 
-def check_repo_url(url: str) -> bool:
-    """Only plain URLs or absolute paths: never an option (-…) nor a transport like ext::."""
-    if url.startswith("-") or "::" in url:
-        return False
-    return bool(_REMOTE_URL.match(url) or _SCP_URL.match(url) or url.startswith("/"))
-
-
 def parse_project(text: str | bytes, path: Path, env: Mapping[str, str] | None = None) -> Project:
+    """A project file; its keys, defaults and checks are declared on `Project`."""
     env = os.environ if env is None else env
     filename = str(path)
     doc = YamlDoc.parse(text, filename)
     doc.root()  # the file must be a mapping
     doc.data = _interpolate_tree(doc, doc.data or {}, (), env)
     root = doc.root()
-    root.only("project", "repo", "forge", "webhook_secret", "branches", "tags", "deploy",
-              "secrets", "pipeline", "status_token", "status_api", "timeout", "supersede")
-
-    name = root.string("project", path.stem)
-    if not is_project_name(name):
-        raise root.error("project", f'"{name}" must be lower-case letters, digits and "-"')
-    if name != path.stem:
-        raise root.error("project", f'"{name}" must match the file name ({path.stem}.yml)')
-
-    repo = root.string("repo", required=True)
-    if not check_repo_url(repo):
-        raise root.error("repo", f'"{repo}" is not a git URL (https://, ssh://, git@host:path, '
-                                 "file:// or an absolute path)")
-
-    forge_name = root.string("forge", "github")
-    try:
-        forge = Forge(forge_name)
-    except ValueError:
-        raise root.error("forge", f'"{forge_name}" is not one of '
-                                  f"{', '.join(f.value for f in Forge)}") from None
-
-    secret = root.string("webhook_secret")
-    if not secret:
-        raise root.error("webhook_secret", "is required: webhooks are only taken when signed")
-
-    deploy = root.section("deploy")
-    deploy.only("branch", "host")
-    host = deploy.string("host") or None
-    if host is not None and not _HOST.match(host):
-        raise deploy.error("host", f'"{host}" is not a host name')
-
-    status_token = root.string("status_token")
-    status_api = root.string("status_api").rstrip("/")
-    if status_api and not re.match(r"^https?://[^\s/]+", status_api):
-        raise root.error("status_api", f'"{status_api}" is not an http(s) URL')
-    if status_token:
-        problem = status_target_problem(forge, repo)
+    project = read_section(Project, root, {"name": path.stem, "path": filename})
+    if project.name != path.stem:
+        raise root.error("project", f'"{project.name}" must match the file name '
+                                    f"({path.stem}.yml)")
+    if project.status_token:
+        problem = status_target_problem(project.forge, project.repo)
         if problem:
             raise root.error("status_token", problem)
-
-    pipeline = None
-    if "pipeline" in root and root.data["pipeline"] is not None:
-        pipeline = spec_from_section(root.section("pipeline"))
-
-    timeout = root.duration("timeout", 3600.0)
-    if timeout <= 0:
-        raise root.error("timeout", "must be greater than 0")
-    supersede = root.data.get("supersede", True)
-    if not isinstance(supersede, bool):
-        raise root.error("supersede", "must be true or false")
-
-    return Project(
-        name=name,
-        repo=repo,
-        forge=forge,
-        webhook_secret=secret,
-        branches=root.string_list("branches", ("main",)),
-        deploy=DeployTarget(branch=deploy.string("branch", "main"), host=host),
-        secrets=root.string_map("secrets"),
-        pipeline=pipeline,
-        timeout=timeout,
-        supersede=supersede,
-        path=filename,
-        tags=root.boolean("tags", False),
-        status_token=status_token,
-        status_api=status_api,
-    )
+    return project
 
 
 def project_file(config_dir: Path, name: str) -> Path:

@@ -49,3 +49,21 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def duration_text(seconds: float) -> str:
+    """The form a user writes: 250ms, 90s, 10m, 1h (the largest unit that is exact)."""
+    if seconds == 0:
+        return "0s"
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds * 1000:g}ms"
+
+
+def size_text(size: int) -> str:
+    """The form a user writes: 512m, 1g (the largest unit that is exact)."""
+    for unit in ("t", "g", "m", "k"):
+        if size >= _SIZE_BYTES[unit] and size % _SIZE_BYTES[unit] == 0:
+            return f"{size // _SIZE_BYTES[unit]}{unit}"
+    return str(size)

@@ -31,8 +31,9 @@ class YamlDoc:
 
     @classmethod
     def parse(cls, text: str | bytes, filename: str) -> YamlDoc:
+        loader = _Loader(text, filename)
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            node = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else None
@@ -40,6 +41,8 @@ class YamlDoc:
                               line=line) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"invalid YAML: {exc}", path=filename) from None
+        finally:
+            loader.dispose()
         lines: dict[Path, int] = {}
         data = _convert(node, (), lines, filename) if node is not None else None
         return cls(data, lines, filename)
@@ -62,6 +65,74 @@ class YamlDoc:
         if not isinstance(self.data, dict):
             raise self.error((), "the file must be a mapping of keys")
         return Section(self, (), self.data)
+
+
+# A file is read into plain data, so an alias is copied everywhere it stands: nested aliases
+# (nine lists of nine aliases of the list before, nine deep) would make a billion values
+# from a few hundred bytes. What aliases stand for is counted as they are composed.
+ALIAS_BUDGET = 1000  # values that all the aliases of one file may stand for together
+MAX_DEPTH = 64  # maps and lists inside each other; deeper would exhaust the stack
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader's composer, refusing (with the alias's line and key) an alias inside the
+    value it names, aliases that stand for more than ALIAS_BUDGET values, and nesting past
+    MAX_DEPTH."""
+
+    def __init__(self, text: str | bytes, filename: str) -> None:
+        super().__init__(text)
+        self.filename = filename
+        self._sizes: dict[yaml.Node, int] = {}  # values a node stands for, itself included
+        self._open: list[str | None] = []  # anchors of the collections being composed
+        self._path: list[str | int | None] = []
+        self._aliased = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # `index` is the key node of a mapping's value, a list item's number, or None.
+        self._path.append(index.value if isinstance(index, yaml.ScalarNode)
+                          else index if isinstance(index, int) else None)
+        try:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                self._count(event)
+                return super().compose_node(parent, index)
+            return self._compose(event, parent, index)
+        finally:
+            self._path.pop()
+
+    def _compose(self, event: yaml.Event, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if isinstance(event, yaml.ScalarEvent):
+            node = super().compose_node(parent, index)
+            self._sizes[node] = 1
+            return node
+        if len(self._open) >= MAX_DEPTH:
+            raise ConfigError(f"maps and lists are nested more than {MAX_DEPTH} deep",
+                              path=self.filename, line=event.start_mark.line + 1)
+        self._open.append(event.anchor)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._open.pop()
+        children = (node.value if isinstance(node, yaml.SequenceNode)
+                    else [part for pair in node.value for part in pair])
+        self._sizes[node] = 1 + sum(self._sizes[child] for child in children)
+        return node
+
+    def _count(self, event: yaml.AliasEvent) -> None:
+        if event.anchor in self._open:
+            raise self._refuse(event, f"alias *{event.anchor} is inside the value it names")
+        node = self.anchors.get(event.anchor)
+        if node is None:
+            return  # the composer reports the undefined alias
+        self._aliased += self._sizes[node]
+        if self._aliased > ALIAS_BUDGET:
+            raise self._refuse(event, f"aliases stand for more than {ALIAS_BUDGET} values "
+                                      f"(at *{event.anchor}); write the values out instead")
+
+    def _refuse(self, event: yaml.Event, message: str) -> ConfigError:
+        where = path_text(tuple(part for part in self._path if part is not None))
+        return ConfigError(f"{where or 'top level'}: {message}", path=self.filename,
+                           line=event.start_mark.line + 1)
 
 
 _COLLECTION_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map",

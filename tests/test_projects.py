@@ -208,3 +208,21 @@ def test_a_rewrite_that_leaves_size_and_mtime_is_seen(tmp_path: Path) -> None:
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `cp -p` leaves it
     assert os.stat(path).st_size == before.st_size
     assert files.load("shop").deploy.host == "cart.example.com"
+
+
+def test_an_unknown_key_names_every_key_of_a_project_file() -> None:
+    assert error_of(SHOP + "colour: red\n") == (
+        "pipelines.d/shop.yml:11: colour: unknown key (allowed here: project, repo, forge, "
+        "webhook_secret, branches, tags, deploy, secrets, pipeline, status_token, status_api, "
+        "timeout, supersede)")
+    assert error_of(SHOP.replace("  host:", "  hosts:")) == (
+        "pipelines.d/shop.yml:8: deploy.hosts: unknown key (allowed here: branch, host)")
+
+
+def test_an_empty_or_missing_secret_and_repo() -> None:
+    for secret in ('""', "null"):
+        text = SHOP.replace("${SHOP_WEBHOOK_SECRET}", secret)
+        assert error_of(text) == ("pipelines.d/shop.yml:4: webhook_secret: is required: "
+                                  "webhooks are only taken when signed")
+    assert error_of(SHOP.replace("repo: https://github.com/acme/shop.git\n", "")) == (
+        "pipelines.d/shop.yml:1: repo: is required")

@@ -166,3 +166,52 @@ def test_service_errors() -> None:
         "test:\n  services:\n    db: {image: --privileged}\n")
     assert "must be an absolute path" in error_of(
         "test:\n  steps:\n    - {run: x, workdir: src}\n")
+
+
+def nested_aliases(levels: int, width: int) -> str:
+    """The "billion laughs": each list holds `width` aliases of the list before it."""
+    lines = ["l0: &l0 [" + ", ".join(['"lol"'] * width) + "]"]
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_nested_aliases_are_refused_before_they_expand() -> None:
+    # Nine levels of nine would stand for 9**9 values. The aliases of l1 stand for 9 * 10
+    # values, those of l2 for 9 * 91: l3's first alias, standing for 820 more, is refused.
+    assert error_of(nested_aliases(9, 9)) == (
+        ".pushdock.yml:4: l3[0]: aliases stand for more than 1000 values (at *l2); "
+        "write the values out instead")
+
+
+def test_an_alias_inside_the_value_it_names_is_refused() -> None:
+    assert error_of("test:\n  steps: &steps\n    - run: x\n    - *steps\n") == (
+        ".pushdock.yml:4: test.steps[1]: alias *steps is inside the value it names")
+
+
+def test_nesting_past_the_limit_is_refused() -> None:
+    assert error_of("build:\n  args: " + "[" * 100 + "]" * 100 + "\n") == (
+        ".pushdock.yml:2: maps and lists are nested more than 64 deep")
+
+
+def test_aliases_within_the_budget_are_read_as_their_values() -> None:
+    spec = parse_spec("test:\n  steps:\n"
+                      "    - {run: a, env: &env {LANG: C.UTF-8, TZ: UTC}}\n"
+                      "    - {run: b, env: *env}\n"
+                      "deploy:\n  env: *env\n")
+    assert [step.env for step in spec.test.steps] == [{"LANG": "C.UTF-8", "TZ": "UTC"}] * 2
+    assert spec.deploy.env == {"LANG": "C.UTF-8", "TZ": "UTC"}
+
+
+def test_a_service_image_may_not_be_empty() -> None:
+    assert error_of('test:\n  services:\n    db: {image: ""}\n') == (
+        '.pushdock.yml:3: test.services.db.image: "" is not an image name')
+
+
+def test_unknown_keys_name_every_key_allowed_in_order() -> None:
+    assert error_of("deploy:\n  health: {retries: 3}\n") == (
+        ".pushdock.yml:2: deploy.health.retries: unknown key (allowed here: path, interval, "
+        "timeout, healthy_after, deadline)")
+    assert error_of("test:\n  services:\n    db: {image: x, ports: [1]}\n") == (
+        ".pushdock.yml:3: test.services.db.ports: unknown key (allowed here: image, env, "
+        "command, ready, deadline)")

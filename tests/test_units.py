@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.units import format_duration, parse_duration, parse_size
+from pipeline.units import duration_text, format_duration, parse_duration, parse_size, size_text
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -38,3 +38,21 @@ def test_format_duration() -> None:
     assert format_duration(42) == "42s"
     assert format_duration(185) == "3m05s"
     assert format_duration(3720) == "1h02m"
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0s"), (0.25, "250ms"), (1, "1s"), (90, "90s"), (60, "1m"), (600, "10m"), (3600, "1h"),
+    (5400, "90m"),
+])
+def test_duration_text_is_read_back_as_written(seconds: float, text: str) -> None:
+    assert duration_text(seconds) == text
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(("size", "text"), [
+    (1000, "1000"), (65536, "64k"), (512 * 1024**2, "512m"), (1024**3, "1g"),
+    (1536 * 1024**2, "1536m"),
+])
+def test_size_text_is_read_back_as_written(size: int, text: str) -> None:
+    assert size_text(size) == text
+    assert parse_size(text) == size

@@ -1,0 +1,172 @@
+"""What makes a value of Pushdock's keys valid beyond its kind: paths inside the repository,
+image, host and environment variable names, git URLs. A check gives the problem as the
+error goes on after `file:line: key:`, or None; the kinds here read what no plain kind can."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from pipeline.config_keys import DURATION, OPTIONAL_STRING, STRING, Kind, checked, integer
+
+if TYPE_CHECKING:
+    from pipeline.model import TestSpec
+    from pipeline.yamldoc import Section
+
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# An image reference: [registry/]name[:tag][@digest]; never an option for the engine.
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
+_HOST = re.compile(rf"^(\*\.)?{_LABEL}(\.{_LABEL})*$")
+_REMOTE_URL = re.compile(r"^(https?|ssh|git|file)://[^\s]+$")
+_SCP_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")
+_HTTP_URL = re.compile(r"^https?://[^\s/]+")
+UNSIGNED = "is required: webhooks are only taken when signed"
+
+
+def is_project_name(name: str) -> bool:
+    return bool(_PROJECT_NAME.match(name))
+
+
+def check_repo_url(url: str) -> bool:
+    """Only plain URLs or absolute paths: never an option (-…) nor a transport like ext::."""
+    if url.startswith("-") or "::" in url:
+        return False
+    return bool(_REMOTE_URL.match(url) or _SCP_URL.match(url) or url.startswith("/"))
+
+
+def project_name(name: str) -> str | None:
+    return None if is_project_name(name) else f'"{name}" must be lower-case letters, digits and "-"'
+
+
+def git_url(url: str) -> str | None:
+    if check_repo_url(url):
+        return None
+    return (f'"{url}" is not a git URL (https://, ssh://, git@host:path, file:// or an '
+            "absolute path)")
+
+
+def signed(secret: str) -> str | None:
+    return None if secret else UNSIGNED
+
+
+def host_name(host: str) -> str | None:
+    return None if _HOST.match(host) else f'"{host}" is not a host name'
+
+
+def http_url(url: str) -> str | None:
+    return None if not url or _HTTP_URL.match(url) else f'"{url}" is not an http(s) URL'
+
+
+def inside_repo(path: str) -> str | None:
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith("/") or ".." in parts or not path:
+        return f'"{path}" must be a path inside the repository'
+    return None
+
+
+def image_name(image: str) -> str | None:
+    return None if _IMAGE.match(image) else f'"{image}" is not an image name'
+
+
+def step_name(name: str) -> str | None:
+    if _STEP_NAME.match(name):
+        return None
+    return f'"{name}" may hold only letters, digits, "_", "." and "-"'
+
+
+def service_name(name: str) -> str | None:
+    if _SERVICE_NAME.match(name):
+        return None
+    return (f'"{name}" must be lower-case letters, digits and "-" '
+            "(it becomes the service's host name)")
+
+
+def container_path(path: str) -> str | None:
+    return None if path.startswith("/") else f'"{path}" must be an absolute path in the container'
+
+
+def url_path(path: str) -> str | None:
+    return f'"{path}" must start with "/"' if path and not path.startswith("/") else None
+
+
+def not_blank(text: str) -> str | None:
+    return None if text.strip() else "is empty"
+
+
+def positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def tcp_port(port: int) -> str | None:
+    return None if port <= 65535 else "must be a TCP port (1-65535)"
+
+
+def distinct_names(section: Section, test: TestSpec) -> None:
+    """No two steps, nor a step and a service, share a name: the log and the run page tell
+    steps apart by name, and a service's name is a host name on the run's network."""
+    names: set[str] = set()
+    for index, step in enumerate(test.steps):
+        if step.name in names:
+            raise section.doc.error((*section.path, "steps", index, "name"),
+                                    f'"{step.name}" is used by an earlier step')
+        names.add(step.name)
+    services = {service.name for service in test.services}
+    for step in test.steps:
+        if step.name in services:
+            raise section.error("steps", f'step "{step.name}" has the name of a service')
+
+
+def _env(section: Section, name: str, default: Any) -> dict[str, str]:
+    env = section.string_map(name)
+    for variable in env:
+        if not _ENV_NAME.match(variable):
+            raise section.section(name).error(variable,
+                                              "is not a valid environment variable name")
+    return env
+
+
+def _command(section: Section, name: str, default: Any) -> tuple[str, ...] | None:
+    command = section.data.get(name)
+    if command is None:
+        return None
+    if isinstance(command, str):
+        return ("sh", "-c", command)
+    return section.string_list(name, ())
+
+
+def _url_path(section: Section, name: str, default: str) -> str:
+    # Null (or empty) asks for a TCP connect to the port instead of an HTTP probe.
+    if name in section and section.data[name] is None:
+        return ""
+    return section.string(name, default)
+
+
+def _switch(section: Section, name: str, default: bool) -> bool:
+    value = section.data.get(name, default)
+    if not isinstance(value, bool):
+        raise section.error(name, "must be true or false")
+    return value
+
+
+ENV = Kind("map of environment variables", _env)
+COMMAND = Kind("string (run by sh -c) or list of strings", _command)
+SWITCH = Kind("true or false", _switch)  # null is refused too, unlike BOOLEAN's
+PROJECT_NAME = checked(STRING, project_name, 'lower-case letters, digits and "-"')
+GIT_URL = checked(STRING, git_url, "git URL or absolute path")
+HOST_NAME = checked(OPTIONAL_STRING, host_name, "host name")
+HTTP_URL = checked(Kind("", lambda section, name, default: section.string(name, default)
+                        .rstrip("/")), http_url, "http(s) URL")
+REPO_PATH = checked(STRING, inside_repo, "path in the repository")
+IMAGE = checked(STRING, image_name, "image name")
+OPTIONAL_IMAGE = checked(OPTIONAL_STRING, image_name, "image name")
+COMMAND_LINE = checked(STRING, not_blank, "shell command")
+WEBHOOK_SECRET = checked(STRING, signed, "string")
+STEP_NAME = checked(STRING, step_name, 'letters, digits, "_", "." and "-"')
+CONTAINER_PATH = checked(OPTIONAL_STRING, container_path, "absolute path in the container")
+URL_PATH = checked(Kind("", _url_path), url_path, 'path from "/", or null')
+POSITIVE_DURATION = checked(DURATION, positive, "duration > 0")
+TCP_PORT = checked(integer(minimum=1), tcp_port, "TCP port")
