@@ -31,8 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from pipeline.model import PushEvent, RunStatus, StageName, StageStatus  # noqa: E402
-from pipeline.runner import RUN_STAGES  # noqa: E402
+from pipeline.model import RUN_STAGES, PushEvent, RunStatus, StageName, StageStatus  # noqa: E402
 from pipeline.store import Store, connect  # noqa: E402
 from pushdock.embedded import free_port  # noqa: E402
 

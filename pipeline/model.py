@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -45,6 +46,9 @@ from pipeline.config_rules import (
     service_name,
 )
 
+# A full commit id: SHA-1, or SHA-256 in repositories that use it.
+SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -74,6 +78,11 @@ class StageName(StrEnum):
     BUILD = "build"
     TEST = "test"
     DEPLOY = "deploy"
+
+
+# The stages of a run from a push, in order.
+RUN_STAGES = (StageName.CHECKOUT, StageName.CONFIG, StageName.BUILD, StageName.TEST,
+              StageName.DEPLOY)
 
 
 class StageStatus(StrEnum):

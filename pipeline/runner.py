@@ -46,9 +46,6 @@ from pipeline.steps import (
 from pipeline.store import Store
 from pipeline.units import format_duration
 
-RUN_STAGES = (StageName.CHECKOUT, StageName.CONFIG, StageName.BUILD, StageName.TEST,
-              StageName.DEPLOY)
-
 
 @dataclass(frozen=True)
 class Outcome:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,11 +12,9 @@ from pathlib import Path
 import git
 
 from pipeline.errors import CheckoutError
-from pipeline.model import Project
+from pipeline.model import SHA, Project
 from pipeline.projects import check_repo_url
 from pipeline.reporting import Reporter
-
-SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
 class Sources:

@@ -91,7 +91,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_cancel(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.store import Store, connect
-    from workers.lifecycle import cancel_run
+    from workers.actions import cancel_run
 
     assert settings.redis_url is not None
     run = cancel_run(Store(connect(settings.redis_url)), args.run.lstrip("#"),

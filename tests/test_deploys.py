@@ -99,8 +99,7 @@ def test_a_failed_rollback_keeps_the_live_colour(
 
 
 def test_the_web_service_can_queue_deploys_and_rollbacks(redis_url: str) -> None:
-    from workers.deploys import enqueue_deploy, enqueue_rollback
-    from workers.queue import job_connection, run_queue
+    from workers.queue import enqueue_deploy, enqueue_rollback, job_connection, run_queue
 
     queue = run_queue(job_connection(redis_url))
     deploy = enqueue_deploy(queue, "shop", "abc1234")

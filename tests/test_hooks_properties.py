@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rq import Queue
 
+from pipeline.model import SHA
 from pipeline.settings import Settings
-from pipeline.source import SHA
 from pipeline.store import Store
 from tests.support import FIXTURES, project_file, sign_for
 from webhooks.app import create_app

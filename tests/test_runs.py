@@ -17,7 +17,8 @@ from pipeline.runner import Outcome, Runner
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.support import SampleRepo, wait_for
-from workers.lifecycle import RunNotActive, cancel_run
+from workers.actions import cancel_run
+from workers.errors import RunNotActive
 from workers.queue import job_connection, submit_run
 
 

@@ -146,7 +146,7 @@ def test_two_workers_run_two_projects_at_once(settings: Settings, store: Store,
                                               base_image: str, docker_client,
                                               redis_url: str) -> None:
     from tests.conftest import remove_project_resources
-    from workers.lifecycle import cancel_run
+    from workers.actions import cancel_run
 
     pool = Workers(settings, tmp_path)
     other = f"{project_name}-b"

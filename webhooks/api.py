@@ -16,7 +16,7 @@ from webhooks.auth import require_write
 from webhooks.pages import SHA_PREFIX, project_names, project_or_404
 from webhooks.services import services
 from workers import actions
-from workers.deploys import enqueue_deploy, enqueue_rollback
+from workers.queue import enqueue_deploy, enqueue_rollback
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 SSE_BLOCK_MS = 2_000  # well under the client's 5 s socket timeout

@@ -15,10 +15,9 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from pipeline.errors import ConfigError, StoreUnavailable, UnknownProject
-from pipeline.model import Project, PushEvent
+from pipeline.model import SHA, Project, PushEvent
 from pipeline.projects import branch_matches
 from pipeline.repo_url import repo_matches
-from pipeline.source import SHA
 from webhooks.errors import BadSignature, MalformedPayload, WebhookError, WrongForge
 from webhooks.forges import Ignored, detect_forge, forge_module
 from webhooks.services import Services, services

@@ -33,7 +33,7 @@ from webhooks.auth import can_write, csrf_token, logged_in, require_write
 from webhooks.graphics import STATUS_COLOURS, UNKNOWN_COLOUR, badge_svg, history_chart
 from webhooks.services import services
 from workers import actions
-from workers.deploys import enqueue_deploy, enqueue_rollback
+from workers.queue import enqueue_deploy, enqueue_rollback
 
 blueprint = Blueprint("pages", __name__)
 RUNS_PER_PAGE = 25

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from rq import Queue
 
-from pipeline.errors import PushdockError
-from pipeline.model import PushEvent, Run
+from pipeline.model import PushEvent, Run, RunStatus, StopRequest
 from pipeline.projects import load_project
 from pipeline.settings import Settings
 from pipeline.store import Store
-from workers.lifecycle import cancel_run
+from workers.errors import NoSuchRun, RunNotActive
 from workers.queue import submit_run
 
 
-class NoSuchRun(PushdockError):
-    """No run has this id."""
+def cancel_run(store: Store, run_id: str, reason: str = "cancelled",
+               status: RunStatus = RunStatus.CANCELLED) -> Run:
+    """Cancel a queued run at once; a running one is stopped by its worker within seconds."""
+    run = store.runs.get(run_id)
+    if run is None:
+        raise RunNotActive(f"no run #{run_id}")
+    if run.status.finished:
+        raise RunNotActive(f"run #{run_id} has already finished ({run.status.value})")
+    store.stops.request(run_id, StopRequest(status, reason))
+    if run.status is RunStatus.QUEUED:
+        return store.runs.finish(run_id, status, reason)
+    return run
 
 
 def cancel(store: Store, run_id: str, who: str = "") -> Run:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import docker
-from rq import Queue
-from rq.job import Job
 
 from pipeline.deploy.apps import Apps
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
@@ -29,10 +27,8 @@ from pipeline.projects import load_project
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
-from workers.queue import RESULT_TTL
 
 Say = Callable[[str], None]
-DEPLOY_JOB_TIMEOUT = 3600  # RQ's own limit; the deploy's health deadline ends it far sooner
 
 
 class _EchoReporter(StoreReporter):
@@ -88,21 +84,6 @@ def execute_deploy(project_name: str, sha: str | None, trigger: str = "manual") 
 def execute_rollback(project_name: str, to: str | None = None) -> str:
     """RQ entry point for `rollback`."""
     return rollback(Settings.from_env(), project_name, to).result
-
-
-def enqueue_deploy(queue: Queue, project_name: str, sha: str | None,
-                   trigger: str = "manual") -> Job:
-    """For the web service: a deploy of a built image, run by a worker."""
-    return queue.enqueue("workers.deploys.execute_deploy", project_name, sha, trigger,
-                         job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
-                         description=f"deploy {sha or 'newest image'} of {project_name}")
-
-
-def enqueue_rollback(queue: Queue, project_name: str, to: str | None = None) -> Job:
-    """For the web service: a rollback, run by a worker."""
-    return queue.enqueue("workers.deploys.execute_rollback", project_name, to,
-                         job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
-                         description=f"rollback of {project_name}")
 
 
 def _open(settings: Settings, project_name: str) -> tuple[Store, Project]:

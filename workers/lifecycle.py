@@ -1,4 +1,4 @@
-"""Cancel, supersede, and the clean-up of runs whose worker was lost."""
+"""The clean-up of runs whose worker was lost, and of what finished runs left behind."""
 
 from __future__ import annotations
 
@@ -9,32 +9,13 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, NotFound
 
-from pipeline.errors import PushdockError
-from pipeline.model import Run, RunStatus, StopRequest
+from pipeline.model import RunStatus
 from pipeline.runner import remove_network, remove_run_resources
 from pipeline.steps import LABEL_PROJECT, LABEL_ROLE, LABEL_RUN
 from pipeline.store import Store
 from workers.jobs import HEARTBEAT_TTL
 
 LOST_REASON = "worker lost"
-
-
-class RunNotActive(PushdockError):
-    """The run has already finished."""
-
-
-def cancel_run(store: Store, run_id: str, reason: str = "cancelled",
-               status: RunStatus = RunStatus.CANCELLED) -> Run:
-    """Cancel a queued run at once; a running one is stopped by its worker within seconds."""
-    run = store.runs.get(run_id)
-    if run is None:
-        raise RunNotActive(f"no run #{run_id}")
-    if run.status.finished:
-        raise RunNotActive(f"run #{run_id} has already finished ({run.status.value})")
-    store.stops.request(run_id, StopRequest(status, reason))
-    if run.status is RunStatus.QUEUED:
-        return store.runs.finish(run_id, status, reason)
-    return run
 
 
 def reap_lost_runs(store: Store, client: docker.DockerClient | None,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import redis
 from rq import Queue
+from rq.job import Job
 
-from pipeline.model import PushEvent, Run
-from pipeline.runner import RUN_STAGES
+from pipeline.model import RUN_STAGES, PushEvent, Run
 from pipeline.store import Store
 
 QUEUE_NAME = "pushdock"
 RUN_TIMEOUT_MARGIN = 600  # RQ's own limit sits above the run's timeout: it only guards bugs
 RESULT_TTL = 24 * 3600
+DEPLOY_JOB_TIMEOUT = 3600  # RQ's own limit; the deploy's health deadline ends it far sooner
 
 
 def job_connection(url: str) -> redis.Redis:
@@ -46,3 +47,18 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "
 
     return store.runs.create(event, trigger=trigger, stages=RUN_STAGES, along=enqueue,
                             run_id=run_id, supersede=supersede)
+
+
+def enqueue_deploy(queue: Queue, project_name: str, sha: str | None,
+                   trigger: str = "manual") -> Job:
+    """For the web service: a deploy of a built image, run by a worker."""
+    return queue.enqueue("workers.deploys.execute_deploy", project_name, sha, trigger,
+                         job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
+                         description=f"deploy {sha or 'newest image'} of {project_name}")
+
+
+def enqueue_rollback(queue: Queue, project_name: str, to: str | None = None) -> Job:
+    """For the web service: a rollback, run by a worker."""
+    return queue.enqueue("workers.deploys.execute_rollback", project_name, to,
+                         job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
+                         description=f"rollback of {project_name}")
