@@ -28,7 +28,7 @@ from pipeline.settings import resolver_host_port
 from pipeline.units import format_duration
 from webhooks.ansi import ansi_to_html
 from webhooks.auth import can_write, csrf_token, logged_in, require_write
-from webhooks.graphics import STATUS_COLOURS, UNKNOWN_COLOUR, badge_svg, history_chart
+from webhooks.graphics import STATUS_COLORS, UNKNOWN_COLOR, badge_svg, history_chart
 from webhooks.services import services
 from workers import actions
 from workers.deploys import enqueue_deploy, enqueue_rollback
@@ -170,8 +170,8 @@ def badge(name: str) -> Response:
         abort(404)
     last = store.last_runs([name]).get(name)
     message = last.status.value if last else "no runs"
-    colour = STATUS_COLOURS.get(last.status, UNKNOWN_COLOUR) if last else UNKNOWN_COLOUR
-    response = Response(badge_svg(name, message, colour), mimetype="image/svg+xml")
+    color = STATUS_COLORS.get(last.status, UNKNOWN_COLOR) if last else UNKNOWN_COLOR
+    response = Response(badge_svg(name, message, color), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "no-cache, max-age=0"
     return response
 
