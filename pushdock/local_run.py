@@ -14,6 +14,7 @@ from pipeline.control import RunControl
 from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError, UnknownProject
 from pipeline.model import Forge, Project, Run, RunStatus
+from pipeline.names import local_run_id
 from pipeline.projects import load_project
 from pipeline.reporting import Masker
 from pipeline.runner import Outcome, Runner
@@ -95,7 +96,7 @@ def run_locally(settings: Settings, path: Path, *, sha: str | None, deploy: bool
     store = deploy_store(settings, project, deploy)
     sha, branch, message, source = commit.sha, commit.branch, commit.message, commit.source
 
-    run = Run(id=f"local{os.getpid()}", project=project.name, branch=branch, sha=sha,
+    run = Run(id=local_run_id(os.getpid()), project=project.name, branch=branch, sha=sha,
               message=message, trigger="local", status=RunStatus.RUNNING)
     reporter = ConsoleReporter(Masker(project.secrets.values()))
     print(f"pushdock: running {project.name} at {sha[:7]} ({branch})"

@@ -14,9 +14,9 @@ from pipeline.deploy.dns import (
     build_query,
     parse_query,
     project_of,
-    upstream_name,
 )
 from pipeline.errors import DnsMessageError, UpstreamLookupFailed
+from pipeline.names import upstream_name
 
 LIVE = {"shop": "10.1.2.3"}
 

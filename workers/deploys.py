@@ -12,7 +12,6 @@ from rq.job import Job
 from pipeline.deploy.apps import Apps
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.history import resolve_image, rollback_target, spec_for
-from pipeline.deploy.plan import LABEL_PROJECT
 from pipeline.deploy.router import CaddyRouter
 from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError, PushdockError
@@ -25,6 +24,7 @@ from pipeline.model import (
     StageName,
     StageStatus,
 )
+from pipeline.names import project_filter
 from pipeline.projects import load_project
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.settings import Settings
@@ -117,7 +117,7 @@ def _open(settings: Settings, project_name: str) -> tuple[Store, Project]:
 
 
 def _images_newest_first(client: docker.DockerClient, project: str) -> list[str]:
-    images = client.images.list(filters={"label": f"{LABEL_PROJECT}={project}"})
+    images = client.images.list(filters={"label": project_filter(project)})
     images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
     return [tag for image in images for tag in image.tags]
 

@@ -6,6 +6,7 @@ import redis
 from rq import Queue
 
 from pipeline.model import PushEvent, Run
+from pipeline.names import run_job_id, status_job_id
 from pipeline.runner import RUN_STAGES
 from pipeline.store import Store
 
@@ -36,10 +37,10 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "
     def enqueue(pipe: redis.client.Pipeline, run: Run) -> None:
         if report_status:
             queue.enqueue("workers.jobs.report_queued", run.id, run.project, at_front=True,
-                          job_id=f"status-{run.id}", job_timeout=60, result_ttl=RESULT_TTL,
+                          job_id=status_job_id(run.id), job_timeout=60, result_ttl=RESULT_TTL,
                           failure_ttl=RESULT_TTL, description=f"pending status of run {run.id}",
                           pipeline=pipe)
-        queue.enqueue("workers.jobs.execute_run", run.id, run.project, job_id=f"run-{run.id}",
+        queue.enqueue("workers.jobs.execute_run", run.id, run.project, job_id=run_job_id(run.id),
                       job_timeout=timeout + RUN_TIMEOUT_MARGIN, result_ttl=RESULT_TTL,
                       failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}",
                       pipeline=pipe)

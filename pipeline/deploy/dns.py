@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline.errors import DnsMessageError, UpstreamLookupFailed
+from pipeline.names import upstream_label
 from pipeline.projects import is_project_name
 
-ZONE = "pushdock"
 TTL = 0  # Caddy caches answers for its own refresh interval; nothing else should
 _HEADER = struct.Struct("!HHHHHH")
 _QR, _AA, _RD = 0x8000, 0x0400, 0x0100
@@ -47,11 +47,6 @@ class Query:
     qtype: int
     qclass: int
     question: bytes  # as received, echoed in the answer
-
-
-def upstream_name(project: str) -> str:
-    """The name Caddy looks up for a project (rooted, so no search domain is tried)."""
-    return f"{project}.{ZONE}."
 
 
 def parse_query(data: bytes) -> Query:
@@ -88,9 +83,9 @@ def parse_query(data: bytes) -> Query:
 
 def project_of(name: str) -> str | None:
     """The project of `<project>.pushdock`, "" for another name in the zone, None outside."""
-    if name != ZONE and not name.endswith(f".{ZONE}"):
+    project = upstream_label(name)
+    if project is None:
         return None
-    project = name.removesuffix(ZONE).removesuffix(".")
     return project if is_project_name(project) else ""
 
 

@@ -21,7 +21,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from pipeline.deploy.dns import upstream_name
 from pipeline.deploy.plan import (
     GRACE_PERIOD,
     REFRESH_SECONDS,
@@ -30,7 +29,6 @@ from pipeline.deploy.plan import (
     next_server_write,
     proxy_handler,
     pushdock_routes,
-    route_id,
     route_insert,
     route_port,
     route_upstream,
@@ -38,9 +36,11 @@ from pipeline.deploy.plan import (
 from pipeline.deploy.resolver import ask
 from pipeline.errors import RouterConflict, RouterDisconnected, RouterError
 from pipeline.http_errors import error_detail
+from pipeline.names import route_id, upstream_name
 from pipeline.settings import Settings, resolver_host_port
 from pipeline.store import Store
 from pipeline.units import parse_duration
+from pipeline.upstream import Upstream
 
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
 _MISSING = object()
@@ -179,7 +179,7 @@ class CaddyRouter:
             return route_upstream(route)
         address = (addresses.get(project) if addresses is not None
                    else self._store().upstream_address(project))
-        return f"{address}:{port}" if address else None
+        return str(Upstream(address, int(port))) if address else None
 
     def _store(self) -> Store:
         if self.store is None:
@@ -286,4 +286,7 @@ class CaddyRouter:
 
 def _address(upstream: str) -> str:
     """The address of HOST:PORT."""
-    return upstream.rsplit(":", 1)[0]
+    parsed = Upstream.parse(upstream)
+    if parsed is None:
+        raise RouterError(f"{upstream!r} is not HOST:PORT")
+    return parsed.host
