@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable
 
 from pipeline.errors import RunStopped
-from pipeline.model import RunStatus
+from pipeline.model import RunStatus, StopRequest
 from pipeline.units import format_duration
 
-StopRequest = tuple[RunStatus, str]
+# The store still answers a stop request as a (status, reason) pair; both are taken.
+StopPoll = Callable[[], StopRequest | tuple[RunStatus, str] | None]
 POLL_INTERVAL = 0.5
 HEARTBEAT_INTERVAL = 5.0
 
@@ -25,7 +26,7 @@ class RunControl:
     """
 
     def __init__(self, *, timeout: float | None = None,
-                 poll_stop: Callable[[], StopRequest | None] = lambda: None,
+                 poll_stop: StopPoll = lambda: None,
                  heartbeat: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.timeout = timeout
@@ -53,24 +54,26 @@ class RunControl:
         output chunks, far too often to ask Redis each time.
         """
         if self.stopped is not None:
-            raise RunStopped(self.stopped[0].value, self.stopped[1])
+            raise RunStopped(self.stopped.status.value, self.stopped.reason)
 
     def poll(self) -> StopRequest | None:
         if self.stopped is None:
             request = self.poll_stop()
+            if isinstance(request, tuple):
+                request = StopRequest(*request)
             if request is None and self.timeout is not None and \
                     self.clock() - self.started > self.timeout:
-                request = (RunStatus.FAILED,
-                           f"run timed out after {format_duration(self.timeout)}")
+                request = StopRequest(RunStatus.FAILED,
+                                      f"run timed out after {format_duration(self.timeout)}")
             if request is not None:
-                self.stop(*request)
+                self.stop(request.status, request.reason)
         return self.stopped
 
     def stop(self, status: RunStatus, reason: str) -> None:
         with self._lock:
             if self.stopped is not None:
                 return
-            self.stopped = (status, reason)
+            self.stopped = StopRequest(status, reason)
             callbacks = list(self._callbacks)
         for callback in callbacks:
             callback()

@@ -20,6 +20,14 @@ class RunStatus(StrEnum):
         return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
+@dataclass(frozen=True)
+class StopRequest:
+    """Why a run must stop (a cancel, a supersede, its timeout) and the status it ends with."""
+
+    status: RunStatus
+    reason: str
+
+
 class StageName(StrEnum):
     CONFIG = "config"
     CHECKOUT = "checkout"
@@ -220,7 +228,7 @@ class Run:
 class DeployResult(StrEnum):
     RUNNING = "running"  # recorded when a deploy starts; replaced when it ends
     LIVE = "live"  # switched to and verified through the proxy
-    FAILED = "failed"  # never took traffic, or was switched back; the old colour kept serving
+    FAILED = "failed"  # never took traffic, or was switched back; the old color kept serving
     INTERRUPTED = "interrupted"  # the worker died mid-way; reconciliation decided what serves
 
 
@@ -239,7 +247,7 @@ class Deployment:
     result: DeployResult
     reason: str = ""
     upstream: str = ""
-    switched: float | None = None  # when the route was switched to the new colour
+    switched: float | None = None  # when the route was switched to the new color
     host: str = ""
     spec: DeploySpec | None = None  # what it was deployed with, so a rollback can reuse it
     health: tuple[str, ...] = ()  # the health-check log, kept with the record

@@ -180,9 +180,9 @@ class Runner:
         except PushdockError as exc:
             stopped = self.control.stopped  # a step killed by a cancel fails as cancelled
             if stopped is not None:
-                reporter.log(f"{stage.value}: {stopped[1]}")
+                reporter.log(f"{stage.value}: {stopped.reason}")
                 reporter.stage(stage, StageStatus.FAILED)
-                return Outcome(*stopped)
+                return Outcome(stopped.status, stopped.reason)
             reporter.log(f"{stage.value} failed: {exc}")
             reporter.stage(stage, StageStatus.FAILED)
             return Outcome(RunStatus.FAILED, str(exc))
