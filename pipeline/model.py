@@ -28,6 +28,30 @@ class StopRequest:
     reason: str
 
 
+class Trigger(StrEnum):
+    """What started a run or a deploy; the value is what records keep and pages show."""
+
+    PUSH = "push"  # a webhook
+    LOCAL = "local"  # `pushdock run`
+    MANUAL = "manual"  # `pushdock deploy`
+    ROLLBACK = "rollback"
+    API = "api"  # POST /api/projects/<name>/deploy
+    STATUS_PAGE = "status page"
+    RERUN = "rerun"
+
+    @staticmethod
+    def rerun_of(run_id: str) -> str:
+        """The trigger a rerun records: which run it repeats."""
+        return f"{Trigger.RERUN.value} of #{run_id}"
+
+    @classmethod
+    def of(cls, value: str) -> Trigger | None:
+        """The kind of a recorded trigger; None for one this version does not know."""
+        if value.startswith(f"{cls.RERUN.value} of #"):
+            return cls.RERUN
+        return cls(value) if value in {t.value for t in cls} else None
+
+
 class StageName(StrEnum):
     CONFIG = "config"
     CHECKOUT = "checkout"
@@ -198,7 +222,7 @@ class Run:
     sha: str
     message: str = ""
     author: str = ""
-    trigger: str = "push"
+    trigger: str = Trigger.PUSH  # a Trigger's value; a rerun's names the run it repeats
     status: RunStatus = RunStatus.QUEUED
     reason: str = ""
     created: float = 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline import names
-from pipeline.model import Color
+from pipeline.model import Color, Trigger
 from pipeline.names import Role, RunRef
 
 PROJECTS = ["shop", "a", "my-run-app", "run", "x-run1"]
@@ -115,3 +115,17 @@ def test_rq_names() -> None:
     assert names.status_job_id("5") == "status-5"
     assert names.worker_prefix("host1") == "pushdock-host1-"
 
+
+@pytest.mark.parametrize("trigger", list(Trigger))
+def test_triggers_keep_their_recorded_values(trigger: Trigger) -> None:
+    assert Trigger.of(trigger.value) is trigger
+    assert f"{trigger}" == trigger.value  # what records and pages get
+
+
+def test_trigger_values() -> None:
+    # Values already in records: changing one would orphan them.
+    assert [t.value for t in Trigger] == ["push", "local", "manual", "rollback", "api",
+                                          "status page", "rerun"]
+    assert Trigger.rerun_of("12") == "rerun of #12"
+    assert Trigger.of(Trigger.rerun_of("12")) is Trigger.RERUN
+    assert Trigger.of("cron") is None

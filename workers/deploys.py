@@ -23,6 +23,7 @@ from pipeline.model import (
     RunStatus,
     StageName,
     StageStatus,
+    Trigger,
 )
 from pipeline.names import project_filter
 from pipeline.projects import load_project
@@ -49,7 +50,7 @@ class _EchoReporter(StoreReporter):
 
 
 def deploy_sha(settings: Settings, project_name: str, sha: str | None = None, *,
-               trigger: str = "manual", say: Say | None = None) -> Deployment:
+               trigger: Trigger = Trigger.MANUAL, say: Say | None = None) -> Deployment:
     """Deploy the image of `sha` (a prefix is enough; None: the newest image built)."""
     store, project = _open(settings, project_name)
     client = connect_docker()
@@ -75,14 +76,15 @@ def rollback(settings: Settings, project_name: str, to: str | None = None, *,
         target = rollback_target(store.deployments(project.name, limit=100),
                                  live.sha if live else None, available, to)
         return _deploy(settings, store, client, project, target.image, target.sha,
-                       target.spec, "rollback", f"rollback to {target.sha[:7]}", say)
+                       target.spec, Trigger.ROLLBACK, f"rollback to {target.sha[:7]}", say)
     finally:
         client.close()
 
 
-def execute_deploy(project_name: str, sha: str | None, trigger: str = "manual") -> str:
+def execute_deploy(project_name: str, sha: str | None,
+                   trigger: str = Trigger.MANUAL.value) -> str:
     """RQ entry point for `deploy_sha`."""
-    return deploy_sha(Settings.from_env(), project_name, sha, trigger=trigger).result
+    return deploy_sha(Settings.from_env(), project_name, sha, trigger=Trigger(trigger)).result
 
 
 def execute_rollback(project_name: str, to: str | None = None) -> str:
@@ -91,9 +93,11 @@ def execute_rollback(project_name: str, to: str | None = None) -> str:
 
 
 def enqueue_deploy(queue: Queue, project_name: str, sha: str | None,
-                   trigger: str = "manual") -> Job:
+                   trigger: Trigger = Trigger.MANUAL) -> Job:
     """For the web service: a deploy of a built image, run by a worker."""
-    return queue.enqueue("workers.deploys.execute_deploy", project_name, sha, trigger,
+    # The job carries the plain value, so queued jobs outlive a change of the enum.
+    return queue.enqueue("workers.deploys.execute_deploy", project_name, sha,
+                         Trigger(trigger).value,
                          job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
                          description=f"deploy {sha or 'newest image'} of {project_name}")
 
@@ -123,7 +127,7 @@ def _images_newest_first(client: docker.DockerClient, project: str) -> list[str]
 
 
 def _deploy(settings: Settings, store: Store, client: docker.DockerClient, project: Project,
-            image: str, sha: str, spec: DeploySpec | None, trigger: str, message: str,
+            image: str, sha: str, spec: DeploySpec | None, trigger: Trigger, message: str,
             say: Say | None) -> Deployment:
     assert project.deploy.host is not None
     run = store.create_run(PushEvent(project=project.name, branch=project.deploy.branch,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 from rq import Queue
 
-from pipeline.model import PushEvent, Run
+from pipeline.model import PushEvent, Run, Trigger
 from pipeline.names import run_job_id, status_job_id
 from pipeline.runner import RUN_STAGES
 from pipeline.store import Store
@@ -24,7 +24,7 @@ def run_queue(connection: redis.Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=connection)
 
 
-def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "push",
+def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = Trigger.PUSH,
                supersede: bool = False, timeout: float = 3600.0, report_status: bool = False,
                run_id: str | None = None) -> Run:
     """Record a queued run and enqueue its job, in one Redis transaction: both or neither.
