@@ -12,13 +12,10 @@ from docker.errors import APIError
 
 from pipeline.errors import BuildError
 from pipeline.model import BuildSpec
+from pipeline.names import image_labels, image_tag
 from pipeline.reporting import LineSplitter, Reporter
 
 _STEP_LINE = re.compile(r"^Step \d+/\d+ : (.*)$")
-
-
-def image_tag(project: str, sha: str) -> str:
-    return f"{project}:{sha}"
 
 
 def build_kwargs(spec: BuildSpec, workspace: Path, project: str, sha: str) -> dict[str, Any]:
@@ -30,7 +27,7 @@ def build_kwargs(spec: BuildSpec, workspace: Path, project: str, sha: str) -> di
         "tag": image_tag(project, sha),
         "buildargs": dict(spec.args),
         "target": spec.target,
-        "labels": {"pushdock.project": project, "pushdock.sha": sha},
+        "labels": image_labels(project, sha),
         "rm": True,
         "forcerm": True,
         "pull": False,

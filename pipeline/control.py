@@ -11,6 +11,7 @@ from pipeline.errors import RunStopped
 from pipeline.model import RunStatus, StopRequest
 from pipeline.units import format_duration
 
+StopPoll = Callable[[], StopRequest | None]
 POLL_INTERVAL = 0.5
 HEARTBEAT_INTERVAL = 5.0
 
@@ -24,7 +25,7 @@ class RunControl:
     """
 
     def __init__(self, *, timeout: float | None = None,
-                 poll_stop: Callable[[], StopRequest | None] = lambda: None,
+                 poll_stop: StopPoll = lambda: None,
                  heartbeat: Callable[[], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.timeout = timeout

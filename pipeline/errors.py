@@ -35,11 +35,11 @@ class StepFailed(PushdockError):
 
 
 class DeployError(PushdockError):
-    """The deploy sequence failed; the previously live colour keeps serving."""
+    """The deploy sequence failed; the previously live color keeps serving."""
 
 
 class HealthCheckFailed(DeployError):
-    """The new colour never became healthy within its deadline."""
+    """The new color never became healthy within its deadline."""
 
 
 class RouterError(PushdockError):

@@ -72,6 +72,30 @@ class StopRequest:
     reason: str
 
 
+class Trigger(StrEnum):
+    """What started a run or a deploy; the value is what records keep and pages show."""
+
+    PUSH = "push"  # a webhook
+    LOCAL = "local"  # `pushdock run`
+    MANUAL = "manual"  # `pushdock deploy`
+    ROLLBACK = "rollback"
+    API = "api"  # POST /api/projects/<name>/deploy
+    STATUS_PAGE = "status page"
+    RERUN = "rerun"
+
+    @staticmethod
+    def rerun_of(run_id: str) -> str:
+        """The trigger a rerun records: which run it repeats."""
+        return f"{Trigger.RERUN.value} of #{run_id}"
+
+    @classmethod
+    def of(cls, value: str) -> Trigger | None:
+        """The kind of a recorded trigger; None for one this version does not know."""
+        if value.startswith(f"{cls.RERUN.value} of #"):
+            return cls.RERUN
+        return cls(value) if value in {t.value for t in cls} else None
+
+
 class StageName(StrEnum):
     CONFIG = "config"
     CHECKOUT = "checkout"
@@ -304,7 +328,7 @@ class Run:
     sha: str
     message: str = ""
     author: str = ""
-    trigger: str = "push"
+    trigger: str = Trigger.PUSH  # a Trigger's value; a rerun's names the run it repeats
     status: RunStatus = RunStatus.QUEUED
     reason: str = ""
     created: float = 0.0
@@ -334,7 +358,7 @@ class Run:
 class DeployResult(StrEnum):
     RUNNING = "running"  # recorded when a deploy starts; replaced when it ends
     LIVE = "live"  # switched to and verified through the proxy
-    FAILED = "failed"  # never took traffic, or was switched back; the old colour kept serving
+    FAILED = "failed"  # never took traffic, or was switched back; the old color kept serving
     INTERRUPTED = "interrupted"  # the worker died mid-way; reconciliation decided what serves
 
 
@@ -353,7 +377,7 @@ class Deployment:
     result: DeployResult
     reason: str = ""
     upstream: str = ""
-    switched: float | None = None  # when the route was switched to the new colour
+    switched: float | None = None  # when the route was switched to the new color
     host: str = ""
     spec: DeploySpec | None = None  # what it was deployed with, so a rollback can reuse it
     health: tuple[str, ...] = ()  # the health-check log, kept with the record

@@ -29,20 +29,21 @@ from pipeline.model import (
     StageName,
     StageStatus,
 )
+from pipeline.names import (
+    RUN_ROLES,
+    Role,
+    role_of_labels,
+    run_filters,
+    run_labels,
+    run_network,
+    workspace_name,
+)
 from pipeline.reporting import Reporter
 from pipeline.services import Services
 from pipeline.settings import Settings
 from pipeline.source import Sources
 from pipeline.spec import SPEC_FILENAME, parse_spec
-from pipeline.steps import (
-    LABEL_PROJECT,
-    LABEL_ROLE,
-    LABEL_RUN,
-    StepResult,
-    run_labels,
-    run_step,
-    step_container_kwargs,
-)
+from pipeline.steps import StepResult, run_step, step_container_spec
 from pipeline.store import Store
 from pipeline.units import format_duration
 
@@ -81,21 +82,16 @@ def load_pipeline(workspace: Path, project: Project, reporter: Reporter) -> Pipe
     return PipelineSpec()
 
 
-def run_network(project: str, run_id: str) -> str:
-    return f"pushdock-{project}-run{run_id}"
-
-
 def remove_run_resources(client: docker.DockerClient, project: str, run_id: str) -> None:
     """Remove the step and service containers and the network of a run, whatever its state."""
-    owner = [f"{LABEL_RUN}={run_id}", f"{LABEL_PROJECT}={project}"]
-    for role in ("step", "service"):
+    for role in RUN_ROLES:
         for container in client.containers.list(
-                all=True, filters={"label": [*owner, f"{LABEL_ROLE}={role}"]}):
+                all=True, filters={"label": run_filters(project, run_id, role)}):
             try:
                 container.remove(force=True)
             except (NotFound, APIError):
                 pass
-    for network in client.networks.list(filters={"label": owner}):
+    for network in client.networks.list(filters={"label": run_filters(project, run_id)}):
         remove_network(network)
 
 
@@ -113,9 +109,8 @@ def remove_network(network: Network) -> None:
 
 def kill_run_containers(client: docker.DockerClient, project: str, run_id: str) -> None:
     """Stop a run's steps and services at once (a cancel must take effect within seconds)."""
-    for container in client.containers.list(
-            filters={"label": [f"{LABEL_RUN}={run_id}", f"{LABEL_PROJECT}={project}"]}):
-        if container.labels.get(LABEL_ROLE) in ("step", "service"):
+    for container in client.containers.list(filters={"label": run_filters(project, run_id)}):
+        if role_of_labels(container.labels) in RUN_ROLES:
             try:
                 container.kill()
             except (NotFound, APIError):
@@ -135,7 +130,7 @@ class Runner:
         """Run every stage; `source` builds that directory as it is instead of a checkout."""
         reporter = self.reporter
         sources = Sources(self.settings.data_dir)
-        workspace = sources.workspaces / f"{project.name}-run{run.id}"
+        workspace = sources.workspaces / workspace_name(project.name, run.id)
         self.control.on_stop(lambda: kill_run_containers(self.docker, project.name, run.id))
         stage = StageName.CHECKOUT
         try:
@@ -208,7 +203,7 @@ class Runner:
         if spec.test.services:
             network = run_network(project.name, run.id)
             self.docker.networks.create(network, driver="bridge",
-                                        labels=run_labels(project.name, run.id, "network"))
+                                        labels=run_labels(project.name, run.id, Role.NETWORK))
         services = Services(self.docker, reporter, self.control)
         try:
             services.start(spec.test.services, resources=spec.test.resources,
@@ -220,11 +215,11 @@ class Runner:
                 reporter.log(f"── step {step.name}: {step.run}")
                 if step.image:
                     ensure_image(self.docker, step.image, reporter)
-                kwargs = step_container_kwargs(step, image=image,
-                                               resources=spec.test.resources, env=env,
-                                               project=project.name, run_id=run.id,
-                                               network=network)
-                result = run_step(self.docker, kwargs, step.timeout, reporter)
+                container = step_container_spec(step, image=image,
+                                                resources=spec.test.resources, env=env,
+                                                project=project.name, run_id=run.id,
+                                                network=network)
+                result = run_step(self.docker, container, step.timeout, reporter)
                 self.control.check()
                 if not result.ok:
                     raise StepFailed(step_failure(step.name, result, timeout=step.timeout,

@@ -11,39 +11,27 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from pipeline.containers import ContainerSpec
 from pipeline.control import RunControl
 from pipeline.engine import own_container
 from pipeline.errors import ServiceFailed
 from pipeline.images import ensure_image
 from pipeline.model import Resources, ServiceSpec
+from pipeline.names import Role, run_labels, service_container
 from pipeline.reporting import Reporter
-from pipeline.steps import run_labels
 
 READY_POLL = 0.5
 
 
-def service_container_kwargs(service: ServiceSpec, *, resources: Resources, project: str,
-                             run_id: str, network: str) -> dict[str, Any]:
-    """Arguments of containers.run for one service (pure, tested on data)."""
-    kwargs: dict[str, Any] = {
-        "image": service.image,
-        "name": f"pushdock-{project}-run{run_id}-svc-{service.name}",
-        "hostname": service.name,
-        "environment": dict(service.env),
-        "labels": run_labels(project, run_id, "service"),
-        "network": network,
-        # The name steps use to reach it: an alias on the run's own network only.
-        "networking_config": {network: {"Aliases": [service.name]}},
-        "nano_cpus": int(resources.cpus * 1e9),
-        "mem_limit": resources.memory,
-        "pids_limit": resources.pids,
-        "security_opt": ["no-new-privileges"],
-        "privileged": False,
-        "detach": True,
-    }
-    if service.command is not None:
-        kwargs["command"] = list(service.command)
-    return kwargs
+def service_container_spec(service: ServiceSpec, *, resources: Resources, project: str,
+                           run_id: str, network: str) -> ContainerSpec:
+    """The container of one service (pure, tested on data)."""
+    return ContainerSpec(
+        image=service.image, name=service_container(project, run_id, service.name),
+        labels=run_labels(project, run_id, Role.SERVICE), network=network,
+        resources=resources, environment=dict(service.env), command=service.command,
+        hostname=service.name,
+        aliases=(service.name,))  # the name steps reach it by, on the run's network only
 
 
 def first_exposed_port(attrs: dict[str, Any]) -> int | None:
@@ -65,10 +53,10 @@ class Services:
               run_id: str, network: str) -> None:
         for service in services:
             ensure_image(self.docker, service.image, self.reporter)
-            kwargs = service_container_kwargs(service, resources=resources, project=project,
-                                              run_id=run_id, network=network)
+            spec = service_container_spec(service, resources=resources, project=project,
+                                          run_id=run_id, network=network)
             try:
-                container = self.docker.containers.run(**kwargs)
+                container = self.docker.containers.run(**spec.kwargs())
             except APIError as exc:
                 raise ServiceFailed(f"service {service.name} did not start: "
                                     f"{exc.explanation or exc}") from None

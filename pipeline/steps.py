@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 import docker
 import requests
 from docker.errors import APIError, NotFound
 
+from pipeline.containers import ContainerSpec
 from pipeline.model import Resources, StepSpec
+from pipeline.names import Role, run_labels, step_container
 from pipeline.reporting import LineSplitter, Reporter
 from pipeline.units import format_duration
-
-LABEL_RUN = "pushdock.run"
-LABEL_PROJECT = "pushdock.project"
-LABEL_ROLE = "pushdock.role"
 
 
 @dataclass(frozen=True)
@@ -30,42 +27,26 @@ class StepResult:
         return self.exit_code == 0 and not self.timed_out and not self.out_of_memory
 
 
-def run_labels(project: str, run_id: str, role: str) -> dict[str, str]:
-    return {LABEL_PROJECT: project, LABEL_RUN: run_id, LABEL_ROLE: role}
-
-
-def step_container_kwargs(step: StepSpec, *, image: str, resources: Resources,
-                          env: dict[str, str], project: str, run_id: str,
-                          network: str) -> dict[str, Any]:
-    """Arguments of containers.create for one step (pure, tested on data).
+def step_container_spec(step: StepSpec, *, image: str, resources: Resources,
+                        env: dict[str, str], project: str, run_id: str,
+                        network: str) -> ContainerSpec:
+    """The container of one step (pure, tested on data).
 
     The command runs under the image's own `sh -c`: a shell inside the container, never on
-    the host. Nothing from the repo's file can add mounts, devices or privileges here.
+    the host.
     """
-    kwargs: dict[str, Any] = {
-        "image": step.image or image,
-        "command": ["sh", "-c", step.run],
-        "name": f"pushdock-{project}-run{run_id}-{step.name}",
-        "environment": {**env, **step.env},
-        "labels": run_labels(project, run_id, "step"),
-        "network": network,
-        "nano_cpus": int(resources.cpus * 1e9),
-        "mem_limit": resources.memory,
-        "memswap_limit": resources.memory,  # no swap: a step over its limit is killed
-        "pids_limit": resources.pids,
-        "security_opt": ["no-new-privileges"],
-        "init": True,  # reaps zombies and forwards signals in shells that would not
-        "privileged": False,
-        "detach": True,
-    }
-    if step.workdir:
-        kwargs["working_dir"] = step.workdir
-    return kwargs
+    return ContainerSpec(
+        image=step.image or image, name=step_container(project, run_id, step.name),
+        labels=run_labels(project, run_id, Role.STEP), network=network, resources=resources,
+        environment={**env, **step.env}, command=("sh", "-c", step.run),
+        working_dir=step.workdir,
+        swap=False,  # a step over its memory limit is killed
+        init=True)  # shells that would not reap zombies or forward signals are helped
 
 
-def run_step(client: docker.DockerClient, kwargs: dict[str, Any], timeout: float,
+def run_step(client: docker.DockerClient, spec: ContainerSpec, timeout: float,
              reporter: Reporter) -> StepResult:
-    container = client.containers.create(**kwargs)
+    container = client.containers.create(**spec.kwargs())
     lines = LineSplitter(reporter)
 
     def follow() -> None:
@@ -92,7 +73,7 @@ def run_step(client: docker.DockerClient, kwargs: dict[str, Any], timeout: float
         container.reload()
         oom = bool(container.attrs["State"].get("OOMKilled"))
         if timed_out:
-            reporter.log(f"step {kwargs['name']} timed out after {format_duration(timeout)}")
+            reporter.log(f"step {spec.name} timed out after {format_duration(timeout)}")
         return StepResult(exit_code=exit_code, timed_out=timed_out, out_of_memory=oom)
     finally:
         try:

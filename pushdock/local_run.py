@@ -13,7 +13,8 @@ from pathlib import Path
 from pipeline.control import RunControl
 from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError, UnknownProject
-from pipeline.model import Forge, Project, Run, RunStatus
+from pipeline.model import Forge, Project, Run, RunStatus, Trigger
+from pipeline.names import local_run_id
 from pipeline.projects import load_project
 from pipeline.reporting import Masker
 from pipeline.runner import Outcome, Runner
@@ -95,8 +96,8 @@ def run_locally(settings: Settings, path: Path, *, sha: str | None, deploy: bool
     store = deploy_store(settings, project, deploy)
     sha, branch, message, source = commit.sha, commit.branch, commit.message, commit.source
 
-    run = Run(id=f"local{os.getpid()}", project=project.name, branch=branch, sha=sha,
-              message=message, trigger="local", status=RunStatus.RUNNING)
+    run = Run(id=local_run_id(os.getpid()), project=project.name, branch=branch, sha=sha,
+              message=message, trigger=Trigger.LOCAL, status=RunStatus.RUNNING)
     reporter = ConsoleReporter(Masker(project.secrets.values()))
     print(f"pushdock: running {project.name} at {sha[:7]} ({branch})"
           + ("" if source is None else " from the working tree"), flush=True)

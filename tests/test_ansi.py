@@ -4,7 +4,7 @@ from webhooks.ansi import ansi_to_html, strip_ansi
 from webhooks.graphics import badge_svg, history_chart
 
 
-def test_colours_become_spans_and_text_is_escaped() -> None:
+def test_colors_become_spans_and_text_is_escaped() -> None:
     html = str(ansi_to_html("\x1b[1;31mFAIL\x1b[0m <b>&</b>"))
     assert html == '<span class="ansi-bold ansi-fg-red">FAIL</span> &lt;b&gt;&amp;&lt;/b&gt;'
     assert str(ansi_to_html("\x1b[2K\x1b[32mok")) == '<span class="ansi-fg-green">ok</span>'

@@ -68,10 +68,10 @@ def test_first_deploy_then_swap(deployer, docker_client, base_image: str,
     assert any(line.startswith(f"switched {project_name}.test to green") for line in lines.lines)
 
 
-def test_failing_health_leaves_the_old_colour_serving(deployer, docker_client,
-                                                      base_image: str, project_name: str,
-                                                      sample_repo: SampleRepo, store: Store,
-                                                      caddy: CaddyProcess) -> None:
+def test_failing_health_leaves_the_old_color_serving(deployer, docker_client,
+                                                     base_image: str, project_name: str,
+                                                     sample_repo: SampleRepo, store: Store,
+                                                     caddy: CaddyProcess) -> None:
     bluegreen, lines = deployer
     v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
     bluegreen.deploy(request(project_name, v1, sha1, "1"))

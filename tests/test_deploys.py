@@ -72,7 +72,7 @@ def test_rollback_and_deploy_a_sha_without_a_rebuild(
                                       "in the history")
 
 
-def test_a_failed_rollback_keeps_the_live_colour(
+def test_a_failed_rollback_keeps_the_live_color(
         deployer, cli_env: dict[str, str], docker_client, base_image: str, project_name: str,
         sample_repo: SampleRepo, store: Store, caddy: CaddyProcess) -> None:
     bluegreen, _ = deployer

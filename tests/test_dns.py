@@ -21,9 +21,9 @@ from pipeline.deploy.dns import (
     decide,
     parse_query,
     project_of,
-    upstream_name,
 )
 from pipeline.errors import DnsMessageError, UpstreamLookupFailed
+from pipeline.names import upstream_name
 
 LIVE = {"shop": "10.1.2.3"}
 

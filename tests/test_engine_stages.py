@@ -9,7 +9,7 @@ import pytest
 from pipeline.build import build_image
 from pipeline.errors import BuildError
 from pipeline.model import BuildSpec, Resources, StepSpec
-from pipeline.steps import run_step, step_container_kwargs
+from pipeline.steps import run_step, step_container_spec
 from tests.support import Lines, SampleRepo
 
 
@@ -47,14 +47,14 @@ def step(docker_client, base_image: str, project_name: str, run: str,
     network = docker_client.networks.create(f"{project_name}-net",
                                             labels={"pushdock.project": project_name})
     try:
-        kwargs = step_container_kwargs(StepSpec(name="s", run=run, timeout=timeout),
-                                       image=base_image, resources=Resources(memory=64 * 1024**2),
-                                       env=env or {}, project=project_name, run_id="1",
-                                       network=network.name)
-        result = run_step(docker_client, kwargs, timeout, lines)
+        spec = step_container_spec(StepSpec(name="s", run=run, timeout=timeout),
+                                   image=base_image, resources=Resources(memory=64 * 1024**2),
+                                   env=env or {}, project=project_name, run_id="1",
+                                   network=network.name)
+        result = run_step(docker_client, spec, timeout, lines)
     finally:
         network.remove()
-    assert not docker_client.containers.list(all=True, filters={"name": kwargs["name"]})
+    assert not docker_client.containers.list(all=True, filters={"name": spec.name})
     return result, lines
 
 

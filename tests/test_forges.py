@@ -7,7 +7,7 @@ import pytest
 from pipeline.model import Forge, PushEvent
 from tests.support import forge_fixture, sign_for
 from webhooks.errors import BadSignature, MalformedPayload
-from webhooks.forges import Ignored, detect_forge, forge_module
+from webhooks.forges import ForgeAdapter, Ignored, detect_forge, forge_adapter
 
 A = "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327"
 B = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7"
@@ -17,9 +17,9 @@ FORGES = ["github", "gitlab", "gitea", "bitbucket", "generic"]
 
 def parse(forge: str, name: str, **kwargs) -> list[PushEvent | Ignored]:
     body, headers = forge_fixture(forge, name, SECRET, **kwargs)
-    module = forge_module(Forge(forge))
-    module.verify(headers, body, SECRET)
-    return module.parse(headers, body, "shop")
+    adapter = forge_adapter(Forge(forge))
+    adapter.verify(headers, body, SECRET)
+    return adapter.parse(headers, body, "shop")
 
 
 @pytest.mark.parametrize(("forge", "message", "author", "delivery"), [
@@ -71,7 +71,7 @@ def test_forgejo_is_gitea() -> None:
     [event] = parse("gitea", "forgejo_push")
     assert isinstance(event, PushEvent) and event.delivery_id.startswith("0b7a1f7c")
     headers.pop("X-Gitea-Signature")
-    forge_module(Forge.GITEA).verify(headers, body, SECRET)  # X-Forgejo-Signature alone
+    forge_adapter(Forge.GITEA).verify(headers, body, SECRET)  # X-Forgejo-Signature alone
 
 
 def test_gitlab_tag_push_hook_uses_checkout_sha() -> None:
@@ -82,17 +82,17 @@ def test_gitlab_tag_push_hook_uses_checkout_sha() -> None:
 def test_gitlab_system_hooks_carry_pushes() -> None:
     body, headers = forge_fixture("gitlab", "push", SECRET)
     headers["X-Gitlab-Event"] = "System Hook"
-    [event] = forge_module(Forge.GITLAB).parse(headers, body, "shop")
+    [event] = forge_adapter(Forge.GITLAB).parse(headers, body, "shop")
     assert isinstance(event, PushEvent) and event.sha == A
     body = b'{"event_name": "project_create", "name": "shop"}'
-    assert forge_module(Forge.GITLAB).parse(headers, body, "shop") == [
+    assert forge_adapter(Forge.GITLAB).parse(headers, body, "shop") == [
         Ignored("system hook event 'project_create' is not a push")]
 
 
 def test_gitlab_delivery_falls_back_to_the_event_uuid() -> None:
     _, headers = forge_fixture("gitlab", "push", SECRET)
     del headers["Idempotency-Key"]
-    assert forge_module(Forge.GITLAB).delivery_id(headers).startswith("2d5c8a1e")
+    assert forge_adapter(Forge.GITLAB).delivery_id(headers).startswith("2d5c8a1e")
 
 
 def test_bitbucket_sends_one_event_per_changed_branch() -> None:
@@ -103,26 +103,26 @@ def test_bitbucket_sends_one_event_per_changed_branch() -> None:
 
 @pytest.mark.parametrize("forge", FORGES)
 def test_signature_must_match_the_secret_and_the_bytes(forge: str) -> None:
-    module = forge_module(Forge(forge))
+    adapter = forge_adapter(Forge(forge))
     body, headers = forge_fixture(forge, "push", SECRET)
     with pytest.raises(BadSignature):
-        module.verify(headers, body, "another secret")
+        adapter.verify(headers, body, "another secret")
     if forge != "gitlab":  # GitLab's token does not cover the body
         with pytest.raises(BadSignature):
-            module.verify(headers, body + b" ", SECRET)
+            adapter.verify(headers, body + b" ", SECRET)
     unsigned = {k: v for k, v in headers.items() if k not in sign_for(forge, SECRET, body)}
     with pytest.raises(BadSignature, match="missing"):
-        module.verify(unsigned, body, SECRET)
+        adapter.verify(unsigned, body, SECRET)
 
 
 @pytest.mark.parametrize("forge", ["github", "bitbucket", "generic"])
 def test_only_sha256_signatures(forge: str) -> None:
-    module = forge_module(Forge(forge))
+    adapter = forge_adapter(Forge(forge))
     body, headers = forge_fixture(forge, "push", SECRET)
     for name, value in sign_for(forge, SECRET, body).items():
         headers[name] = value.replace("sha256=", "sha1=")
     with pytest.raises(BadSignature):
-        module.verify(headers, body, SECRET)
+        adapter.verify(headers, body, SECRET)
 
 
 @pytest.mark.parametrize("forge", FORGES)
@@ -131,7 +131,7 @@ def test_only_sha256_signatures(forge: str) -> None:
 def test_malformed_bodies(forge: str, body: bytes) -> None:
     _, headers = forge_fixture(forge, "push", SECRET)
     with pytest.raises(MalformedPayload):
-        forge_module(Forge(forge)).parse(headers, body, "shop")
+        forge_adapter(Forge(forge)).parse(headers, body, "shop")
 
 
 @pytest.mark.parametrize(("forge", "repositories"), [
@@ -143,16 +143,16 @@ def test_malformed_bodies(forge: str, body: bytes) -> None:
 ])
 def test_repositories_named_by_the_payload(forge: str, repositories: set[str]) -> None:
     body, _ = forge_fixture(forge, "push", SECRET)
-    assert repositories <= set(forge_module(Forge(forge)).repositories(body))
+    assert repositories <= set(forge_adapter(Forge(forge)).repositories(body))
 
 
 def test_other_events_are_ignored() -> None:
     body, headers = forge_fixture("github", "push", SECRET)
-    module = forge_module(Forge.GITHUB)
-    assert module.parse({**headers, "X-GitHub-Event": "issues"}, body, "shop") == [
+    adapter = forge_adapter(Forge.GITHUB)
+    assert adapter.parse({**headers, "X-GitHub-Event": "issues"}, body, "shop") == [
         Ignored("event 'issues' is not a push")]
     body, headers = forge_fixture("gitlab", "push", SECRET)
-    assert forge_module(Forge.GITLAB).parse(
+    assert forge_adapter(Forge.GITLAB).parse(
         {**headers, "X-Gitlab-Event": "Merge Request Hook"}, body, "shop") == [
         Ignored("event 'Merge Request Hook' is not a push")]
 
@@ -165,3 +165,8 @@ def test_forge_detection() -> None:
     assert detect_forge({"X-Event-Key": "repo:push"}) is Forge.BITBUCKET
     assert detect_forge({"X-Pushdock-Event": "push"}) is Forge.GENERIC
     assert detect_forge({"Content-Type": "application/json"}) is None
+
+
+@pytest.mark.parametrize("forge", FORGES)
+def test_every_forge_module_is_an_adapter(forge: str) -> None:
+    assert isinstance(forge_adapter(Forge(forge)), ForgeAdapter)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from pipeline.deploy.plan import app_container_kwargs, container_name, route_config
+from pipeline.deploy.plan import app_container_spec, route_config
 from pipeline.model import Color, DeploySpec, Resources, StepSpec
+from pipeline.names import app_container
 from pipeline.runner import deploys, step_failure
-from pipeline.steps import StepResult, step_container_kwargs
+from pipeline.steps import StepResult, step_container_spec
 
 
 def test_app_container() -> None:
     spec = DeploySpec(port=8080, env={"MODE": "prod"}, resources=Resources(cpus=0.5,
                       memory=256 * 1024**2, pids=100))
-    kwargs = app_container_kwargs(project="shop", color=Color.GREEN, image="shop:abc",
-                                  sha="abc", run_id="7", spec=spec,
-                                  secrets={"TOKEN": "s"}, network="apps")
-    assert kwargs["name"] == container_name("shop", Color.GREEN) == "pushdock-shop-green"
+    kwargs = app_container_spec(project="shop", color=Color.GREEN, image="shop:abc",
+                                sha="abc", run_id="7", spec=spec,
+                                secrets={"TOKEN": "s"}, network="apps").kwargs()
+    assert kwargs["name"] == app_container("shop", Color.GREEN) == "pushdock-shop-green"
     assert kwargs["labels"] == {"pushdock.project": "shop", "pushdock.color": "green",
                                 "pushdock.sha": "abc", "pushdock.run": "7",
                                 "pushdock.role": "app"}
@@ -30,9 +31,9 @@ def test_app_container() -> None:
 
 def test_step_container_is_confined() -> None:
     step = StepSpec(name="unit", run="make test; rm -rf /", env={"A": "1"}, timeout=5)
-    kwargs = step_container_kwargs(step, image="shop:abc", resources=Resources(pids=64),
-                                   env={"CI": "true", "A": "0"}, project="shop", run_id="3",
-                                   network="pushdock-run3")
+    kwargs = step_container_spec(step, image="shop:abc", resources=Resources(pids=64),
+                                 env={"CI": "true", "A": "0"}, project="shop", run_id="3",
+                                 network="pushdock-run3").kwargs()
     assert kwargs["command"] == ["sh", "-c", "make test; rm -rf /"]
     assert kwargs["environment"] == {"CI": "true", "A": "1"}
     assert kwargs["pids_limit"] == 64
@@ -40,6 +41,28 @@ def test_step_container_is_confined() -> None:
     assert kwargs["security_opt"] == ["no-new-privileges"]
     assert kwargs["privileged"] is False
     assert kwargs["labels"]["pushdock.run"] == "3"
+    forbidden = {"volumes", "mounts", "devices", "network_mode", "pid_mode", "cap_add"}
+    assert not forbidden & kwargs.keys()
+
+
+def test_service_container_is_reached_by_its_name() -> None:
+    from pipeline.model import ServiceSpec
+    from pipeline.services import service_container_spec
+
+    service = ServiceSpec(name="db", image="postgres:16", env={"POSTGRES_PASSWORD": "x"},
+                          command=("postgres", "-c", "fsync=off"))
+    kwargs = service_container_spec(service, resources=Resources(memory=128 * 1024**2),
+                                    project="shop", run_id="3",
+                                    network="pushdock-shop-run3").kwargs()
+    assert kwargs["name"] == "pushdock-shop-run3-svc-db"
+    assert kwargs["hostname"] == "db"
+    assert kwargs["networking_config"] == {"pushdock-shop-run3": {"Aliases": ["db"]}}
+    assert kwargs["command"] == ["postgres", "-c", "fsync=off"]
+    assert kwargs["labels"] == {"pushdock.project": "shop", "pushdock.run": "3",
+                                "pushdock.role": "service"}
+    assert kwargs["environment"] == {"POSTGRES_PASSWORD": "x"}
+    assert kwargs["mem_limit"] == 128 * 1024**2 and "memswap_limit" not in kwargs
+    assert kwargs["security_opt"] == ["no-new-privileges"] and kwargs["privileged"] is False
     forbidden = {"volumes", "mounts", "devices", "network_mode", "pid_mode", "cap_add"}
     assert not forbidden & kwargs.keys()
 

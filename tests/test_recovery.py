@@ -1,4 +1,4 @@
-"""A worker SIGKILLed in the middle of a deploy: reconciliation leaves one colour serving."""
+"""A worker SIGKILLed in the middle of a deploy: reconciliation leaves one color serving."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from tests.test_router import VersionServer
 
 
 @pytest.fixture
-def colours() -> Iterator[tuple[VersionServer, VersionServer]]:
+def colors() -> Iterator[tuple[VersionServer, VersionServer]]:
     """Blue and green on two addresses and one port, as two app containers are."""
     port = free_port()
     servers = (VersionServer("blue", "127.0.0.2", port), VersionServer("green", "127.0.0.3", port))
@@ -191,8 +191,8 @@ def keep_alive_get(connection: http.client.HTTPConnection, host: str) -> str:
 
 
 def test_a_switch_changes_no_caddy_config_and_keeps_connections_open(
-        caddy: CaddyProcess, router: CaddyRouter, colours) -> None:
-    blue, green = colours
+        caddy: CaddyProcess, router: CaddyRouter, colors) -> None:
+    blue, green = colors
     router.set_route("shop", "shop.test", blue.upstream)
     connection = proxy_connection(caddy)
     assert keep_alive_get(connection, "shop.test") == "blue"
@@ -209,9 +209,9 @@ def test_a_switch_changes_no_caddy_config_and_keeps_connections_open(
     connection.close()
 
 
-def test_a_config_change_closes_idle_connections(caddy: CaddyProcess, colours) -> None:
+def test_a_config_change_closes_idle_connections(caddy: CaddyProcess, colors) -> None:
     """Why switches go through the resolver: what a PATCH of the upstreams does."""
-    blue, green = colours
+    blue, green = colors
     router = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
     router.set_route("shop", "shop.test", blue.upstream)
     connection = proxy_connection(caddy)
@@ -223,8 +223,8 @@ def test_a_config_change_closes_idle_connections(caddy: CaddyProcess, colours) -
 
 
 def test_a_new_port_is_written_to_the_route(caddy: CaddyProcess, router: CaddyRouter,
-                                            colours) -> None:
-    blue, _ = colours
+                                            colors) -> None:
+    blue, _ = colors
     other = VersionServer("green on another port", "127.0.0.3", free_port())
     try:
         router.set_route("shop", "shop.test", blue.upstream)
@@ -239,8 +239,8 @@ def test_a_new_port_is_written_to_the_route(caddy: CaddyProcess, router: CaddyRo
 
 
 def test_removing_a_route_removes_its_answer(router: CaddyRouter, store: Store,
-                                             colours) -> None:
-    blue, _ = colours
+                                             colors) -> None:
+    blue, _ = colors
     router.set_route("shop", "shop.test", blue.upstream)
     assert store.upstreams.get("shop") == "127.0.0.2"
     router.remove_route("shop")
@@ -249,9 +249,9 @@ def test_removing_a_route_removes_its_answer(router: CaddyRouter, store: Store,
 
 
 def test_routes_of_either_kind_are_switched_by_the_other(caddy: CaddyProcess,
-                                                         router: CaddyRouter, colours) -> None:
+                                                         router: CaddyRouter, colors) -> None:
     """Turning the resolver on or off (PUSHDOCK_RESOLVER) takes effect at the next switch."""
-    blue, green = colours
+    blue, green = colors
     patching = CaddyRouter(caddy.admin_url, caddy.proxy_listen)
     patching.set_route("shop", "shop.test", blue.upstream)
     router.switch("shop", green.upstream)
@@ -262,9 +262,9 @@ def test_routes_of_either_kind_are_switched_by_the_other(caddy: CaddyProcess,
 
 
 def test_a_switch_the_resolver_does_not_confirm_changes_nothing(
-        caddy: CaddyProcess, store: Store, colours) -> None:
+        caddy: CaddyProcess, store: Store, colors) -> None:
     """No resolver answers: the route keeps its kind and its upstream, blue keeps serving."""
-    blue, green = colours
+    blue, green = colors
     CaddyRouter(caddy.admin_url, caddy.proxy_listen).set_route("shop", "shop.test",
                                                                blue.upstream)
     before = config_bytes(caddy)

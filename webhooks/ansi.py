@@ -1,4 +1,4 @@
-"""ANSI colour codes in log lines → safe HTML: the text is escaped first, then spans added."""
+"""ANSI color codes in log lines → safe HTML: the text is escaped first, then spans added."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from markupsafe import Markup, escape
 
 _SGR = re.compile(r"\x1b\[([0-9;]*)m")
 _OTHER_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-ln-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
-_COLOURS = {30: "black", 31: "red", 32: "green", 33: "yellow", 34: "blue", 35: "magenta",
-            36: "cyan", 37: "white", 90: "grey", 91: "red", 92: "green", 93: "yellow",
-            94: "blue", 95: "magenta", 96: "cyan", 97: "white"}
+_COLORS = {30: "black", 31: "red", 32: "green", 33: "yellow", 34: "blue", 35: "magenta",
+           36: "cyan", 37: "white", 90: "grey", 91: "red", 92: "green", 93: "yellow",
+           94: "blue", 95: "magenta", 96: "cyan", 97: "white"}
 
 
 def strip_ansi(line: str) -> str:
@@ -18,7 +18,7 @@ def strip_ansi(line: str) -> str:
 
 
 def ansi_to_html(line: str) -> Markup:
-    """Bold and the 16 foreground colours become classed spans; everything else is text."""
+    """Bold and the 16 foreground colors become classed spans; everything else is text."""
     line = _OTHER_ESCAPES.sub("", line)
     out: list[str] = []
     classes: list[str] = []
@@ -34,9 +34,9 @@ def ansi_to_html(line: str) -> Markup:
                 classes = []
             elif code == 1:
                 classes = [c for c in classes if c != "ansi-bold"] + ["ansi-bold"]
-            elif code in _COLOURS:
+            elif code in _COLORS:
                 classes = [c for c in classes if not c.startswith("ansi-fg")]
-                classes.append(f"ansi-fg-{_COLOURS[code]}")
+                classes.append(f"ansi-fg-{_COLORS[code]}")
             elif code == 39:
                 classes = [c for c in classes if not c.startswith("ansi-fg")]
         if classes:

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request, stream_with_context
 
 from pipeline.errors import PushdockError, StoreUnavailable
-from pipeline.model import Deployment, LiveApp, Run
+from pipeline.model import Deployment, LiveApp, Run, Trigger
 from webhooks.ansi import ansi_to_html, strip_ansi
 from webhooks.auth import require_write
 from webhooks.pages import SHA_PREFIX, project_names, project_or_404
@@ -182,7 +182,7 @@ def deploy(name: str):
     sha = body.get("sha") if isinstance(body, dict) else None
     if sha is not None and (not isinstance(sha, str) or not SHA_PREFIX.match(sha)):
         return jsonify(error="sha must be a commit sha or a prefix of one"), 400
-    job = enqueue_deploy(services().queue, name, sha, trigger="api")
+    job = enqueue_deploy(services().queue, name, sha, trigger=Trigger.API)
     return jsonify(project=name, job=job.id, sha=sha), 202
 
 

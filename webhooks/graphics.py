@@ -11,15 +11,15 @@ from markupsafe import Markup, escape
 from pipeline.model import Run, RunStatus
 from pipeline.units import format_duration
 
-STATUS_COLOURS = {
+STATUS_COLORS = {
     RunStatus.SUCCESS: "#2f9e44", RunStatus.FAILED: "#d6336c", RunStatus.ERROR: "#c92a2a",
     RunStatus.RUNNING: "#1c7ed6", RunStatus.QUEUED: "#868e96",
     RunStatus.CANCELLED: "#e8a317", RunStatus.SUPERSEDED: "#e8a317",
 }
-UNKNOWN_COLOUR = "#868e96"
+UNKNOWN_COLOR = "#868e96"
 
 
-def badge_svg(label: str, message: str, colour: str) -> str:
+def badge_svg(label: str, message: str, color: str) -> str:
     """A flat badge: `label | message` (about 6.5 px per character)."""
     left = 10 + int(6.5 * len(label))
     right = 10 + int(6.5 * len(message))
@@ -29,7 +29,7 @@ def badge_svg(label: str, message: str, colour: str) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" '
         f'aria-label="{label_e}: {message_e}"><title>{label_e}: {message_e}</title>'
         f'<rect width="{left}" height="20" fill="#555"/>'
-        f'<rect x="{left}" width="{right}" height="20" fill="{colour}"/>'
+        f'<rect x="{left}" width="{right}" height="20" fill="{color}"/>'
         f'<g fill="#fff" text-anchor="middle" font-family="Verdana,DejaVu Sans,sans-serif" '
         f'font-size="11"><text x="{left / 2}" y="14">{label_e}</text>'
         f'<text x="{left + right / 2}" y="14">{message_e}</text></g></svg>')
@@ -92,7 +92,7 @@ def tick_label(seconds: float) -> str:
 
 def history_chart(runs: Sequence[Run], width: int = 600, height: int = 150) -> Markup:
     """Bars of the last finished runs (`runs` newest first), oldest left: height is the
-    duration on a labelled scale, colour the outcome; each bar links to its run."""
+    duration on a labelled scale, color the outcome; each bar links to its run."""
     finished = [r for r in reversed(runs) if r.started is not None and r.finished is not None]
     if not finished:
         return Markup("")
@@ -128,10 +128,10 @@ def _bars(frame: ChartFrame, runs: Sequence[Run], scale_top: float) -> str:
         seconds = run.duration or 0
         y = min(frame.y(seconds, scale_top), frame.plot_bottom - 2)  # a short run still shows
         x = frame.center(i, len(runs)) - bar_width / 2
-        colour = STATUS_COLOURS.get(run.status, UNKNOWN_COLOUR)
+        color = STATUS_COLORS.get(run.status, UNKNOWN_COLOR)
         parts.append(
             f'<a href="/runs/{escape(run.id)}"><rect class="bar" x="{x:.1f}" y="{y:.1f}" '
-            f'width="{bar_width:.1f}" height="{frame.plot_bottom - y:.1f}" fill="{colour}">'
+            f'width="{bar_width:.1f}" height="{frame.plot_bottom - y:.1f}" fill="{color}">'
             f'<title>run #{escape(run.id)} · {run.status.value} · '
             f'{format_duration(seconds)}</title></rect></a>')
     return "".join(parts)
@@ -150,18 +150,18 @@ def _run_axis(frame: ChartFrame, runs: Sequence[Run]) -> str:
 
 
 def _legend(frame: ChartFrame, runs: Sequence[Run]) -> str:
-    """The outcomes shown, above the plot on the right, so the colours need no guessing;
-    outcomes drawn in one colour share an entry."""
+    """The outcomes shown, above the plot on the right, so the colors need no guessing;
+    outcomes drawn in one color share an entry."""
     entries: dict[str, list[str]] = {}
-    for status, colour in STATUS_COLOURS.items():
+    for status, color in STATUS_COLORS.items():
         if any(r.status is status for r in runs):
-            entries.setdefault(colour, []).append(status.value)
-    labels = [(colour, " / ".join(names)) for colour, names in entries.items()]
+            entries.setdefault(color, []).append(status.value)
+    labels = [(color, " / ".join(names)) for color, names in entries.items()]
     x = frame.width - frame.right - sum(_legend_width(text) for _, text in labels) + 12
     parts = [f'<g class="legend" {FONT}>',
              f'<text x="{frame.left}" y="13">duration</text>']
-    for colour, text in labels:
-        parts.append(f'<rect x="{x:.1f}" y="5" width="9" height="9" fill="{colour}"/>'
+    for color, text in labels:
+        parts.append(f'<rect x="{x:.1f}" y="5" width="9" height="9" fill="{color}"/>'
                      f'<text x="{x + 13:.1f}" y="13">{text}</text>')
         x += _legend_width(text)
     return "".join(parts) + "</g>"

@@ -19,7 +19,7 @@ from pipeline.model import SHA, Project, PushEvent
 from pipeline.projects import branch_matches
 from pipeline.repo_url import repo_matches
 from webhooks.errors import BadSignature, MalformedPayload, WebhookError, WrongForge
-from webhooks.forges import Ignored, detect_forge, forge_module
+from webhooks.forges import Ignored, detect_forge, forge_adapter
 from webhooks.services import Services, services
 from workers.queue import submit_run
 
@@ -74,10 +74,10 @@ def receive(project_name: str):
         if forge is not project.forge:
             raise WrongForge(f"project {project.name} takes {project.forge.value} webhooks, "
                              f"this is {forge.value}")
-        module = forge_module(forge)
-        module.verify(request.headers, body, project.webhook_secret)
+        adapter = forge_adapter(forge)
+        adapter.verify(request.headers, body, project.webhook_secret)
         parsed: Parsed = [(project, item)
-                          for item in module.parse(request.headers, body, project.name)]
+                          for item in adapter.parse(request.headers, body, project.name)]
     except WebhookError as exc:
         return _answer(exc.status, error=str(exc))
     return _queue(svc, parsed)
@@ -104,21 +104,21 @@ def receive_any():
     candidates = [project for project in projects if project.forge is forge]
     if not candidates:
         return _answer(404, error=f"no project takes {forge.value} webhooks")
-    module = forge_module(forge)
+    adapter = forge_adapter(forge)
     signed = []
     for project in candidates:
         try:
-            module.verify(request.headers, body, project.webhook_secret)
+            adapter.verify(request.headers, body, project.webhook_secret)
         except BadSignature:
             continue
         signed.append(project)
     try:
         if not signed:
             raise BadSignature("the signature matches no project's webhook secret")
-        items = module.parse(request.headers, body, "")
+        items = adapter.parse(request.headers, body, "")
         if all(isinstance(item, Ignored) for item in items):
             return _queue(svc, [(signed[0], item) for item in items])
-        names = module.repositories(body)
+        names = adapter.repositories(body)
         matched = [project for project in signed if repo_matches(project.repo, names)]
         if not matched:
             named = names[0][:200] if names else "none named"

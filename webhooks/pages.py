@@ -30,7 +30,7 @@ from pipeline.settings import resolver_host_port
 from pipeline.units import format_duration
 from webhooks.ansi import ansi_to_html
 from webhooks.auth import can_write, csrf_token, logged_in, require_write
-from webhooks.graphics import STATUS_COLOURS, UNKNOWN_COLOUR, badge_svg, history_chart
+from webhooks.graphics import STATUS_COLORS, UNKNOWN_COLOR, badge_svg, history_chart
 from webhooks.services import services
 from workers import actions
 from workers.queue import enqueue_deploy, enqueue_rollback
@@ -134,7 +134,7 @@ def dashboard():
 
 def went_live(live: LiveApp | None, history: Iterable[Deployment]) -> float | None:
     """When what serves now started serving: the switch of the newest deployment (history
-    newest first) that put this sha live on this colour."""
+    newest first) that put this sha live on this color."""
     if live is None:
         return None
     for deployment in history:
@@ -203,8 +203,8 @@ def badge(name: str) -> Response:
         abort(404)
     last = store.runs.latest_of([name]).get(name)
     message = last.status.value if last else "no runs"
-    colour = STATUS_COLOURS.get(last.status, UNKNOWN_COLOUR) if last else UNKNOWN_COLOUR
-    response = Response(badge_svg(name, message, colour), mimetype="image/svg+xml")
+    color = STATUS_COLORS.get(last.status, UNKNOWN_COLOR) if last else UNKNOWN_COLOR
+    response = Response(badge_svg(name, message, color), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "no-cache, max-age=0"
     return response
 

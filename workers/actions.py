@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rq import Queue
 
-from pipeline.model import PushEvent, Run, RunStatus, StopRequest
+from pipeline.model import PushEvent, Run, RunStatus, StopRequest, Trigger
 from pipeline.projects import load_project
 from pipeline.settings import Settings
 from pipeline.store import Store
@@ -38,5 +38,5 @@ def rerun(settings: Settings, store: Store, queue: Queue, run_id: str) -> Run:
     project = load_project(settings.config_dir, run.project)
     event = PushEvent(project=run.project, branch=run.branch, sha=run.sha, message=run.message,
                       author=run.author)
-    return submit_run(store, queue, event, trigger=f"rerun of #{run.id}",
+    return submit_run(store, queue, event, trigger=Trigger.rerun_of(run.id),
                       supersede=project.supersede, timeout=project.timeout)

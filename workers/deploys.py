@@ -10,7 +10,6 @@ import docker
 from pipeline.deploy.apps import Apps
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.history import resolve_image, rollback_target, spec_for
-from pipeline.deploy.plan import LABEL_PROJECT
 from pipeline.deploy.router import CaddyRouter
 from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError, PushdockError
@@ -22,7 +21,9 @@ from pipeline.model import (
     RunStatus,
     StageName,
     StageStatus,
+    Trigger,
 )
+from pipeline.names import project_filter
 from pipeline.projects import load_project
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.settings import Settings
@@ -45,7 +46,7 @@ class _EchoReporter(StoreReporter):
 
 
 def deploy_sha(settings: Settings, project_name: str, sha: str | None = None, *,
-               trigger: str = "manual", say: Say | None = None) -> Deployment:
+               trigger: Trigger = Trigger.MANUAL, say: Say | None = None) -> Deployment:
     """Deploy the image of `sha` (a prefix is enough; None: the newest image built)."""
     store, project = _open(settings, project_name)
     client = connect_docker()
@@ -71,14 +72,15 @@ def rollback(settings: Settings, project_name: str, to: str | None = None, *,
         target = rollback_target(store.deployments.history(project.name, limit=100),
                                  live.sha if live else None, available, to)
         return _deploy(settings, store, client, project, target.image, target.sha,
-                       target.spec, "rollback", f"rollback to {target.sha[:7]}", say)
+                       target.spec, Trigger.ROLLBACK, f"rollback to {target.sha[:7]}", say)
     finally:
         client.close()
 
 
-def execute_deploy(project_name: str, sha: str | None, trigger: str = "manual") -> str:
+def execute_deploy(project_name: str, sha: str | None,
+                   trigger: str = Trigger.MANUAL.value) -> str:
     """RQ entry point for `deploy_sha`."""
-    return deploy_sha(Settings.from_env(), project_name, sha, trigger=trigger).result
+    return deploy_sha(Settings.from_env(), project_name, sha, trigger=Trigger(trigger)).result
 
 
 def execute_rollback(project_name: str, to: str | None = None) -> str:
@@ -98,13 +100,13 @@ def _open(settings: Settings, project_name: str) -> tuple[Store, Project]:
 
 
 def _images_newest_first(client: docker.DockerClient, project: str) -> list[str]:
-    images = client.images.list(filters={"label": f"{LABEL_PROJECT}={project}"})
+    images = client.images.list(filters={"label": project_filter(project)})
     images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
     return [tag for image in images for tag in image.tags]
 
 
 def _deploy(settings: Settings, store: Store, client: docker.DockerClient, project: Project,
-            image: str, sha: str, spec: DeploySpec | None, trigger: str, message: str,
+            image: str, sha: str, spec: DeploySpec | None, trigger: Trigger, message: str,
             say: Say | None) -> Deployment:
     assert project.deploy.host is not None
     run = store.runs.create(PushEvent(project=project.name, branch=project.deploy.branch,

@@ -10,8 +10,17 @@ import docker
 from docker.errors import APIError, NotFound
 
 from pipeline.model import RunStatus
+from pipeline.names import (
+    LABEL_RUN,
+    RUN_ROLES,
+    RunRef,
+    is_queued_run_id,
+    parse_workspace_name,
+    role_of_labels,
+    run_of_labels,
+)
 from pipeline.runner import remove_network, remove_run_resources
-from pipeline.steps import LABEL_PROJECT, LABEL_ROLE, LABEL_RUN
+from pipeline.source import Sources
 from pipeline.store import Store
 from workers.jobs import HEARTBEAT_TTL
 
@@ -56,31 +65,31 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
             finished.add(run_id)  # a finished run never runs again
         return True
 
-    def ours(labels: dict[str, str]) -> str | None:
-        run_id = labels.get(LABEL_RUN, "")
-        # Only queued runs have numeric ids; a local `pushdock run` is never touched.
-        if labels.get(LABEL_PROJECT) in projects and run_id.isdigit() and done(run_id):
-            return run_id
+    def ours(run: RunRef | None) -> str | None:
+        # A local `pushdock run` is never touched.
+        if run and run.project in projects and is_queued_run_id(run.run_id) \
+                and done(run.run_id):
+            return run.run_id
         return None
 
     for container in client.containers.list(all=True, filters={"label": LABEL_RUN}):
-        run_id = ours(container.labels)
-        if run_id and container.labels.get(LABEL_ROLE) in ("step", "service"):
+        run_id = ours(run_of_labels(container.labels))
+        if run_id and role_of_labels(container.labels) in RUN_ROLES:
             try:
                 container.remove(force=True)
                 removed.add(run_id)
             except (NotFound, APIError):
                 pass
     for network in client.networks.list(filters={"label": LABEL_RUN}):
-        run_id = ours(network.attrs.get("Labels") or {})
+        run_id = ours(run_of_labels(network.attrs.get("Labels") or {}))
         if run_id:
             remove_network(network)
             removed.add(run_id)
-    workspaces = data_dir.resolve() / "workspaces"
+    workspaces = Sources(data_dir).workspaces
     if workspaces.is_dir():
         for workspace in workspaces.iterdir():
-            project, _, run_id = workspace.name.rpartition("-run")
-            if project in projects and run_id.isdigit() and done(run_id):
+            run_id = ours(parse_workspace_name(workspace.name))
+            if run_id:
                 shutil.rmtree(workspace, ignore_errors=True)
                 removed.add(run_id)
     return sorted(removed, key=lambda r: int(r) if r.isdigit() else 0)

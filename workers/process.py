@@ -18,6 +18,7 @@ from rq import Worker
 
 from pipeline.engine import connect_docker
 from pipeline.errors import PushdockError
+from pipeline.names import worker_prefix
 from pipeline.projects import load_projects
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
@@ -67,7 +68,7 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     tidy_up(settings)
     # Before taking jobs: routes a restarted Caddy lost come back, and deploys a killed
-    # worker left half-done end with exactly one colour serving.
+    # worker left half-done end with exactly one color serving.
     recover(settings, say=lambda line: print(f"pushdock worker: {line}", flush=True))
     stop = threading.Event()
     reaper = threading.Thread(target=_reaper, args=(settings, stop), name="reaper", daemon=True)
@@ -82,10 +83,6 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
         return worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
     finally:
         stop.set()
-
-
-def worker_prefix(hostname: str) -> str:
-    return f"pushdock-{hostname}-"
 
 
 def worker_registered(settings: Settings, hostname: str) -> bool:

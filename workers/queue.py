@@ -6,7 +6,8 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from pipeline.model import RUN_STAGES, PushEvent, Run
+from pipeline.model import RUN_STAGES, PushEvent, Run, Trigger
+from pipeline.names import run_job_id, status_job_id
 from pipeline.store import Store
 
 QUEUE_NAME = "pushdock"
@@ -24,7 +25,7 @@ def run_queue(connection: redis.Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=connection)
 
 
-def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "push",
+def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = Trigger.PUSH,
                supersede: bool = False, timeout: float = 3600.0, report_status: bool = False,
                run_id: str | None = None) -> Run:
     """Record a queued run and enqueue its job, in one Redis transaction: both or neither.
@@ -37,10 +38,10 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "
     def enqueue(pipe: redis.client.Pipeline, run: Run) -> None:
         if report_status:
             queue.enqueue("workers.jobs.report_queued", run.id, run.project, at_front=True,
-                          job_id=f"status-{run.id}", job_timeout=60, result_ttl=RESULT_TTL,
+                          job_id=status_job_id(run.id), job_timeout=60, result_ttl=RESULT_TTL,
                           failure_ttl=RESULT_TTL, description=f"pending status of run {run.id}",
                           pipeline=pipe)
-        queue.enqueue("workers.jobs.execute_run", run.id, run.project, job_id=f"run-{run.id}",
+        queue.enqueue("workers.jobs.execute_run", run.id, run.project, job_id=run_job_id(run.id),
                       job_timeout=timeout + RUN_TIMEOUT_MARGIN, result_ttl=RESULT_TTL,
                       failure_ttl=7 * RESULT_TTL, description=f"run {run.id} of {run.project}",
                       pipeline=pipe)
@@ -50,9 +51,11 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = "
 
 
 def enqueue_deploy(queue: Queue, project_name: str, sha: str | None,
-                   trigger: str = "manual") -> Job:
+                   trigger: Trigger = Trigger.MANUAL) -> Job:
     """For the web service: a deploy of a built image, run by a worker."""
-    return queue.enqueue("workers.deploys.execute_deploy", project_name, sha, trigger,
+    # The job carries the plain value, so queued jobs outlive a change of the enum.
+    return queue.enqueue("workers.deploys.execute_deploy", project_name, sha,
+                         Trigger(trigger).value,
                          job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
                          description=f"deploy {sha or 'newest image'} of {project_name}")
 

@@ -8,10 +8,19 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from pipeline.deploy.plan import LABEL_COLOR, LABEL_PROJECT, LABEL_ROLE, LABEL_SHA, STOP_TIMEOUT
+from pipeline.deploy.plan import PORT_VARIABLE, STOP_TIMEOUT
 from pipeline.errors import DeployError
 from pipeline.model import Color
+from pipeline.names import (
+    LABEL_PROJECT,
+    LABEL_SHA,
+    app_filters,
+    apps_network_labels,
+    color_of_labels,
+    project_filter,
+)
 from pipeline.reporting import Reporter
+from pipeline.upstream import Upstream
 
 
 class Apps:
@@ -21,9 +30,8 @@ class Apps:
 
     def containers(self, project: str | None = None) -> list[Container]:
         """App containers on this Pushdock's network (another Pushdock's are not ours)."""
-        labels = [f"{LABEL_ROLE}=app"] + ([f"{LABEL_PROJECT}={project}"] if project else [])
         return self.docker.containers.list(
-            all=True, filters={"label": labels, "network": self.network})
+            all=True, filters={"label": app_filters(project), "network": self.network})
 
     def projects(self) -> set[str]:
         return {c.labels[LABEL_PROJECT] for c in self.containers() if LABEL_PROJECT in c.labels}
@@ -39,16 +47,16 @@ class Apps:
         network = container.attrs["NetworkSettings"]["Networks"].get(self.network) or {}
         return network.get("IPAddress") or None
 
-    def upstream(self, container: Container, port: int) -> str:
+    def upstream(self, container: Container, port: int) -> Upstream:
         ip = self.ip(container)
         if not ip:
             raise DeployError(f"{container.name} has no address on {self.network}")
-        return f"{ip}:{port}"
+        return Upstream(ip, port)
 
     def ensure_network(self) -> None:
         if not self.docker.networks.list(names=[self.network]):
             self.docker.networks.create(self.network, driver="bridge",
-                                        labels={"pushdock.role": "apps"})
+                                        labels=apps_network_labels())
 
     def remove(self, name: str) -> None:
         container = self.get(name)
@@ -79,7 +87,7 @@ class Apps:
         """Keep the project's `keep` newest images and those in `in_use`; other projects'
         images are never looked at."""
         used = set(in_use)
-        images = self.docker.images.list(filters={"label": f"{LABEL_PROJECT}={project}"})
+        images = self.docker.images.list(filters={"label": project_filter(project)})
         images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
         for image in images[keep:]:
             if used & set(image.tags):
@@ -91,7 +99,7 @@ class Apps:
                 pass  # a container still uses it; kept
 
     def available_images(self, project: str) -> set[str]:
-        images = self.docker.images.list(filters={"label": f"{LABEL_PROJECT}={project}"})
+        images = self.docker.images.list(filters={"label": project_filter(project)})
         return {tag for image in images for tag in image.tags}
 
     def log_tail(self, container: Container, reporter: Reporter, lines: int = 20) -> None:
@@ -104,15 +112,14 @@ class Apps:
 
 
 def color_of(container: Container) -> Color | None:
-    value = container.labels.get(LABEL_COLOR)
-    return Color(value) if value in (Color.BLUE.value, Color.GREEN.value) else None
+    return color_of_labels(container.labels)
 
 
 def env_port(container: Container) -> int | None:
     """The PORT Pushdock gave the app (set in every app container's environment)."""
     for item in container.attrs.get("Config", {}).get("Env") or ():
         name, _, value = item.partition("=")
-        if name == "PORT" and value.isdigit():
+        if name == PORT_VARIABLE and value.isdigit():
             return int(value)
     return None
 

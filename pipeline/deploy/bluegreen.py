@@ -1,9 +1,9 @@
 """The blue/green sequence of DESIGN.md §4, under a per-project lock.
 
-Any failure before the switch leaves the old colour serving untouched; a failure of the
+Any failure before the switch leaves the old color serving untouched; a failure of the
 check through the proxy switches back. Each phase is written down ("deploying" mark,
 live record, history) before the next starts, so a worker killed anywhere leaves what
-Recovery needs to end with exactly one colour serving.
+Recovery needs to end with exactly one color serving.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from docker.models.containers import Container
 
 from pipeline.deploy.apps import Apps, death, running
 from pipeline.deploy.health import direct_probe, proxy_probe, wait_healthy
-from pipeline.deploy.plan import LABEL_COLOR, app_container_kwargs, container_name
+from pipeline.deploy.plan import app_container_spec
 from pipeline.deploy.recovery import Recovery
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import DeployError, HealthCheckFailed, PushdockError
@@ -31,6 +31,7 @@ from pipeline.model import (
     StageName,
     StageStatus,
 )
+from pipeline.names import app_container, color_of_labels
 from pipeline.reporting import Reporter
 from pipeline.settings import Settings
 from pipeline.store import LOCK_TTL, Store
@@ -78,13 +79,13 @@ class BlueGreen:
         self.lock_ttl = lock_ttl
 
     def live_app(self, project: str) -> LiveApp | None:
-        """The colour serving now: the record, if its container really runs."""
+        """The color serving now: the record, if its container really runs."""
         record = self.store.live.get(project)
         if record is None:
             return None
         container = self.apps.get(record.container)
         if container is None or not running(container) \
-                or container.labels.get(LABEL_COLOR) != record.color:
+                or color_of_labels(container.labels) is not record.color:
             return None
         return record
 
@@ -92,7 +93,7 @@ class BlueGreen:
     def deploy(self, request: DeployRequest) -> Deployment:
         with self.store.locks.deploy(request.project, timeout=self.lock_ttl):
             # A Caddy that restarted, or a worker that died in an earlier deploy, is put
-            # right first, so this deploy starts from exactly one colour serving.
+            # right first, so this deploy starts from exactly one color serving.
             self.recovery.restore_routes()
             self.recovery.reconcile_locked(request.project, host=request.host)
             return self._deploy_locked(request)
@@ -101,7 +102,7 @@ class BlueGreen:
         spec = request.spec
         live = self.live_app(request.project)
         color = live.color.other if live else Color.BLUE
-        name = container_name(request.project, color)
+        name = app_container(request.project, color)
         self.reporter.log(
             f"live: {live.color.value} {live.sha[:7]}" if live else "live: nothing yet")
         record = Deployment(
@@ -110,18 +111,17 @@ class BlueGreen:
             result=DeployResult.RUNNING, host=request.host, spec=spec)
         self.store.deployments.begin(record)
 
-        # 2. start the idle colour (a leftover of an interrupted deploy is replaced)
+        # 2. start the idle color (a leftover of an interrupted deploy is replaced)
         container = self._start(request, color, name, record)
 
         # 3. health-check it directly
         health = HealthLog(self.reporter)
         try:
             upstream = self.apps.upstream(container, spec.port)
-            ip, port = upstream.rsplit(":", 1)
             label = spec.health.path or f"TCP port {spec.port}"
-            health.log(f"health-checking {name} at {ip}: {label}")
-            wait_healthy(direct_probe(spec.health, ip, int(port)), spec.health, health,
-                         alive=lambda: death(container))
+            health.log(f"health-checking {name} at {upstream.host}: {label}")
+            probe = direct_probe(spec.health, upstream.host, upstream.port)
+            wait_healthy(probe, spec.health, health, alive=lambda: death(container))
         except (HealthCheckFailed, DeployError) as exc:
             self.apps.log_tail(container, self.reporter)
             self.apps.remove(name)
@@ -130,17 +130,17 @@ class BlueGreen:
             self._finish(record, DeployResult.FAILED, str(exc), health=health.lines)
             raise
         healthy = time.time()
-        record = replace(record, upstream=upstream, health=tuple(health.lines))
+        record = replace(record, upstream=str(upstream), health=tuple(health.lines))
 
         # 4. switch the route, then check through the proxy
         previous: str | None = None
         try:
             previous = self.router.upstream(request.project)
             if previous is None and self.router.add_route(request.project, request.host,
-                                                          upstream):
+                                                          str(upstream)):
                 pass  # the first deploy: the new route is the switch
             else:
-                self.router.set_route(request.project, request.host, upstream)
+                self.router.set_route(request.project, request.host, str(upstream))
         except PushdockError as exc:
             reason = f"could not switch the proxy: {exc}"
             if self._route_back(request.project, previous):
@@ -156,7 +156,7 @@ class BlueGreen:
                           f"{(switched - healthy) * 1000:.0f}ms after it was healthy")
         self._check_through_proxy(request, record, name, previous, live)
 
-        # 5. record, drain, stop the old colour, prune
+        # 5. record, drain, stop the old color, prune
         self.store.live.set(LiveApp(project=request.project, color=color, sha=request.sha,
                                     run=request.run_id, container=name, upstream=upstream,
                                     host=request.host))
@@ -179,15 +179,14 @@ class BlueGreen:
         # Two projects' first deploys at once would each create a network of that name.
         with self.store.locks.engine(f"network:{self.settings.apps_network}"):
             self.apps.ensure_network()
-        kwargs = app_container_kwargs(
+        spec = app_container_spec(
             project=request.project, color=color, image=request.image, sha=request.sha,
             run_id=request.run_id, spec=request.spec, secrets=request.secrets,
             network=self.settings.apps_network)
-        kwargs.pop("detach", None)
         try:
             # create + start, not run: run() pulls a missing image from a registry, and an
             # app image only ever comes from this engine's own build.
-            container = self.docker.containers.create(**kwargs)
+            container = self.docker.containers.create(**spec.kwargs())
             container.start()
         except ImageNotFound:
             reason = f"image {request.image} is not on this engine"

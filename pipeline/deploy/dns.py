@@ -2,7 +2,7 @@
 tested on data), read from and written to the wire by dnspython.
 
 Caddy looks up `<project>.pushdock.` through this resolver to find where a project's live
-colour listens (its A-record dynamic upstreams), so a switch changes an answer here instead
+color listens (its A-record dynamic upstreams), so a switch changes an answer here instead
 of Caddy's config: a config change restarts Caddy's servers, which closes idle keep-alive
 connections under the clients' feet.
 """
@@ -24,9 +24,9 @@ from dns.rcode import Rcode
 from dns.rdatatype import RdataType as RecordType
 
 from pipeline.errors import DnsMessageError, UpstreamLookupFailed
+from pipeline.names import ZONE
 from pipeline.projects import is_project_name
 
-ZONE = "pushdock"
 TTL = 0  # Caddy caches answers for its own refresh interval; nothing else should
 _ZONE_NAME = dns.name.from_text(ZONE)
 _HEADER_SIZE = 12
@@ -57,9 +57,6 @@ class Decision:
     address: str | None = None
 
 
-def upstream_name(project: str) -> str:
-    """The name Caddy looks up for a project (rooted, so no search domain is tried)."""
-    return f"{project}.{ZONE}."
 
 
 def project_of(name: str) -> str | None:

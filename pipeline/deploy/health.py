@@ -46,7 +46,7 @@ def probe_tcp(host: str, port: int, timeout: float) -> Probe:
 
 
 def direct_probe(health: HealthSpec, host: str, port: int) -> Callable[[], Probe]:
-    """The probe of a new colour, straight at its address: HTTP on the path, else TCP."""
+    """The probe of a new color, straight at its address: HTTP on the path, else TCP."""
     if health.path:
         return lambda: probe_http(host, port, health.path, health.timeout)
     return lambda: probe_tcp(host, port, health.timeout)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline.errors import DeployError
 from pipeline.model import Deployment, DeployResult, DeploySpec, HealthSpec, Resources
+from pipeline.names import image_sha, image_tag
 
 
 def spec_to_dict(spec: DeploySpec) -> dict[str, Any]:
@@ -53,19 +54,20 @@ def resolve_image(project: str, tags: Collection[str], sha: str | None,
                   newest_first: Sequence[str] = ()) -> tuple[str, str]:
     """(image, full sha) of the project's image for `sha` (or a prefix of it); without a
     sha the newest image (`newest_first` lists tags by age)."""
-    prefix = f"{project}:"
     if sha is None:
         for tag in newest_first:
-            if tag.startswith(prefix):
-                return tag, tag[len(prefix):]
+            built = image_sha(project, tag)
+            if built is not None:
+                return tag, built
         raise DeployError(f"no image of {project} on this engine; push a commit to build one")
-    matches = sorted({t for t in tags if t.startswith(prefix + sha)})
+    matches = sorted({(t, built) for t in tags
+                      if (built := image_sha(project, t)) is not None and built.startswith(sha)})
     if not matches:
-        raise DeployError(f"no image {prefix}{sha}… on this engine (never built here, or "
-                          "pruned beyond `keep`); push that commit to build it")
+        raise DeployError(f"no image {image_tag(project, sha)}… on this engine (never built "
+                          "here, or pruned beyond `keep`); push that commit to build it")
     if len(matches) > 1:
         raise DeployError(f"{sha} matches more than one image of {project}; give more of it")
-    return matches[0], matches[0][len(prefix):]
+    return matches[0]
 
 
 def spec_for(history: Sequence[Deployment], sha: str) -> DeploySpec | None:

@@ -1,58 +1,35 @@
-"""Names, labels, container arguments and proxy routes of an app (pure, tested on data)."""
+"""The container of an app and its proxy routes (pure, tested on data)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.deploy.dns import upstream_name
+from pipeline.containers import ContainerSpec
 from pipeline.model import Color, DeploySpec
+from pipeline.names import (
+    app_container,
+    app_hostname,
+    app_labels,
+    route_id,
+    route_project,
+    upstream_name,
+)
+from pipeline.upstream import Upstream
 
-LABEL_PROJECT = "pushdock.project"
-LABEL_COLOR = "pushdock.color"
-LABEL_SHA = "pushdock.sha"
-LABEL_RUN = "pushdock.run"
-LABEL_ROLE = "pushdock.role"
-STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL when an old colour is stopped
-
-
-def container_name(project: str, color: Color) -> str:
-    return f"pushdock-{project}-{color.value}"
-
-
-def route_id(project: str) -> str:
-    return f"pushdock-{project}"
+STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL when an old color is stopped
+PORT_VARIABLE = "PORT"  # where an app learns the port to listen on; read back by recovery
 
 
-def app_labels(project: str, color: Color, sha: str, run_id: str) -> dict[str, str]:
-    return {
-        LABEL_PROJECT: project,
-        LABEL_COLOR: color.value,
-        LABEL_SHA: sha,
-        LABEL_RUN: run_id,
-        LABEL_ROLE: "app",
-    }
-
-
-def app_container_kwargs(*, project: str, color: Color, image: str, sha: str, run_id: str,
-                         spec: DeploySpec, secrets: dict[str, str],
-                         network: str) -> dict[str, Any]:
-    return {
-        "image": image,
-        "name": container_name(project, color),
-        "hostname": f"{project}-{color.value}",
-        "environment": {**spec.env, **secrets, "PORT": str(spec.port)},
-        "labels": app_labels(project, color, sha, run_id),
-        "network": network,
-        "restart_policy": {"Name": "unless-stopped"},
-        "nano_cpus": int(spec.resources.cpus * 1e9),
-        "mem_limit": spec.resources.memory,
-        "pids_limit": spec.resources.pids,
-        "security_opt": ["no-new-privileges"],
-        "stop_signal": "SIGTERM",
-        "init": True,  # PID 1 without a SIGTERM handler would ignore the stop signal
-        "privileged": False,
-        "detach": True,
-    }
+def app_container_spec(*, project: str, color: Color, image: str, sha: str, run_id: str,
+                       spec: DeploySpec, secrets: dict[str, str],
+                       network: str) -> ContainerSpec:
+    return ContainerSpec(
+        image=image, name=app_container(project, color),
+        labels=app_labels(project, color, sha, run_id), network=network,
+        resources=spec.resources,
+        environment={**spec.env, **secrets, PORT_VARIABLE: str(spec.port)},
+        hostname=app_hostname(project, color), restart=True, stop_signal="SIGTERM",
+        init=True)  # PID 1 without a SIGTERM handler would ignore the stop signal
 
 
 SERVER = "pushdock"  # the name of the one Caddy HTTP server Pushdock owns
@@ -76,13 +53,15 @@ def proxy_handler(project: str, upstream: str, resolver: str | None) -> dict[str
     address the resolver answers for the project, on the upstream's port.
 
     No static upstream is kept beside the dynamic one: Caddy falls back to static upstreams
-    when a lookup fails, and an old colour's address may belong to another app by then.
+    when a lookup fails, and an old color's address may belong to another app by then.
     """
     if resolver is None:
         return {"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}
-    _, port = upstream.rsplit(":", 1)
+    parsed = Upstream.parse(upstream)
+    if parsed is None:
+        raise ValueError(f"{upstream!r} is not HOST:PORT")
     return {"handler": "reverse_proxy", "dynamic_upstreams": {
-        "source": "a", "name": upstream_name(project), "port": port,
+        "source": "a", "name": upstream_name(project), "port": str(parsed.port),
         "refresh": f"{REFRESH_SECONDS * 1000:.0f}ms", "resolver": {"addresses": [resolver]}},
         # A request that finds no upstream (the resolver restarting) or cannot connect (the
         # moment between a new address and a new port) waits and tries again.
@@ -159,9 +138,9 @@ def pushdock_routes(config: Any) -> dict[str, dict[str, Any]]:
     routes = _child(_child(servers, SERVER), "routes")
     found: dict[str, dict[str, Any]] = {}
     for route in routes if isinstance(routes, list) else ():
-        ident = _child(route, "@id")
-        if isinstance(ident, str) and ident.startswith("pushdock-"):
-            found[ident.removeprefix("pushdock-")] = route
+        project = route_project(_child(route, "@id"))
+        if project is not None:
+            found[project] = route
     return found
 
 

@@ -1,11 +1,11 @@
 """Putting things right after a crash: routes a restarted Caddy lost, and half-done deploys.
 
-A worker killed anywhere in the blue/green sequence leaves at most two colours running,
+A worker killed anywhere in the blue/green sequence leaves at most two colors running,
 a route pointing at one of them (or at none, if Caddy lost its config), a live record
-that may be one step behind, and a "deploying" mark. The route decides: the colour it
-points at serves; the record is fixed to match and the other colour is stopped. Only
-when no route points at a running colour does the record (then the newest running
-colour) decide, and the route is restored to it.
+that may be one step behind, and a "deploying" mark. The route decides: the color it
+points at serves; the record is fixed to match and the other color is stopped. Only
+when no route points at a running color does the record (then the newest running
+color) decide, and the route is restored to it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from docker.models.containers import Container
 
 from pipeline.deploy.apps import Apps, color_of, env_port, running
-from pipeline.deploy.plan import LABEL_RUN, LABEL_SHA
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import PushdockError
 from pipeline.model import Deployment, DeployResult, LiveApp
+from pipeline.names import LABEL_COLOR, LABEL_RUN, LABEL_SHA
 from pipeline.reporting import Reporter
 from pipeline.store import LOCK_TTL, Store
+from pipeline.upstream import Upstream
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ class Recovery:
         if container is None or not running(container):
             return None
         ip = self.apps.ip(container)
-        port = live.upstream.rpartition(":")[2]
-        return f"{ip}:{port}" if ip else None
+        recorded = Upstream.parse(live.upstream)
+        return str(recorded.at(ip)) if ip and recorded else None
 
     # -- half-done deploys ------------------------------------------------------------------
     def reconcile(self, project: str, *, wait: float = 3600.0) -> Reconciled:
@@ -94,7 +95,7 @@ class Recovery:
         return done
 
     def reconcile_locked(self, project: str, host: str = "") -> Reconciled:
-        """Exactly one colour serving, the record and the route agreeing (lock held)."""
+        """Exactly one color serving, the record and the route agreeing (lock held)."""
         everything = self.apps.containers(project)
         addresses = {c.name: self.apps.ip(c) for c in everything if running(c)}
         containers = [c for c in everything if addresses.get(c.name)]
@@ -102,9 +103,10 @@ class Recovery:
         mark = self.store.deployments.in_progress(project)
         host = (record.host if record else "") or (mark.host if mark else "") or host
         route = self.router.upstream(project)
+        routed = Upstream.parse(route)
 
         serving = next((c for c in containers
-                        if route and addresses[c.name] == route.rpartition(":")[0]), None)
+                        if routed and addresses[c.name] == routed.host), None)
         if serving is None and record is not None:
             serving = next((c for c in containers if c.name == record.container), None)
         if serving is None and containers:
@@ -132,9 +134,9 @@ class Recovery:
     def _settle(self, project: str, serving: Container, record: LiveApp | None,
                 route: str | None, host: str, ip: str | None
                 ) -> tuple[LiveApp, bool, bool]:
-        port = (env_port(serving) or int((route or (record.upstream if record else "")
-                                          ).rpartition(":")[2] or 0))
-        upstream = f"{ip}:{port}"
+        known = Upstream.parse(route or (record.upstream if record else ""))
+        port = env_port(serving) or (known.port if known else 0)
+        upstream = str(Upstream(ip or "", port))
         route_fixed = False
         if route != upstream and host and ip:
             self.router.set_route(project, host, upstream)
@@ -143,7 +145,7 @@ class Recovery:
                               f"now {serving.name} ({upstream})")
         color = color_of(serving)
         if color is None:
-            raise PushdockError(f"{serving.name} carries no valid pushdock.color label")
+            raise PushdockError(f"{serving.name} carries no valid {LABEL_COLOR} label")
         live = LiveApp(project=project, color=color, sha=serving.labels.get(LABEL_SHA, ""),
                        run=serving.labels.get(LABEL_RUN, ""), container=serving.name,
                        upstream=upstream, host=host)

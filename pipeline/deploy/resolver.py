@@ -14,8 +14,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from pipeline.deploy.dns import ZONE, answer, answer_address, build_query
+from pipeline.deploy.dns import answer, answer_address, build_query
 from pipeline.errors import DnsMessageError, PushdockError, StoreUnavailable, UpstreamLookupFailed
+from pipeline.names import ZONE
 from pipeline.settings import split_host_port
 from pipeline.store import Store, connect
 

@@ -19,7 +19,6 @@ import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from pipeline.deploy.dns import upstream_name
 from pipeline.deploy.plan import (
     GRACE_PERIOD,
     REFRESH_SECONDS,
@@ -28,16 +27,17 @@ from pipeline.deploy.plan import (
     next_server_write,
     proxy_handler,
     pushdock_routes,
-    route_id,
     route_insert,
     route_port,
     route_upstream,
 )
 from pipeline.deploy.resolver import ask
 from pipeline.errors import RouterConflict, RouterError
+from pipeline.names import route_id, upstream_name
 from pipeline.settings import Settings, resolver_host_port
 from pipeline.store import Store
 from pipeline.units import parse_duration
+from pipeline.upstream import Upstream
 
 if TYPE_CHECKING:
     from pipeline.deploy.caddy_admin import AdminAPI
@@ -144,7 +144,7 @@ class CaddyRouter:
             return route_upstream(route)
         address = (addresses.get(project) if addresses is not None
                    else self._store().upstreams.get(project))
-        return f"{address}:{port}" if address else None
+        return str(Upstream(address, int(port))) if address else None
 
     def _store(self) -> Store:
         if self.store is None:
@@ -255,4 +255,7 @@ def _json(body: bytes) -> Any:
 
 def _address(upstream: str) -> str:
     """The address of HOST:PORT."""
-    return upstream.rsplit(":", 1)[0]
+    parsed = Upstream.parse(upstream)
+    if parsed is None:
+        raise RouterError(f"{upstream!r} is not HOST:PORT")
+    return parsed.host

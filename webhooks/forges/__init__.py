@@ -1,26 +1,37 @@
-"""One module per forge, each with the same functions:
-
-- verify(headers, body, secret): raises BadSignature unless the raw body is signed;
-- parse(headers, body, project): a list of PushEvent (one per pushed branch or tag; only
-  Bitbucket sends several in one webhook) or Ignored with the reason it runs nothing;
-  raises MalformedPayload;
-- delivery_id(headers): the forge's id of this delivery, kept across its retries;
-- repositories(body): the payload's names for its repository (clone URLs, "owner/name"),
-  to route organisation-wide webhooks.
-"""
+"""One module per forge, each a ForgeAdapter: the same four functions."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import ModuleType
+from typing import Protocol, runtime_checkable
 
-from pipeline.model import Forge
+from pipeline.model import Forge, PushEvent
 
 
 @dataclass(frozen=True)
 class Ignored:
     reason: str
+
+
+@runtime_checkable
+class ForgeAdapter(Protocol):
+    """What the webhook endpoints ask of a forge's module."""
+
+    def verify(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
+        """Raises BadSignature unless the raw body is signed with `secret`."""
+
+    def parse(self, headers: Mapping[str, str], body: bytes,
+              project: str) -> list[PushEvent | Ignored]:
+        """One PushEvent per pushed branch or tag (only Bitbucket sends several in one
+        webhook), or Ignored with the reason it runs nothing; raises MalformedPayload."""
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str:
+        """The forge's id of this delivery, kept across its retries."""
+
+    def repositories(self, body: bytes) -> tuple[str, ...]:
+        """The payload's names for its repository (clone URLs, "owner/name"), to route
+        organisation-wide webhooks."""
 
 
 # The header that names each forge's event; Gitea's fork Forgejo sends both of its own.
@@ -43,11 +54,11 @@ def detect_forge(headers: Mapping[str, str]) -> Forge | None:
     return None
 
 
-def forge_module(forge: Forge) -> ModuleType:
+def forge_adapter(forge: Forge) -> ForgeAdapter:
     """The module that speaks this forge's webhooks."""
     from webhooks.forges import bitbucket, generic, gitea, github, gitlab
 
-    modules: dict[Forge, ModuleType] = {Forge.GITHUB: github, Forge.GITLAB: gitlab,
-                                        Forge.GITEA: gitea, Forge.BITBUCKET: bitbucket,
-                                        Forge.GENERIC: generic}
-    return modules[forge]
+    adapters: dict[Forge, ForgeAdapter] = {Forge.GITHUB: github, Forge.GITLAB: gitlab,
+                                           Forge.GITEA: gitea, Forge.BITBUCKET: bitbucket,
+                                           Forge.GENERIC: generic}
+    return adapters[forge]

@@ -1,0 +1,190 @@
+"""Every name and label Pushdock gives what it makes, and their parsing back (pure).
+
+Containers, networks, images, workspaces, Caddy routes, resolver names, RQ jobs and workers
+are found again by these names and labels, often by another process or after a restart:
+each is made and parsed here only, so the two sides never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pipeline.model import Color
+
+PREFIX = "pushdock"
+LABEL_PROJECT = "pushdock.project"
+LABEL_COLOR = "pushdock.color"
+LABEL_SHA = "pushdock.sha"
+LABEL_RUN = "pushdock.run"
+LABEL_ROLE = "pushdock.role"
+ZONE = "pushdock"  # the resolver's zone: `<project>.pushdock.`
+_RUN = "-run"  # between the project and the run id in a run's names
+
+
+class Role(StrEnum):
+    """The `pushdock.role` label: what a container or network is for."""
+
+    APP = "app"  # a blue or green app container
+    APPS = "apps"  # the network the app containers share with Caddy
+    STEP = "step"  # a test step of a run
+    SERVICE = "service"  # a sidecar service of a run
+    NETWORK = "network"  # a run's private network
+
+
+RUN_ROLES = (Role.STEP, Role.SERVICE)  # the containers a run leaves behind if it is lost
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run named by a workspace or by labels: its project and its id."""
+
+    project: str
+    run_id: str
+
+
+# -- labels ---------------------------------------------------------------------------------
+def app_labels(project: str, color: Color, sha: str, run_id: str) -> dict[str, str]:
+    return {LABEL_PROJECT: project, LABEL_COLOR: color.value, LABEL_SHA: sha,
+            LABEL_RUN: run_id, LABEL_ROLE: Role.APP.value}
+
+
+def run_labels(project: str, run_id: str, role: Role) -> dict[str, str]:
+    return {LABEL_PROJECT: project, LABEL_RUN: run_id, LABEL_ROLE: role.value}
+
+
+def image_labels(project: str, sha: str) -> dict[str, str]:
+    return {LABEL_PROJECT: project, LABEL_SHA: sha}
+
+
+def apps_network_labels() -> dict[str, str]:
+    return {LABEL_ROLE: Role.APPS.value}
+
+
+def label_filter(label: str, value: str) -> str:
+    """One `label=value` of a Docker list filter."""
+    return f"{label}={value}"
+
+
+def project_filter(project: str) -> str:
+    return label_filter(LABEL_PROJECT, project)
+
+
+def run_filters(project: str, run_id: str, role: Role | None = None) -> list[str]:
+    """The label filters of a run's containers and networks (of one role, if given)."""
+    found = [label_filter(LABEL_RUN, run_id), project_filter(project)]
+    return found if role is None else [*found, label_filter(LABEL_ROLE, role.value)]
+
+
+def app_filters(project: str | None = None) -> list[str]:
+    """The label filters of app containers (of one project, if given)."""
+    found = [label_filter(LABEL_ROLE, Role.APP.value)]
+    return found if project is None else [*found, project_filter(project)]
+
+
+def color_of_labels(labels: dict[str, str]) -> Color | None:
+    value = labels.get(LABEL_COLOR)
+    return Color(value) if value in (Color.BLUE.value, Color.GREEN.value) else None
+
+
+def role_of_labels(labels: dict[str, str]) -> Role | None:
+    value = labels.get(LABEL_ROLE)
+    return Role(value) if value in {role.value for role in Role} else None
+
+
+def run_of_labels(labels: dict[str, str]) -> RunRef | None:
+    """The run a container or network was labelled with, if both labels are there."""
+    project, run_id = labels.get(LABEL_PROJECT), labels.get(LABEL_RUN)
+    return RunRef(project, run_id) if project and run_id else None
+
+
+# -- app containers -------------------------------------------------------------------------
+def app_container(project: str, color: Color) -> str:
+    return f"{PREFIX}-{project}-{color.value}"
+
+
+def app_hostname(project: str, color: Color) -> str:
+    return f"{project}-{color.value}"
+
+
+# -- runs: networks, step and service containers, workspaces --------------------------------
+def _of_run(project: str, run_id: str) -> str:
+    return f"{PREFIX}-{project}{_RUN}{run_id}"
+
+
+def run_network(project: str, run_id: str) -> str:
+    return _of_run(project, run_id)
+
+
+def step_container(project: str, run_id: str, step: str) -> str:
+    return f"{_of_run(project, run_id)}-{step}"
+
+
+def service_container(project: str, run_id: str, service: str) -> str:
+    return f"{_of_run(project, run_id)}-svc-{service}"
+
+
+def workspace_name(project: str, run_id: str) -> str:
+    """The directory name of a run's work tree, under DATA_DIR/workspaces."""
+    return f"{project}{_RUN}{run_id}"
+
+
+def parse_workspace_name(name: str) -> RunRef | None:
+    # The last "-run": a project name may hold "-run" itself, a run id never does.
+    project, sep, run_id = name.rpartition(_RUN)
+    if not sep or not project or not run_id or "-" in run_id:
+        return None
+    return RunRef(project, run_id)
+
+
+def local_run_id(pid: int) -> str:
+    """The id of a `pushdock run` on the command line: never a queued run's."""
+    return f"local{pid}"
+
+
+def is_queued_run_id(run_id: str) -> bool:
+    """Only queued runs have numeric ids; a local run's things belong to its terminal."""
+    return run_id.isdigit()
+
+
+# -- images ---------------------------------------------------------------------------------
+def image_tag(project: str, sha: str) -> str:
+    return f"{project}:{sha}"
+
+
+def image_sha(project: str, tag: str) -> str | None:
+    """The sha of one of the project's image tags; None for any other tag."""
+    project_part, sep, sha = tag.partition(":")
+    return sha if sep and project_part == project and sha else None
+
+
+# -- the proxy and the resolver -------------------------------------------------------------
+def route_id(project: str) -> str:
+    """The `@id` of the project's Caddy route."""
+    return f"{PREFIX}-{project}"
+
+
+def route_project(ident: object) -> str | None:
+    """The project of one of Pushdock's route ids; None for anything else."""
+    if not isinstance(ident, str) or not ident.startswith(f"{PREFIX}-"):
+        return None
+    return ident.removeprefix(f"{PREFIX}-") or None
+
+
+def upstream_name(project: str) -> str:
+    """The name Caddy looks up for a project (rooted, so no search domain is tried)."""
+    return f"{project}.{ZONE}."
+
+
+# -- RQ -------------------------------------------------------------------------------------
+def run_job_id(run_id: str) -> str:
+    return f"run-{run_id}"
+
+
+def status_job_id(run_id: str) -> str:
+    return f"status-{run_id}"
+
+
+def worker_prefix(hostname: str) -> str:
+    """The start of the RQ names of the workers of one host (container)."""
+    return f"{PREFIX}-{hostname}-"
