@@ -108,7 +108,9 @@ test:
     assert "service api: ready" in lines
     assert "answer=pong" in lines
     assert "[api] serving" in lines  # the service's own log is kept with the run
-    assert not harness.docker.containers.list(all=True, filters={"label": f"pushdock.run={run.id}"})
+    # By project too: run ids are counted per Redis, and other sessions share the engine.
+    assert not harness.docker.containers.list(all=True, filters={"label": [
+        f"pushdock.run={run.id}", f"pushdock.project={harness.project.name}"]})
 
 
 def test_a_service_that_never_gets_ready(harness: Harness, base_image: str) -> None:
