@@ -58,6 +58,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: floa
         time.sleep(interval)
 
 
+class ManualClock:
+    """A monotonic clock that moves only when the test says: a timeout is reached exactly
+    when the test means it to be, with no waiting."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 DOCKERFILE = f"""FROM {BASE_IMAGE}
 COPY www /www
 EXPOSE 8000

@@ -9,7 +9,6 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 SECRET = "compose-secret"
 QUEUED = 50
+MARK = "pushdock-test:mark"  # a key set after the queued runs
 
 # The test step reaches a service by name: the service is waited for with the TCP probe,
 # which the containerised worker can only do from the run's network.
@@ -108,6 +108,13 @@ def finished(stack: Stack, run_id: str, timeout: float = 240) -> dict:
     return wait_for(done, timeout=timeout, interval=1, what=f"run {run_id} to finish")
 
 
+def in_append_only_file(stack: Stack, text: str) -> bool:
+    """Whether Redis has written `text` to its append-only file, where a restart reads it."""
+    found = stack("exec", "-T", "redis", "sh", "-c",
+                  'grep -rqaF -- "$1" /data && echo found || echo absent', "sh", text)
+    return found.strip() == "found"
+
+
 class Watcher:
     """Asks the app through Caddy's published port, over and over, and keeps the answers."""
 
@@ -120,7 +127,7 @@ class Watcher:
     def _watch(self, stack: Stack, host: str) -> None:
         while not self.stop.is_set():
             self.answers.append(stack.served(host))
-            time.sleep(0.1)
+            self.stop.wait(0.1)
 
     def finish(self) -> list[tuple[int, str]]:
         self.stop.set()
@@ -165,8 +172,8 @@ def test_push_deploys_through_the_stack_and_a_worker_restart_loses_nothing(
         result = fetch(f"http://{address}:2019/config/")
         assert result[0] != 0, (address, result)
 
-    # A run in its test stage when the worker restarts: it ends (lost, or done), nothing of
-    # it is left running, and the live app answers through Caddy all along.
+    # A run in its test stage when the worker restarts: it ends as lost, nothing of it is
+    # left running, and the live app answers through Caddy all along.
     slow = push(compose, project, repo.commit("v2", files={
         ".pushdock.yml": PIPELINE.format(service=service, run="sleep 120")}))
     wait_for(lambda: (compose.api(f"/api/runs/{slow}") or {}).get("stage") == "test"
@@ -213,7 +220,12 @@ def test_queued_runs_outlive_a_killed_redis(setup: Setup) -> None:
     # Distinct branches: none supersedes another.
     runs = [push(compose, project, sha, branch=f"feature/q{n}") for n in range(QUEUED)]
     assert int(compose.redis_cli("LLEN", "rq:queue:pushdock")) == QUEUED
-    time.sleep(2)  # appendfsync everysec: every write reaches the disk within a second
+    # Killed, Redis keeps what it had written to its append-only file (the kill ends the
+    # process, not the machine). It writes in order: once a mark set after the pushes is in
+    # the file, so is every write of theirs.
+    compose.redis_cli("SET", MARK, "1")
+    wait_for(lambda: in_append_only_file(compose, MARK), timeout=30, interval=0.2,
+             what="the append-only file to hold the queued runs")
 
     compose("kill", "redis")
     # The deployed app stays served: the resolver answers Caddy from memory meanwhile.

@@ -4,8 +4,9 @@ broken configs and failing builds."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 
 import pytest
 from rq import Queue
@@ -16,7 +17,7 @@ from pipeline.reporting import MASK, Masker, StoreReporter
 from pipeline.runner import Outcome, Runner
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import SampleRepo, wait_for
+from tests.support import ManualClock, SampleRepo, wait_for
 from workers.actions import cancel_run
 from workers.errors import RunNotActive
 from workers.queue import job_connection, submit_run
@@ -29,23 +30,52 @@ class Harness:
     docker: object
     repo: SampleRepo
     project: Project
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    def create(self, pipeline: str, *, version: str = "v1",
+               files: dict[str, str] | None = None, branch: str = "main") -> Run:
+        sha = self.repo.commit(version, files={".pushdock.yml": pipeline, **(files or {})})
+        return self.store.runs.create(PushEvent(project=self.project.name, branch=branch,
+                                               sha=sha))
 
     def run(self, pipeline: str, *, version: str = "v1", files: dict[str, str] | None = None,
             branch: str = "main") -> tuple[Run, Outcome, list[str]]:
-        sha = self.repo.commit(version, files={".pushdock.yml": pipeline, **(files or {})})
-        run = self.store.runs.create(PushEvent(project=self.project.name, branch=branch, sha=sha))
+        run = self.create(pipeline, version=version, files=files, branch=branch)
         return (run, *self.execute(run))
 
     def execute(self, run: Run) -> tuple[Outcome, list[str]]:
         self.store.runs.start(run.id)
         reporter = StoreReporter(self.store, run.id, Masker(self.project.secrets.values()))
         control = RunControl(timeout=self.project.timeout,
-                             poll_stop=lambda: self.store.stops.get(run.id))
+                             poll_stop=lambda: self.store.stops.get(run.id),
+                             clock=self.clock)
         with control:
             outcome = Runner(self.settings, self.docker, reporter, control,
                              self.store).execute(run, self.project)
         self.store.runs.finish(run.id, outcome.status, outcome.reason)
         return outcome, self.store.logs.lines(run.id)
+
+    def start(self, run: Run) -> Background:
+        """Execute the run in a thread, and wait until its step has printed `started`."""
+        result: list[Outcome] = []
+        thread = threading.Thread(target=lambda: result.append(self.execute(run)[0]))
+        thread.start()
+        wait_for(lambda: "started" in self.store.logs.lines(run.id),
+                 timeout=60, what="the step to start")
+        return Background(thread, result)
+
+
+@dataclass(frozen=True)
+class Background:
+    thread: threading.Thread
+    result: list[Outcome]
+
+    def outcomes(self) -> list[Outcome]:
+        """The outcomes once the run ends; the step is killed within seconds, not after the
+        120 s of its `sleep`."""
+        self.thread.join(timeout=10)
+        assert not self.thread.is_alive()
+        return self.result
 
 
 @pytest.fixture
@@ -79,6 +109,7 @@ test:
     assert "service api: ready" in lines
     assert "answer=pong" in lines
     assert "[api] serving" in lines  # the service's own log is kept with the run
+    # By project too: run ids are counted per Redis, and other sessions share the engine.
     assert not harness.docker.containers.list(all=True, filters={"label": [
         f"pushdock.run={run.id}", f"pushdock.project={harness.project.name}"]})
 
@@ -164,18 +195,10 @@ def test_a_failing_build_quotes_the_line(harness: Harness, base_image: str) -> N
 
 def test_cancel_a_running_run(harness: Harness) -> None:
     pipeline = "test:\n  steps:\n    - {name: long, run: 'echo started; sleep 120'}\n"
-    sha = harness.repo.commit("v1", files={".pushdock.yml": pipeline})
-    run = harness.store.runs.create(PushEvent(project=harness.project.name, branch="main",
-                                             sha=sha))
-    result: list[Outcome] = []
-    thread = threading.Thread(target=lambda: result.append(harness.execute(run)[0]))
-    thread.start()
-    wait_for(lambda: "started" in harness.store.logs.lines(run.id),
-             timeout=60, what="the step to start")
+    run = harness.create(pipeline)
+    background = harness.start(run)
     cancel_run(harness.store, run.id, "cancelled by dev")
-    thread.join(timeout=10)  # the step is killed within seconds, not after its 120 s
-    assert not thread.is_alive()
-    assert result == [Outcome(RunStatus.CANCELLED, "cancelled by dev")]
+    assert background.outcomes() == [Outcome(RunStatus.CANCELLED, "cancelled by dev")]
 
 
 def test_cancel_a_queued_run(store: Store) -> None:
@@ -204,23 +227,21 @@ def test_a_newer_push_supersedes(harness: Harness, redis_url: str) -> None:
 
     # A running run is stopped the same way
     pipeline = "test:\n  steps:\n    - {name: long, run: 'echo started; sleep 120'}\n"
-    sha = harness.repo.commit("v2", files={".pushdock.yml": pipeline})
-    running = harness.store.runs.create(PushEvent(project=name, branch="feature", sha=sha))
-    result: list[Outcome] = []
-    thread = threading.Thread(target=lambda: result.append(harness.execute(running)[0]))
-    thread.start()
-    wait_for(lambda: "started" in harness.store.logs.lines(running.id), timeout=60,
-             what="step start")
+    running = harness.create(pipeline, version="v2", branch="feature")
+    background = harness.start(running)
     newer = submit_run(harness.store, queue, PushEvent(project=name, branch="feature",
                                                        sha="d" * 40), supersede=True)
-    thread.join(timeout=10)
-    assert result == [Outcome(RunStatus.SUPERSEDED, f"superseded by #{newer.id}")]
+    assert background.outcomes() == [Outcome(RunStatus.SUPERSEDED, f"superseded by #{newer.id}")]
 
 
 def test_the_overall_run_timeout(harness: Harness) -> None:
-    from dataclasses import replace
-
+    # The run's clock moves when the test says: past the timeout only once the step runs,
+    # so the timeout is what stops the step, and nothing waits for it in real time.
+    clock = ManualClock()
     harness.project = replace(harness.project, timeout=3)
-    pipeline = "test:\n  steps:\n    - {name: long, run: 'sleep 120'}\n"
-    _, outcome, _ = harness.run(pipeline)
-    assert outcome == Outcome(RunStatus.FAILED, "run timed out after 3.0s")
+    harness.clock = clock
+    pipeline = "test:\n  steps:\n    - {name: long, run: 'echo started; sleep 120'}\n"
+    run = harness.create(pipeline)
+    background = harness.start(run)
+    clock.advance(4)
+    assert background.outcomes() == [Outcome(RunStatus.FAILED, "run timed out after 3.0s")]
