@@ -8,12 +8,11 @@ local runs (the terminal).
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import docker
-from docker.errors import APIError, NotFound
-from docker.models.networks import Network
 
 from pipeline.build import build_image
 from pipeline.control import RunControl
@@ -30,15 +29,13 @@ from pipeline.model import (
     StageStatus,
 )
 from pipeline.names import (
-    RUN_ROLES,
     Role,
-    role_of_labels,
-    run_filters,
     run_labels,
     run_network,
     workspace_name,
 )
 from pipeline.reporting import Reporter
+from pipeline.run_resources import kill_run_containers, remove_run_resources
 from pipeline.services import Services
 from pipeline.settings import Settings
 from pipeline.source import Sources
@@ -82,39 +79,31 @@ def load_pipeline(workspace: Path, project: Project, reporter: Reporter) -> Pipe
     return PipelineSpec()
 
 
-def remove_run_resources(client: docker.DockerClient, project: str, run_id: str) -> None:
-    """Remove the step and service containers and the network of a run, whatever its state."""
-    for role in RUN_ROLES:
-        for container in client.containers.list(
-                all=True, filters={"label": run_filters(project, run_id, role)}):
-            try:
-                container.remove(force=True)
-            except (NotFound, APIError):
-                pass
-    for network in client.networks.list(filters={"label": run_filters(project, run_id)}):
-        remove_network(network)
+@dataclass(frozen=True)
+class RunJob:
+    """What one execution works on, handed to every stage."""
+
+    run: Run
+    project: Project
+    source: Path | None  # a directory built as it is, instead of a checkout of run.sha
+    deploy: bool  # whether a run of the deploy branch may deploy (not `--no-deploy`)
 
 
-def remove_network(network: Network) -> None:
-    """Remove a run's network, first detaching what is still on it (a containerised worker
-    that joined it to probe services and was lost before it left)."""
-    try:
-        network.reload()
-        for container in network.containers:
-            network.disconnect(container, force=True)
-        network.remove()
-    except (NotFound, APIError):
-        pass
+@dataclass(frozen=True)
+class Progress:
+    """What the stages so far made: each stage takes it and returns the next."""
+
+    workspace: Path
+    spec: PipelineSpec | None = None
+    image: str = ""
+
+    @property
+    def pipeline(self) -> PipelineSpec:
+        assert self.spec is not None, "the config stage comes first"
+        return self.spec
 
 
-def kill_run_containers(client: docker.DockerClient, project: str, run_id: str) -> None:
-    """Stop a run's steps and services at once (a cancel must take effect within seconds)."""
-    for container in client.containers.list(filters={"label": run_filters(project, run_id)}):
-        if role_of_labels(container.labels) in RUN_ROLES:
-            try:
-                container.kill()
-            except (NotFound, APIError):
-                pass
+StageStep = Callable[[RunJob, Progress], Progress]
 
 
 @dataclass
@@ -128,70 +117,86 @@ class Runner:
     def execute(self, run: Run, project: Project, *, source: Path | None = None,
                 deploy: bool = True) -> Outcome:
         """Run every stage; `source` builds that directory as it is instead of a checkout."""
-        reporter = self.reporter
         sources = Sources(self.settings.data_dir)
-        workspace = sources.workspaces / workspace_name(project.name, run.id)
+        job = RunJob(run, project, source, deploy)
+        progress = Progress(source or sources.workspaces / workspace_name(project.name, run.id))
         self.control.on_stop(lambda: kill_run_containers(self.docker, project.name, run.id))
         stage = StageName.CHECKOUT
         try:
-            reporter.stage(stage, StageStatus.RUNNING)
-            if source is None:
-                sources.checkout(project, run.sha, workspace.name, reporter)
-            else:
-                workspace = source
-                reporter.log(f"using the working tree {source} as it is")
-            reporter.stage(stage, StageStatus.SUCCESS)
-
-            stage = StageName.CONFIG
-            self.control.check()
-            reporter.stage(stage, StageStatus.RUNNING)
-            spec = load_pipeline(workspace, project, reporter)
-            reporter.stage(stage, StageStatus.SUCCESS)
-
-            stage = StageName.BUILD
-            self.control.check()
-            reporter.stage(stage, StageStatus.RUNNING)
-            image = build_image(self.docker, spec.build, workspace, project.name, run.sha,
-                                reporter, check=self.control.check)
-            reporter.stage(stage, StageStatus.SUCCESS)
-
-            stage = StageName.TEST
-            self.control.check()
-            reporter.stage(stage, StageStatus.RUNNING)
-            self._test(run, project, spec, image)
-            reporter.stage(stage, StageStatus.SUCCESS)
-
-            stage = StageName.DEPLOY
-            self.control.check()
-            if deploy and deploys(project, run.branch):
-                reporter.stage(stage, StageStatus.RUNNING)
-                self._deploy(run, project, spec, image)
-                reporter.stage(stage, StageStatus.SUCCESS)
-            else:
-                reporter.stage(stage, StageStatus.SKIPPED)
+            for stage, step in self._stages(sources):
+                self.control.check()
+                progress = self._run_stage(stage, step, job, progress)
             return Outcome(RunStatus.SUCCESS)
-        except RunStopped as stop:
-            reporter.log(f"{stage.value}: {stop}")
-            reporter.stage(stage, StageStatus.FAILED)
-            return Outcome(RunStatus(stop.status), str(stop))
-        except PushdockError as exc:
-            stopped = self.control.stopped  # a step killed by a cancel fails as cancelled
-            if stopped is not None:
-                reporter.log(f"{stage.value}: {stopped.reason}")
-                reporter.stage(stage, StageStatus.FAILED)
-                return Outcome(stopped.status, stopped.reason)
-            reporter.log(f"{stage.value} failed: {exc}")
-            reporter.stage(stage, StageStatus.FAILED)
-            return Outcome(RunStatus.FAILED, str(exc))
-        except Exception as exc:  # a bug or an engine fault: keep the run honest, not "running"
-            for line in traceback.format_exc().splitlines():
-                reporter.log(line)
-            reporter.stage(stage, StageStatus.FAILED)
-            return Outcome(RunStatus.ERROR, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # told apart in _failed: stopped, failed, or a fault
+            return self._failed(stage, exc)
         finally:
             remove_run_resources(self.docker, project.name, run.id)
             if source is None:
-                sources.remove_workspace(project.name, workspace)
+                sources.remove_workspace(project.name, progress.workspace)
+
+    def _stages(self, sources: Sources) -> list[tuple[StageName, StageStep]]:
+        def checkout(job: RunJob, progress: Progress) -> Progress:
+            if job.source is not None:
+                self.reporter.log(f"using the working tree {job.source} as it is")
+            else:
+                sources.checkout(job.project, job.run.sha, progress.workspace.name,
+                                 self.reporter)
+            return progress
+
+        return [(StageName.CHECKOUT, checkout), (StageName.CONFIG, self._config),
+                (StageName.BUILD, self._build), (StageName.TEST, self._test_stage),
+                (StageName.DEPLOY, self._deploy_stage)]
+
+    def _run_stage(self, stage: StageName, step: StageStep, job: RunJob,
+                   progress: Progress) -> Progress:
+        if stage is StageName.DEPLOY and not (job.deploy and deploys(job.project,
+                                                                     job.run.branch)):
+            self.reporter.stage(stage, StageStatus.SKIPPED)
+            return progress
+        self.reporter.stage(stage, StageStatus.RUNNING)
+        progress = step(job, progress)
+        self.reporter.stage(stage, StageStatus.SUCCESS)
+        return progress
+
+    def _failed(self, stage: StageName, exc: Exception) -> Outcome:
+        """The outcome of a stage that raised, logged and reported."""
+        reporter = self.reporter
+        if isinstance(exc, RunStopped):
+            outcome = Outcome(RunStatus(exc.status), str(exc))
+            reporter.log(f"{stage.value}: {exc}")
+        elif isinstance(exc, PushdockError) and self.control.stopped is not None:
+            # A step killed by a cancel fails; the run ends as the cancel said.
+            stopped = self.control.stopped
+            outcome = Outcome(stopped.status, stopped.reason)
+            reporter.log(f"{stage.value}: {stopped.reason}")
+        elif isinstance(exc, PushdockError):
+            outcome = Outcome(RunStatus.FAILED, str(exc))
+            reporter.log(f"{stage.value} failed: {exc}")
+        else:  # a bug or an engine fault: keep the run honest, not "running"
+            for line in traceback.format_exception(exc):
+                for part in line.rstrip("\n").splitlines():
+                    reporter.log(part)
+            outcome = Outcome(RunStatus.ERROR, f"{type(exc).__name__}: {exc}")
+        reporter.stage(stage, StageStatus.FAILED)
+        return outcome
+
+    def _config(self, job: RunJob, progress: Progress) -> Progress:
+        spec = load_pipeline(progress.workspace, job.project, self.reporter)
+        return replace(progress, spec=spec)
+
+    def _build(self, job: RunJob, progress: Progress) -> Progress:
+        image = build_image(self.docker, progress.pipeline.build, progress.workspace,
+                            job.project.name, job.run.sha, self.reporter,
+                            check=self.control.check)
+        return replace(progress, image=image)
+
+    def _test_stage(self, job: RunJob, progress: Progress) -> Progress:
+        self._test(job.run, job.project, progress.pipeline, progress.image)
+        return progress
+
+    def _deploy_stage(self, job: RunJob, progress: Progress) -> Progress:
+        self._deploy(job.run, job.project, progress.pipeline, progress.image)
+        return progress
 
     def _test(self, run: Run, project: Project, spec: PipelineSpec, image: str) -> None:
         reporter = self.reporter

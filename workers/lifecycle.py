@@ -19,7 +19,7 @@ from pipeline.names import (
     role_of_labels,
     run_of_labels,
 )
-from pipeline.runner import remove_network, remove_run_resources
+from pipeline.run_resources import remove_network, remove_run_resources
 from pipeline.source import Sources
 from pipeline.store import Store
 from workers.jobs import HEARTBEAT_TTL

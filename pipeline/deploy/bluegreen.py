@@ -35,6 +35,7 @@ from pipeline.names import app_container, color_of_labels
 from pipeline.reporting import Reporter
 from pipeline.settings import Settings
 from pipeline.store import LOCK_TTL, Store
+from pipeline.upstream import Upstream
 
 PROXY_CHECK_DEADLINE = 10.0  # seconds the check through the proxy may take at most
 
@@ -49,6 +50,20 @@ class DeployRequest:
     trigger: str
     spec: DeploySpec
     secrets: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One deploy as it goes: each step takes it and returns the next."""
+
+    request: DeployRequest
+    live: LiveApp | None  # what serves now, and keeps serving until the switch
+    color: Color  # the color this deploy starts
+    name: str  # its container
+    record: Deployment  # the history entry so far
+    upstream: Upstream | None = None  # where the new color listens, once healthy
+    healthy: float = 0.0  # when it was
+    previous: str | None = None  # the route's upstream before the switch
 
 
 class HealthLog:
@@ -99,22 +114,57 @@ class BlueGreen:
             return self._deploy_locked(request)
 
     def _deploy_locked(self, request: DeployRequest) -> Deployment:
-        spec = request.spec
+        attempt = self._begin(request)
+        container = self._start(attempt)
+        attempt = self._health_check(attempt, container)
+        attempt = self._switch(attempt)
+        self._check_through_proxy(attempt)
+        return self._go_live(attempt)
+
+    def _begin(self, request: DeployRequest) -> Attempt:
+        """Which color goes next, written down as the deploy in progress."""
         live = self.live_app(request.project)
         color = live.color.other if live else Color.BLUE
-        name = app_container(request.project, color)
         self.reporter.log(
             f"live: {live.color.value} {live.sha[:7]}" if live else "live: nothing yet")
         record = Deployment(
             project=request.project, sha=request.sha, run=request.run_id, color=color,
             image=request.image, trigger=request.trigger, started=time.time(), finished=None,
-            result=DeployResult.RUNNING, host=request.host, spec=spec)
+            result=DeployResult.RUNNING, host=request.host, spec=request.spec)
         self.store.deployments.begin(record)
+        return Attempt(request, live, color, app_container(request.project, color), record)
 
-        # 2. start the idle color (a leftover of an interrupted deploy is replaced)
-        container = self._start(request, color, name, record)
+    def _start(self, attempt: Attempt) -> Container:
+        """The idle color, started (a leftover of an interrupted deploy is replaced)."""
+        request, name = attempt.request, attempt.name
+        self.apps.remove(name)
+        # Two projects' first deploys at once would each create a network of that name.
+        with self.store.locks.engine(f"network:{self.settings.apps_network}"):
+            self.apps.ensure_network()
+        spec = app_container_spec(
+            project=request.project, color=attempt.color, image=request.image,
+            sha=request.sha, run_id=request.run_id, spec=request.spec,
+            secrets=request.secrets, network=self.settings.apps_network)
+        try:
+            # create + start, not run: run() pulls a missing image from a registry, and an
+            # app image only ever comes from this engine's own build.
+            container = self.docker.containers.create(**spec.kwargs())
+            container.start()
+        except ImageNotFound:
+            reason = f"image {request.image} is not on this engine"
+            self._finish(attempt.record, DeployResult.FAILED, reason)
+            raise DeployError(reason) from None
+        except APIError as exc:
+            self.apps.remove(name)
+            reason = f"could not start {name}: {exc.explanation or exc}"
+            self._finish(attempt.record, DeployResult.FAILED, reason)
+            raise DeployError(reason) from None
+        self.reporter.log(f"started {name} from {request.image}")
+        return container
 
-        # 3. health-check it directly
+    def _health_check(self, attempt: Attempt, container: Container) -> Attempt:
+        """The new color, checked directly; removed (the old one untouched) if it fails."""
+        spec, name, live = attempt.request.spec, attempt.name, attempt.live
         health = HealthLog(self.reporter)
         try:
             upstream = self.apps.upstream(container, spec.port)
@@ -127,44 +177,48 @@ class BlueGreen:
             self.apps.remove(name)
             self.reporter.log(f"removed {name}; "
                               + (f"{live.color.value} keeps serving" if live else "nothing live"))
-            self._finish(record, DeployResult.FAILED, str(exc), health=health.lines)
+            self._finish(attempt.record, DeployResult.FAILED, str(exc), health=health.lines)
             raise
-        healthy = time.time()
-        record = replace(record, upstream=str(upstream), health=tuple(health.lines))
+        record = replace(attempt.record, upstream=str(upstream), health=tuple(health.lines))
+        return replace(attempt, record=record, upstream=upstream, healthy=time.time())
 
-        # 4. switch the route, then check through the proxy
+    def _switch(self, attempt: Attempt) -> Attempt:
+        """The route to the new color; on a failure, back where it was."""
+        request, name, upstream = attempt.request, attempt.name, str(attempt.upstream)
         previous: str | None = None
         try:
             previous = self.router.upstream(request.project)
             if previous is None and self.router.add_route(request.project, request.host,
-                                                          str(upstream)):
+                                                          upstream):
                 pass  # the first deploy: the new route is the switch
             else:
-                self.router.set_route(request.project, request.host, str(upstream))
+                self.router.set_route(request.project, request.host, upstream)
         except PushdockError as exc:
             reason = f"could not switch the proxy: {exc}"
             if self._route_back(request.project, previous):
                 self.apps.remove(name)
             else:  # it may serve already: reconciliation decides from the route
                 reason += f"; {name} is left for reconciliation"
-            self._finish(record, DeployResult.FAILED, reason)
+            self._finish(attempt.record, DeployResult.FAILED, reason)
             raise DeployError(reason) from None
         switched = time.time()
-        record = replace(record, switched=switched)
+        record = replace(attempt.record, switched=switched)
         self.store.deployments.begin(record)  # from here on, a dead worker's green may serve
-        self.reporter.log(f"switched {request.host} to {color.value} ({upstream}), "
-                          f"{(switched - healthy) * 1000:.0f}ms after it was healthy")
-        self._check_through_proxy(request, record, name, previous, live)
+        self.reporter.log(f"switched {request.host} to {attempt.color.value} ({upstream}), "
+                          f"{(switched - attempt.healthy) * 1000:.0f}ms after it was healthy")
+        return replace(attempt, record=record, previous=previous)
 
-        # 5. record, drain, stop the old color, prune
-        self.store.live.set(LiveApp(project=request.project, color=color, sha=request.sha,
-                                    run=request.run_id, container=name, upstream=upstream,
-                                    host=request.host))
+    def _go_live(self, attempt: Attempt) -> Deployment:
+        """Record the new color live, drain and stop the old one, prune old images."""
+        request, live, spec = attempt.request, attempt.live, attempt.request.spec
+        self.store.live.set(LiveApp(project=request.project, color=attempt.color,
+                                    sha=request.sha, run=request.run_id, container=attempt.name,
+                                    upstream=str(attempt.upstream), host=request.host))
         if live and spec.drain:
             self.reporter.log(f"draining {live.color.value} for {spec.drain:g}s")
             time.sleep(spec.drain)
-        self.apps.stop_all_but(request.project, keep=name, reporter=self.reporter)
-        final = self._finish(record, DeployResult.LIVE, "")
+        self.apps.stop_all_but(request.project, keep=attempt.name, reporter=self.reporter)
+        final = self._finish(attempt.record, DeployResult.LIVE, "")
         # Images of recent deployments stay as rollback targets, however many newer images
         # other branches' runs have built since.
         recent = [d.image for d in self.store.deployments.history(request.project, limit=100)
@@ -172,33 +226,6 @@ class BlueGreen:
         self.apps.prune_images(request.project, spec.keep, [request.image, *recent],
                                self.reporter)
         return final
-
-    def _start(self, request: DeployRequest, color: Color, name: str,
-               record: Deployment) -> Container:
-        self.apps.remove(name)
-        # Two projects' first deploys at once would each create a network of that name.
-        with self.store.locks.engine(f"network:{self.settings.apps_network}"):
-            self.apps.ensure_network()
-        spec = app_container_spec(
-            project=request.project, color=color, image=request.image, sha=request.sha,
-            run_id=request.run_id, spec=request.spec, secrets=request.secrets,
-            network=self.settings.apps_network)
-        try:
-            # create + start, not run: run() pulls a missing image from a registry, and an
-            # app image only ever comes from this engine's own build.
-            container = self.docker.containers.create(**spec.kwargs())
-            container.start()
-        except ImageNotFound:
-            reason = f"image {request.image} is not on this engine"
-            self._finish(record, DeployResult.FAILED, reason)
-            raise DeployError(reason) from None
-        except APIError as exc:
-            self.apps.remove(name)
-            reason = f"could not start {name}: {exc.explanation or exc}"
-            self._finish(record, DeployResult.FAILED, reason)
-            raise DeployError(reason) from None
-        self.reporter.log(f"started {name} from {request.image}")
-        return container
 
     def _route_back(self, project: str, previous: str | None) -> bool:
         """After a failed switch: make sure the route points where it did before (half a
@@ -213,8 +240,10 @@ class BlueGreen:
             return False
         return True
 
-    def _check_through_proxy(self, request: DeployRequest, record: Deployment, name: str,
-                             previous: str | None, live: LiveApp | None) -> None:
+    def _check_through_proxy(self, attempt: Attempt) -> None:
+        """The new color as clients reach it; on a failure, the route goes back."""
+        request, record, name = attempt.request, attempt.record, attempt.name
+        previous, live = attempt.previous, attempt.live
         proxy_host, proxy_port = self.settings.proxy_address
         health = request.spec.health
         check = HealthSpec(path=health.path, interval=health.interval, timeout=health.timeout,
