@@ -45,11 +45,11 @@ import docker
 import redis
 
 from pipeline.build import build_image
+from pipeline.config import BuildSpec, DeploySpec, HealthSpec
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.resolver import answers as resolver_answers
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import HealthCheckFailed
-from pipeline.model import BuildSpec, DeploySpec, HealthSpec
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from pushdock.embedded import caddy_config, free_port

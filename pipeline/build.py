@@ -10,8 +10,8 @@ from typing import Any
 import docker
 from docker.errors import APIError
 
+from pipeline.config import BuildSpec
 from pipeline.errors import BuildError
-from pipeline.model import BuildSpec
 from pipeline.names import image_labels, image_tag
 from pipeline.reporting import LineSplitter, Reporter
 

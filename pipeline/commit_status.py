@@ -12,7 +12,8 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from pipeline.model import Forge, Project, RunStatus
+from pipeline.config import Project
+from pipeline.model import Forge, RunStatus
 from pipeline.repo_url import RepoLocation, locate
 
 CONTEXT = "pushdock"  # the name the forge shows beside the commit

@@ -8,12 +8,12 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from pipeline.config_keys import DURATION, OPTIONAL_STRING, STRING, Kind, checked, integer
+from pipeline.names import is_project_name
 
 if TYPE_CHECKING:
-    from pipeline.model import TestSpec
+    from pipeline.config import TestSpec
     from pipeline.yamldoc import Section
 
-_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -25,10 +25,6 @@ _REMOTE_URL = re.compile(r"^(https?|ssh|git|file)://[^\s]+$")
 _SCP_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$")
 _HTTP_URL = re.compile(r"^https?://[^\s/]+")
 UNSIGNED = "is required: webhooks are only taken when signed"
-
-
-def is_project_name(name: str) -> bool:
-    return bool(_PROJECT_NAME.match(name))
 
 
 def check_repo_url(url: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.model import Resources
+from pipeline.config import Resources
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import re
 import sys
 from pathlib import Path
 
+from pipeline.config import PipelineSpec, Project
 from pipeline.config_keys import key_table
-from pipeline.model import PipelineSpec, Project
 
 TABLES: dict[str, type] = {"pipelines.d/<project>.yml": Project, ".pushdock.yml": PipelineSpec}
 _BLOCK = re.compile(r"(?P<start><!-- keys of (?P<file>\S+?): [^\n]*-->\n)(?P<table>.*?)"

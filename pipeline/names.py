@@ -7,8 +7,10 @@ each is made and parsed here only, so the two sides never drift apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from pipeline.model import Color
 
@@ -19,7 +21,13 @@ LABEL_SHA = "pushdock.sha"
 LABEL_RUN = "pushdock.run"
 LABEL_ROLE = "pushdock.role"
 ZONE = "pushdock"  # the resolver's zone: `<project>.pushdock.`
+# A project's name goes into container, network, image and DNS names: it must fit them all.
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _RUN = "-run"  # between the project and the run id in a run's names
+
+
+def is_project_name(name: str) -> bool:
+    return bool(_PROJECT_NAME.match(name))
 
 
 class Role(StrEnum):
@@ -122,6 +130,16 @@ def step_container(project: str, run_id: str, step: str) -> str:
 
 def service_container(project: str, run_id: str, service: str) -> str:
     return f"{_of_run(project, run_id)}-svc-{service}"
+
+
+def workspaces_dir(data_dir: Path) -> Path:
+    """Where runs' work trees are checked out."""
+    return data_dir / "workspaces"
+
+
+def mirrors_dir(data_dir: Path) -> Path:
+    """Where each project's bare mirror is kept."""
+    return data_dir / "git"
 
 
 def workspace_name(project: str, run_id: str) -> str:

@@ -15,19 +15,13 @@ from pathlib import Path
 import docker
 
 from pipeline.build import build_image
+from pipeline.config import PipelineSpec, Project
 from pipeline.control import RunControl
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import ConfigError, PushdockError, RunStopped, StepFailed
 from pipeline.images import ensure_image
-from pipeline.model import (
-    PipelineSpec,
-    Project,
-    Run,
-    RunStatus,
-    StageName,
-    StageStatus,
-)
+from pipeline.model import Run, RunStatus, StageName, StageStatus
 from pipeline.names import (
     Role,
     run_labels,

@@ -11,12 +11,12 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from pipeline.config import Resources, ServiceSpec
 from pipeline.containers import ContainerSpec
 from pipeline.control import RunControl
 from pipeline.engine import own_container
 from pipeline.errors import ServiceFailed
 from pipeline.images import ensure_image
-from pipeline.model import Resources, ServiceSpec
 from pipeline.names import Role, run_labels, service_container
 from pipeline.reporting import Reporter
 

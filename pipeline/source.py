@@ -11,8 +11,10 @@ from pathlib import Path
 
 import git
 
+from pipeline.config import Project
 from pipeline.errors import CheckoutError
-from pipeline.model import SHA, Project
+from pipeline.model import SHA
+from pipeline.names import mirrors_dir, workspaces_dir
 from pipeline.projects import check_repo_url
 from pipeline.reporting import Reporter
 
@@ -20,8 +22,8 @@ from pipeline.reporting import Reporter
 class Sources:
     def __init__(self, data_dir: Path) -> None:
         data_dir = data_dir.resolve()  # git runs inside the mirror: relative paths would move
-        self.mirrors = data_dir / "git"
-        self.workspaces = data_dir / "workspaces"
+        self.mirrors = mirrors_dir(data_dir)
+        self.workspaces = workspaces_dir(data_dir)
 
     def mirror_path(self, project: str) -> Path:
         return self.mirrors / f"{project}.git"

@@ -4,8 +4,8 @@ Its keys, their defaults and checks are declared on the dataclasses of pipeline/
 
 from __future__ import annotations
 
+from pipeline.config import PipelineSpec
 from pipeline.config_keys import read_section
-from pipeline.model import PipelineSpec
 from pipeline.yamldoc import YamlDoc
 
 SPEC_FILENAME = ".pushdock.yml"

@@ -6,9 +6,9 @@ A status that cannot be reported is written to the run's log and never fails the
 from __future__ import annotations
 
 from pipeline.commit_status import CommitState, StatusRequest, status_request
+from pipeline.config import Project
 from pipeline.errors import StatusReportFailed, StoreUnavailable
 from pipeline.http_errors import error_detail, failure_reason
-from pipeline.model import Project
 from pipeline.reporting import Masker
 from pipeline.store import Store
 

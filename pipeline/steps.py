@@ -9,8 +9,8 @@ import docker
 import requests
 from docker.errors import APIError, NotFound
 
+from pipeline.config import Resources, StepSpec
 from pipeline.containers import ContainerSpec
-from pipeline.model import Resources, StepSpec
 from pipeline.names import Role, run_labels, step_container
 from pipeline.reporting import LineSplitter, Reporter
 from pipeline.units import format_duration

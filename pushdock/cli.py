@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pipeline.errors import ConfigError, PushdockError
-from pipeline.settings import Settings, reachable_host, split_host_port
+from pipeline.settings import Settings
 from pushdock.output import fail, say
 from pushdock.redis_location import with_redis
 
@@ -21,7 +20,7 @@ Handler = Callable[[Settings, argparse.Namespace], int]
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from pushdock.up import up
 
-    return up(settings, args.workers)
+    return up(settings, workers=args.workers, web_processes=args.web_processes)
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -70,16 +69,9 @@ def cmd_resolver(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0 when this container's part answers: the container health check."""
-    from pushdock.up import http_ok, resolver_ready
+    from pushdock.health import Role, answers
 
-    if args.role == "resolver":
-        return 0 if resolver_ready(settings) else 1
-    if args.role == "web":
-        host, port = split_host_port(settings.bind, "PUSHDOCK_BIND")
-        return 0 if http_ok(f"http://{reachable_host(host)}:{port}/healthz") else 1
-    from workers.process import worker_registered
-
-    return 0 if worker_registered(with_redis(settings), socket.gethostname()) else 1
+    return 0 if answers(settings, Role(args.role)) else 1
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -184,8 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = _add(sub, "up", cmd_up, "run everything on this machine (embedded Redis and Caddy)")
     up.add_argument("-n", "--workers", type=int, default=1, help="worker processes (1)")
+    up.add_argument("--web-processes", type=int, default=1, metavar="N",
+                    help="web service processes (1: enough for hundreds of webhooks a "
+                         "second; `pushdock serve` alone runs 2)")
     serve = _add(sub, "serve", cmd_serve, "run the web service (gunicorn)")
-    serve.add_argument("--processes", type=int, default=2)
+    serve.add_argument("--processes", type=int, default=2, help="gunicorn processes (2)")
     serve.add_argument("--threads", type=int, default=8)
     worker = _add(sub, "worker", cmd_worker, "run worker process(es)")
     worker.add_argument("-n", type=int, default=1, help="worker processes (1)")
@@ -193,8 +188,9 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     _add(sub, "resolver", cmd_resolver, "answer Caddy's lookups of where each project's live "
          "app listens (DNS on PUSHDOCK_RESOLVER_LISTEN)")
     health = _add(sub, "healthcheck", cmd_healthcheck, "exit 0 when the web service, the "
-                  "resolver or this host's worker answers (for container health checks)")
-    health.add_argument("role", choices=("web", "worker", "resolver"))
+                  "resolver, Caddy's admin API or this host's worker answers (for health "
+                  "checks)")
+    health.add_argument("role", choices=("web", "worker", "resolver", "caddy"))
     post_receive = _add(
         sub, "post-receive", cmd_post_receive, "send a git server's pushes to Pushdock (run "
         "from the post-receive hook; reads git's ref lines on stdin; secret in "

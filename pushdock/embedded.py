@@ -8,10 +8,9 @@ import socket
 import urllib.parse
 from pathlib import Path
 
-import redis
-
 from pipeline.deploy.plan import GRACE_PERIOD, SERVER, server_config
 from pipeline.errors import PushdockError
+from pipeline.records.light_redis import LightRedis
 from pushdock.supervisor import Child
 
 UNIX_SOCKET_MAX = 100  # sun_path holds 108 bytes
@@ -54,6 +53,14 @@ def redis_child(data_dir: Path) -> tuple[Child, str]:
 
 
 def redis_ready(url: str) -> bool:
+    light = LightRedis.from_url(url, timeout=1)
+    if light is not None:  # the supervisor stays small: no redis-py for a PING
+        try:
+            return light.ping()
+        finally:
+            light.close()
+    import redis
+
     try:
         return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
     except redis.exceptions.RedisError:

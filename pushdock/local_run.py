@@ -10,10 +10,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipeline.config import Project
 from pipeline.control import RunControl
 from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError, UnknownProject
-from pipeline.model import Forge, Project, Run, RunStatus, Trigger
+from pipeline.model import Forge, Run, RunStatus, Trigger
 from pipeline.names import local_run_id
 from pipeline.projects import load_project
 from pipeline.reporting import Masker

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pipeline.deploy.router import CaddyRouter
-from pipeline.settings import Settings, reachable_host, split_host_port
+from pipeline.settings import Settings
 from pushdock.embedded import caddy_child, redis_child, redis_ready
+from pushdock.health import Role
 from pushdock.output import fail, say
 from pushdock.redis_location import url_file
 from pushdock.supervisor import Child, ChildFailed, StopRequested, Supervisor, raise_on_signals
@@ -23,26 +25,20 @@ def pushdock_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "pushdock", *args]
 
 
-def http_ok(url: str) -> bool:
-    # urllib: the supervisor and health checks stay as light as the standard library.
-    import urllib.error
-    import urllib.request
+def ready_probe(role: Role, env: dict[str, str]) -> Callable[[], bool]:
+    """The part's own health check, run in a process of its own: the supervisor stays
+    small, never loading the HTTP and DNS clients the checks need."""
 
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:
-            return bool(200 <= response.status < 300)
-    except (OSError, urllib.error.URLError):
-        return False
+    def probe() -> bool:
+        check = subprocess.run(pushdock_argv("healthcheck", role.value), env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               timeout=30, check=False)
+        return check.returncode == 0
 
-
-def resolver_ready(settings: Settings) -> bool:
-    from pipeline.deploy import resolver
-
-    host, port = split_host_port(settings.resolver_listen, "PUSHDOCK_RESOLVER_LISTEN")
-    return resolver.answers(reachable_host(host), port)
+    return probe
 
 
-def up(settings: Settings, workers: int) -> int:
+def up(settings: Settings, *, workers: int, web_processes: int) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(say)
     raise_on_signals()
@@ -51,7 +47,7 @@ def up(settings: Settings, workers: int) -> int:
         if env is None:
             return fail(f"Redis at PUSHDOCK_REDIS_URL={settings.redis_url} does not answer")
         _start_proxy(settings, supervisor, env)
-        _start_services(settings, supervisor, env, workers)
+        _start_services(settings, supervisor, env, workers, web_processes)
         return _keep_running(supervisor)
     except StopRequested as stop:
         say(f"{stop}: stopping")
@@ -80,18 +76,20 @@ def _start_storage(settings: Settings, supervisor: Supervisor) -> dict[str, str]
 
 
 def _start_proxy(settings: Settings, supervisor: Supervisor, env: dict[str, str]) -> None:
-    router = CaddyRouter.from_settings(settings)
-    if router.reachable():
+    # A Caddy of its own starts with Pushdock's server in its config; one that answers
+    # already is given the server by the first worker, before it takes a job
+    # (Recovery.restore_routes).
+    caddy_ready = ready_probe(Role.CADDY, env)
+    if caddy_ready():
         say(f"using the Caddy that answers at {settings.caddy_admin}")
     else:
         supervisor.start(caddy_child(settings.data_dir, settings.caddy_admin,
                                      settings.proxy_listen, env, https=settings.proxy_https),
-                         ready=router.reachable)
-    router.ensure_server()
+                         ready=caddy_ready)
 
 
 def _start_services(settings: Settings, supervisor: Supervisor, env: dict[str, str],
-                    workers: int) -> None:
+                    workers: int, web_processes: int) -> None:
     logs = settings.data_dir / "log"
     logs.mkdir(exist_ok=True)
     # Started before anything can switch a route, and restarted whenever it exits:
@@ -99,9 +97,11 @@ def _start_services(settings: Settings, supervisor: Supervisor, env: dict[str, s
     if settings.resolver_is_local:
         supervisor.start(Child("resolver", pushdock_argv("resolver"), env=env,
                                log=logs / "resolver.log"),
-                         ready=lambda: resolver_ready(settings))
-    supervisor.start(Child("web", pushdock_argv("serve"), env=env, log=logs / "web.log"),
-                     ready=lambda: http_ok(f"{settings.base_url}/healthz"))
+                         ready=ready_probe(Role.RESOLVER, env))
+    # One machine at rest: every web process holds its own copy of the app in memory.
+    web = pushdock_argv("serve", "--processes", str(web_processes))
+    supervisor.start(Child("web", web, env=env, log=logs / "web.log"),
+                     ready=ready_probe(Role.WEB, env))
     for number in range(1, workers + 1):
         supervisor.start(Child(f"worker-{number}", pushdock_argv("worker"), env=env,
                                log=logs / f"worker-{number}.log", grace=15))

@@ -9,9 +9,10 @@ import uuid
 import pytest
 
 from pipeline.build import build_image
+from pipeline.config import BuildSpec, DeploySpec, HealthSpec
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.errors import DeployError, HealthCheckFailed
-from pipeline.model import BuildSpec, Color, DeploySpec, HealthSpec
+from pipeline.model import Color
 from pipeline.store import Store
 from tests.conftest import CaddyProcess
 from tests.support import Lines, SampleRepo

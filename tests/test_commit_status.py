@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 
 from pipeline.commit_status import CommitState, api_base, state_of, status_request
-from pipeline.model import Forge, Project, RunStatus
+from pipeline.config import Project
+from pipeline.model import Forge, RunStatus
 
 SHA = "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327"
 LINK = "https://ci.example.com/runs/7"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import PipelineSpec, Project
 from pipeline.config_keys import (
     STRING,
     STRING_LIST,
@@ -19,7 +20,6 @@ from pipeline.config_keys import (
 from pipeline.config_rules import POSITIVE_DURATION
 from pipeline.errors import ConfigError
 from pipeline.key_tables import TABLES, main, marked_files, with_tables
-from pipeline.model import PipelineSpec, Project
 from pipeline.yamldoc import YamlDoc
 
 README = Path(__file__).resolve().parent.parent / "README.md"

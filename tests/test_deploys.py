@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.model import DeployResult, HealthSpec
+from pipeline.config import HealthSpec
+from pipeline.model import DeployResult
 from pipeline.records.deployments import deployment_to_json
 from pipeline.settings import Settings
 from pipeline.store import Store

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.build import build_image
+from pipeline.config import BuildSpec, Resources, StepSpec
 from pipeline.errors import BuildError
-from pipeline.model import BuildSpec, Resources, StepSpec
 from pipeline.steps import run_step, step_container_spec
 from tests.support import Lines, SampleRepo
 

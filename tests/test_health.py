@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.config import HealthSpec
 from pipeline.deploy.health import Probe, wait_healthy
 from pipeline.errors import HealthCheckFailed
-from pipeline.model import HealthSpec
 from tests.support import Lines
 
 

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from pipeline.config import DeploySpec, HealthSpec, Resources
 from pipeline.deploy.history import resolve_image, rollback_target, spec_for
 from pipeline.errors import DeployError
-from pipeline.model import Color, Deployment, DeploySpec, HealthSpec, Resources
+from pipeline.model import Color, Deployment
 from pipeline.records.deployments import deployment_from_json, deployment_to_json
 from pipeline.spec import parse_spec
 

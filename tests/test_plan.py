@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pipeline.config import DeploySpec, Resources, StepSpec
 from pipeline.deploy.plan import app_container_spec, route_config
-from pipeline.model import Color, DeploySpec, Resources, StepSpec
+from pipeline.model import Color
 from pipeline.names import app_container
 from pipeline.runner import deploys, step_failure
 from pipeline.steps import StepResult, step_container_spec
@@ -46,7 +47,7 @@ def test_step_container_is_confined() -> None:
 
 
 def test_service_container_is_reached_by_its_name() -> None:
-    from pipeline.model import ServiceSpec
+    from pipeline.config import ServiceSpec
     from pipeline.services import service_container_spec
 
     service = ServiceSpec(name="db", image="postgres:16", env={"POSTGRES_PASSWORD": "x"},
@@ -86,7 +87,8 @@ def test_failure_reasons() -> None:
 
 
 def test_which_branches_deploy() -> None:
-    from pipeline.model import DeployTarget, Forge, Project
+    from pipeline.config import DeployTarget, Project
+    from pipeline.model import Forge
 
     project = Project(name="shop", repo="/r", forge=Forge.GITHUB, webhook_secret="x",
                       deploy=DeployTarget(branch="main", host="shop.test"))

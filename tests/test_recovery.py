@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import DeploySpec, HealthSpec
 from pipeline.deploy.apps import Apps
 from pipeline.deploy.bluegreen import BlueGreen
 from pipeline.deploy.recovery import Recovery
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import DeployError
-from pipeline.model import Color, DeploySpec, HealthSpec
+from pipeline.model import Color
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess

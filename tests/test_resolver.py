@@ -14,9 +14,16 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from pipeline.deploy.dns import answer, build_query
-from pipeline.deploy.resolver import MAX_DATAGRAM, UpstreamResolver, ask
+from pipeline.deploy.resolver import (
+    MAX_DATAGRAM,
+    UpstreamResolver,
+    UpstreamTable,
+    ask,
+    upstream_table,
+)
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import RouterError, UpstreamLookupFailed
+from pipeline.records.light_redis import LightUpstreams
 from pipeline.store import Store, connect
 from tests.conftest import CaddyProcess
 from tests.support import free_port, wait_for
@@ -69,19 +76,24 @@ def test_the_resolver_answers_from_its_table(resolver_server: str, store: Store)
              what="no answer")
 
 
-def test_answers_outlive_a_redis_outage(store: Store) -> None:
+@pytest.mark.parametrize("light", [True, False], ids=["light client", "redis-py"])
+def test_answers_outlive_a_redis_outage(store: Store, redis_url: str, light: bool) -> None:
+    def table(url: str) -> UpstreamTable:
+        return upstream_table(url) if light else Store(connect(url, timeout=0.5)).upstreams
+
     store.upstreams.set("shop", "172.18.0.5")
     lines: list[str] = []
-    resolver = UpstreamResolver(store, log=lines.append)
+    resolver = UpstreamResolver(table(redis_url), log=lines.append)
+    assert isinstance(resolver.table_source, LightUpstreams) is light
     with pytest.raises(UpstreamLookupFailed):
         resolver.lookup("shop")  # nothing read yet
     resolver.read_table()
-    resolver.store = Store(connect(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5))
+    resolver.table_source = table(f"redis://127.0.0.1:{free_port()}/0")
     resolver.read_table()
     assert resolver.lookup("shop") == "172.18.0.5"
     assert resolver.lookup("cart") is None
     assert any("answering from the table read last" in line for line in lines)
-    resolver.store = store
+    resolver.table_source = table(redis_url)
     store.upstreams.set("shop", "172.18.0.9")
     resolver.read_table()
     assert resolver.lookup("shop") == "172.18.0.9"

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 import pytest
 from rq import Queue
 
+from pipeline.config import Project
 from pipeline.control import RunControl
-from pipeline.model import Forge, Project, PushEvent, Run, RunStatus, StageName, StageStatus
+from pipeline.model import Forge, PushEvent, Run, RunStatus, StageName, StageStatus
 from pipeline.reporting import MASK, Masker, StoreReporter
 from pipeline.runner import Outcome, Runner
 from pipeline.settings import Settings

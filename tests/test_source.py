@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import Project
 from pipeline.errors import CheckoutError
-from pipeline.model import Forge, Project
+from pipeline.model import Forge
 from pipeline.source import Sources
 from tests.support import Lines, SampleRepo
 

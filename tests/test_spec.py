@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.config import PipelineSpec
 from pipeline.errors import ConfigError
-from pipeline.model import PipelineSpec
 from pipeline.spec import parse_spec
 
 FULL = """\

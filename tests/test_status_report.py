@@ -10,7 +10,8 @@ import redis
 from rq import Queue
 
 from pipeline.commit_status import CommitState
-from pipeline.model import Forge, Project, PushEvent, RunStatus
+from pipeline.config import Project
+from pipeline.model import Forge, PushEvent, RunStatus
 from pipeline.settings import Settings
 from pipeline.status_report import report
 from pipeline.store import Store

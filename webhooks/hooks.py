@@ -14,8 +14,9 @@ import redis
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from pipeline.config import Project
 from pipeline.errors import ConfigError, StoreUnavailable, UnknownProject
-from pipeline.model import SHA, Project, PushEvent
+from pipeline.model import SHA, PushEvent
 from pipeline.projects import branch_matches
 from pipeline.repo_url import repo_matches
 from webhooks.errors import BadSignature, MalformedPayload, WebhookError, WrongForge

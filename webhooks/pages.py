@@ -21,10 +21,9 @@ from flask import (
 from markupsafe import Markup
 from rq import Worker
 
-from pipeline.deploy.resolver import answers as resolver_answers
 from pipeline.errors import PushdockError, StoreUnavailable
 from pipeline.model import Deployment, DeployResult, LiveApp, Run, RunStatus
-from pipeline.projects import is_project_name
+from pipeline.names import is_project_name
 from pipeline.records.deployments import DEPLOYMENTS_KEPT
 from pipeline.settings import resolver_host_port
 from pipeline.units import format_duration
@@ -105,6 +104,9 @@ def workers_alive() -> int:
 
 def resolver_down() -> str | None:
     """The resolver's address when it does not answer (Caddy then finds no app), else None."""
+    # Imported on the first dashboard view: the DNS client stays out of a service at rest.
+    from pipeline.deploy.resolver import answers as resolver_answers
+
     address = services().settings.resolver
     if address is None:
         return None

@@ -7,22 +7,14 @@ from collections.abc import Callable
 
 import docker
 
+from pipeline.config import DeploySpec, Project
 from pipeline.deploy.apps import Apps
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.history import resolve_image, rollback_target, spec_for
 from pipeline.deploy.router import CaddyRouter
 from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError, PushdockError
-from pipeline.model import (
-    Deployment,
-    DeploySpec,
-    Project,
-    PushEvent,
-    RunStatus,
-    StageName,
-    StageStatus,
-    Trigger,
-)
+from pipeline.model import Deployment, PushEvent, RunStatus, StageName, StageStatus, Trigger
 from pipeline.names import project_filter
 from pipeline.projects import load_project
 from pipeline.reporting import Masker, StoreReporter

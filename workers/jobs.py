@@ -5,18 +5,18 @@ from __future__ import annotations
 from docker import DockerClient
 
 from pipeline.commit_status import CommitState, state_of
+from pipeline.config import Project
 from pipeline.control import RunControl
 from pipeline.engine import connect_docker
 from pipeline.errors import PushdockError
-from pipeline.model import Project, Run, RunStatus, StageName, StageStatus
+from pipeline.model import Run, RunStatus, StageName, StageStatus
 from pipeline.projects import load_project
+from pipeline.records.heartbeats import HEARTBEAT_TTL
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.runner import Runner
 from pipeline.settings import Settings
 from pipeline.status_report import report
 from pipeline.store import Store, connect
-
-HEARTBEAT_TTL = 30  # seconds without a beat before a running run counts as lost
 
 
 def _report(store: Store, settings: Settings, project: Project, run: Run,

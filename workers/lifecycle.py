@@ -18,11 +18,11 @@ from pipeline.names import (
     parse_workspace_name,
     role_of_labels,
     run_of_labels,
+    workspaces_dir,
 )
+from pipeline.records.heartbeats import HEARTBEAT_TTL
 from pipeline.run_resources import remove_network, remove_run_resources
-from pipeline.source import Sources
 from pipeline.store import Store
-from workers.jobs import HEARTBEAT_TTL
 
 LOST_REASON = "worker lost"
 
@@ -85,7 +85,7 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
         if run_id:
             remove_network(network)
             removed.add(run_id)
-    workspaces = Sources(data_dir).workspaces
+    workspaces = workspaces_dir(data_dir.resolve())
     if workspaces.is_dir():
         for workspace in workspaces.iterdir():
             run_id = ours(parse_workspace_name(workspace.name))

@@ -15,22 +15,14 @@ import docker
 from docker.errors import APIError, ImageNotFound
 from docker.models.containers import Container
 
+from pipeline.config import DeploySpec, HealthSpec
 from pipeline.deploy.apps import Apps, death, running
 from pipeline.deploy.health import direct_probe, proxy_probe, wait_healthy
 from pipeline.deploy.plan import app_container_spec
 from pipeline.deploy.recovery import Recovery
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import DeployError, HealthCheckFailed, PushdockError
-from pipeline.model import (
-    Color,
-    Deployment,
-    DeployResult,
-    DeploySpec,
-    HealthSpec,
-    LiveApp,
-    StageName,
-    StageStatus,
-)
+from pipeline.model import Color, Deployment, DeployResult, LiveApp, StageName, StageStatus
 from pipeline.names import app_container, color_of_labels
 from pipeline.reporting import Reporter
 from pipeline.settings import Settings

@@ -24,8 +24,7 @@ from dns.rcode import Rcode
 from dns.rdatatype import RdataType as RecordType
 
 from pipeline.errors import DnsMessageError, UpstreamLookupFailed
-from pipeline.names import ZONE
-from pipeline.projects import is_project_name
+from pipeline.names import ZONE, is_project_name
 
 TTL = 0  # Caddy caches answers for its own refresh interval; nothing else should
 _ZONE_NAME = dns.name.from_text(ZONE)

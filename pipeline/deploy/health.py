@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipeline.config import HealthSpec
 from pipeline.errors import HealthCheckFailed
-from pipeline.model import HealthSpec
 from pipeline.reporting import Reporter
 
 

@@ -6,8 +6,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from pipeline.config import DeploySpec, HealthSpec, Resources
 from pipeline.errors import DeployError
-from pipeline.model import Deployment, DeployResult, DeploySpec, HealthSpec, Resources
+from pipeline.model import Deployment, DeployResult
 from pipeline.names import image_sha, image_tag
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.config import DeploySpec
 from pipeline.containers import ContainerSpec
-from pipeline.model import Color, DeploySpec
+from pipeline.model import Color
 from pipeline.names import (
     app_container,
     app_hostname,

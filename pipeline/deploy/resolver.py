@@ -13,27 +13,44 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from pipeline.deploy.dns import answer, answer_address, build_query
 from pipeline.errors import DnsMessageError, PushdockError, StoreUnavailable, UpstreamLookupFailed
 from pipeline.names import ZONE
+from pipeline.records.light_redis import LightRedis, LightUpstreams
 from pipeline.settings import split_host_port
-from pipeline.store import Store, connect
 
 READ_INTERVAL = 0.05  # seconds between reads of the table
 MAX_DATAGRAM = 512
 
 
+class UpstreamTable(Protocol):
+    """The resolver's table in Redis (Upstreams, or LightUpstreams)."""
+
+    def all(self) -> dict[str, str]: ...
+
+
+def upstream_table(redis_url: str, timeout: float = 0.5) -> UpstreamTable:
+    light = LightRedis.from_url(redis_url, timeout)
+    if light is not None:
+        return LightUpstreams(light)
+    # A URL only redis-py follows (TLS, options): the heavier client, then.
+    from pipeline.store import Store, connect
+
+    return Store(connect(redis_url, timeout=timeout)).upstreams
+
+
 class UpstreamResolver:
-    def __init__(self, store: Store, *, log: Callable[[str], None] = print) -> None:
-        self.store = store
+    def __init__(self, table: UpstreamTable, *, log: Callable[[str], None] = print) -> None:
+        self.table_source = table
         self.log = log
         self.table: dict[str, str] | None = None  # None until Redis was first read
         self.redis_down = False
 
     def read_table(self) -> None:
         try:
-            table = self.store.upstreams.all()
+            table = self.table_source.all()
         except StoreUnavailable as exc:
             if not self.redis_down:
                 self.log(f"{exc}; answering from the table read last")
@@ -110,7 +127,7 @@ def answers(host: str, port: int, timeout: float = 1.0) -> bool:
 def run(redis_url: str, listen: str, *, log: Callable[[str], None] = print) -> None:
     """`pushdock resolver`: answer until the process is stopped."""
     host, port = split_host_port(listen, "PUSHDOCK_RESOLVER_LISTEN")
-    resolver = UpstreamResolver(Store(connect(redis_url, timeout=0.5)), log=log)
+    resolver = UpstreamResolver(upstream_table(redis_url), log=log)
     resolver.read_table()
     try:
         sock = bind(host, port)

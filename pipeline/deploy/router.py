@@ -31,16 +31,15 @@ from pipeline.deploy.plan import (
     route_port,
     route_upstream,
 )
-from pipeline.deploy.resolver import ask
 from pipeline.errors import RouterConflict, RouterError
 from pipeline.names import route_id, upstream_name
 from pipeline.settings import Settings, resolver_host_port
-from pipeline.store import Store
 from pipeline.units import parse_duration
 from pipeline.upstream import Upstream
 
 if TYPE_CHECKING:
     from pipeline.deploy.caddy_admin import AdminAPI
+    from pipeline.store import Store
 
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
 _ATTEMPTS = 20  # compare-and-set retries when others keep changing the config
@@ -154,6 +153,10 @@ class CaddyRouter:
     def _answer(self, project: str, upstream: str) -> None:
         """Have the resolver answer `upstream`'s address for the project, and wait until it
         does: then, one refresh interval on, Caddy sends every new request there."""
+        # Imported here: the DNS library is needed only by a switch, not by every process
+        # that holds a router (the supervisor, a worker at rest).
+        from pipeline.deploy.resolver import ask
+
         address = _address(upstream)
         self._store().upstreams.set(project, address)
         assert self.resolver is not None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from pipeline.records.keys import key, reachable
+from pipeline.records.connection import reachable
+from pipeline.records.keys import key
 from pipeline.records.runs import RUN_SEQUENCE
 
 DELIVERY_TTL = 4 * 24 * 3600  # forges redeliver for up to 3 days

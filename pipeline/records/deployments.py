@@ -10,7 +10,8 @@ import redis
 
 from pipeline.deploy.history import spec_from_dict, spec_to_dict
 from pipeline.model import Color, Deployment, DeployResult
-from pipeline.records.keys import project_key, projects_with, reachable
+from pipeline.records.connection import projects_with, reachable
+from pipeline.records.keys import project_key
 
 DEPLOYMENTS_KEPT = 100
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import redis
 
-from pipeline.records.keys import reachable, run_key
+from pipeline.records.connection import reachable
+from pipeline.records.keys import run_key
+
+HEARTBEAT_TTL = 30  # seconds without a beat before a running run counts as lost
 
 
 def alive_key(run_id: str) -> str:

@@ -1,13 +1,7 @@
-"""The key scheme's root, shared by every record module, and Redis errors made ours."""
+"""The key scheme's root, shared by every record module. Free of any Redis client, so the
+small processes that read a record with the light client (the resolver) share it too."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import redis
-
-from pipeline.errors import StoreUnavailable
 
 PREFIX = "pushdock:"
 
@@ -25,17 +19,5 @@ def project_key(project: str, *parts: str) -> str:
     return key("project", project, *parts)
 
 
-def projects_with(client: redis.Redis, suffix: str) -> list[str]:
-    """Projects that have a `project:<name>:<suffix>` key."""
-    with reachable():
-        keys = client.keys(project_key("*", suffix))
-    start, end = len(PREFIX) + len("project:"), -len(suffix) - 1
-    return sorted(k[start:end] for k in keys)
-
-
-@contextmanager
-def reachable() -> Iterator[None]:
-    try:
-        yield
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+# The resolver's table: written through Upstreams, read by the resolver's light client too.
+UPSTREAMS = key("upstreams")

@@ -7,7 +7,8 @@ from dataclasses import asdict
 import redis
 
 from pipeline.model import Color, LiveApp
-from pipeline.records.keys import project_key, projects_with, reachable
+from pipeline.records.connection import projects_with, reachable
+from pipeline.records.keys import project_key
 
 
 def live_key(project: str) -> str:

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 import redis
 from redis.lock import Lock
 
-from pipeline.records.keys import key, reachable
+from pipeline.records.connection import reachable
+from pipeline.records.keys import key
 
 LOCK_TTL = 30.0  # seconds a deploy lock outlives a holder that stopped extending it
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import redis
 
-from pipeline.records.keys import reachable, run_key
+from pipeline.records.connection import reachable
+from pipeline.records.keys import run_key
 
 LOG_MAX_LINES = 100_000  # per run; older lines are trimmed (approximately) from the stream
 

@@ -20,8 +20,9 @@ from pipeline.model import (
     StageStatus,
     StopRequest,
 )
+from pipeline.records.connection import reachable
 from pipeline.records.heartbeats import alive_key
-from pipeline.records.keys import key, project_key, reachable, run_key
+from pipeline.records.keys import key, project_key, run_key
 from pipeline.records.run_encoding import (
     FINISHED,
     STARTED,

@@ -7,7 +7,8 @@ import json
 import redis
 
 from pipeline.model import RunStatus, StopRequest
-from pipeline.records.keys import reachable, run_key
+from pipeline.records.connection import reachable
+from pipeline.records.keys import run_key
 
 STOP_TTL = 7 * 24 * 3600  # a stop request outlives any run it can be for
 

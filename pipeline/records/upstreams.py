@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import redis
 
-from pipeline.records.keys import key, reachable
-
-UPSTREAMS = key("upstreams")
+from pipeline.records.connection import reachable
+from pipeline.records.keys import UPSTREAMS
 
 
 class Upstreams:

@@ -1,0 +1,148 @@
+"""A Redis connection for the processes that must stay small: the resolver reads its table
+through it every 50 ms, and `pushdock up` waits for its Redis with it.
+
+Why not redis-py here: importing it costs about 19 MB of memory in every process (it loads
+its asyncio client, and asyncio, on import), three times what the resolver needs in all.
+This speaks the protocol over one socket and leaves parsing to hiredis, the C parser
+redis-py itself uses. It knows only what Pushdock's URLs hold: `unix://PATH` and
+`redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`; any other URL (TLS, query options) gets None
+from `from_url`, and its caller uses redis-py.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import hiredis
+
+from pipeline.errors import StoreUnavailable
+from pipeline.records.keys import UPSTREAMS
+
+DEFAULT_PORT = 6379
+
+
+@dataclass(frozen=True)
+class Address:
+    host: str = ""  # "" with a unix socket path
+    port: int = DEFAULT_PORT
+    path: str = ""  # the unix socket
+    username: str = ""
+    password: str = ""
+    db: int = 0
+
+
+def parse_url(url: str) -> Address | None:
+    """The parts of a URL this client can follow, or None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.query or parts.fragment:
+        return None
+    auth = {"username": unquote(parts.username or ""), "password": unquote(parts.password or "")}
+    if parts.scheme == "unix" and parts.path:
+        return Address(path=parts.path, **auth)
+    if parts.scheme != "redis" or not parts.hostname:
+        return None
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        return None
+    return Address(host=parts.hostname, port=port or DEFAULT_PORT, db=int(db or 0), **auth)
+
+
+def encode(*args: str) -> bytes:
+    """A command as the protocol's array of bulk strings."""
+    out = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+class LightRedis:
+    """One connection, opened on first use and again after any failure."""
+
+    def __init__(self, address: Address, timeout: float) -> None:
+        self.address = address
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float) -> LightRedis | None:
+        address = parse_url(url)
+        return cls(address, timeout) if address is not None else None
+
+    def command(self, *args: str) -> Any:
+        """The reply; StoreUnavailable when Redis cannot be reached or answers an error."""
+        try:
+            if self._sock is None:
+                self._sock = self._connect()
+            return self._ask(self._sock, *args)
+        except (OSError, StoreUnavailable) as exc:
+            self.close()
+            if isinstance(exc, StoreUnavailable):
+                raise
+            raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.command("PING") == "PONG")
+        except StoreUnavailable:
+            return False
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _connect(self) -> socket.socket:
+        a = self.address
+        if a.path:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(a.path)
+            except OSError:
+                sock.close()
+                raise
+        else:
+            sock = socket.create_connection((a.host, a.port), timeout=self.timeout)
+        try:
+            if a.password:
+                self._ask(sock, "AUTH", *([a.username] if a.username else []), a.password)
+            if a.db:
+                self._ask(sock, "SELECT", str(a.db))
+        except (OSError, StoreUnavailable):
+            sock.close()
+            raise
+        return sock
+
+    def _ask(self, sock: socket.socket, *args: str) -> Any:
+        sock.sendall(encode(*args))
+        reader = hiredis.Reader(encoding="utf-8")
+        while True:
+            reply = reader.gets()
+            if reply is not False:
+                break
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("Redis closed the connection")
+            reader.feed(data)
+        if isinstance(reply, hiredis.ReplyError):
+            raise StoreUnavailable(f"Redis answered {args[0]} with an error: {reply}")
+        return reply
+
+
+class LightUpstreams:
+    """The resolver's table (see Upstreams), read through a LightRedis."""
+
+    def __init__(self, client: LightRedis) -> None:
+        self.client = client
+
+    def all(self) -> dict[str, str]:
+        flat = self.client.command("HGETALL", UPSTREAMS)
+        return dict(zip(flat[::2], flat[1::2], strict=True))
