@@ -16,7 +16,7 @@ import redis
 
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
-from tests.support import BASE_IMAGE, SampleRepo, free_port, missing, wait_for
+from tests.support import BASE_IMAGE, SampleRepo, free_port, missing, pings, wait_for
 
 
 # -- Redis ----------------------------------------------------------------------------------
@@ -33,14 +33,7 @@ def redis_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
-
-    def answers() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.exceptions.ConnectionError:
-            return False
-
-    wait_for(answers, timeout=10, what="redis-server")
+    wait_for(lambda: pings(client), timeout=10, what="redis-server")
     yield url
     process.terminate()
     process.wait(timeout=10)

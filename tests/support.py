@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 # Unique per test session: sessions sharing one engine must not remove each other's base.
 BASE_IMAGE = f"pushdock-test/busybox:s{os.getpid()}"
@@ -44,6 +45,14 @@ class Lines:
 
     def stage(self, *_: object) -> None:
         pass
+
+
+def pings(client: redis.Redis) -> bool:
+    """Whether a redis-server answers yet."""
+    try:
+        return bool(client.ping())
+    except redis.exceptions.ConnectionError:
+        return False
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2,

@@ -14,7 +14,7 @@ import redis
 from pipeline.errors import StoreUnavailable
 from pipeline.records.light_redis import Address, LightRedis, LightUpstreams, encode, parse_url
 from pipeline.store import Store
-from tests.support import free_port, missing, wait_for
+from tests.support import free_port, missing, pings, wait_for
 
 
 def test_urls_it_follows_and_those_it_leaves_to_redis_py() -> None:
@@ -56,14 +56,7 @@ def guarded_redis() -> Iterator[Path]:
          "--save", "", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     client = redis.Redis(unix_socket_path=str(sock), password="s3cret")
-
-    def answers() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.exceptions.ConnectionError:
-            return False
-
-    wait_for(answers, timeout=10, what="redis-server")
+    wait_for(lambda: pings(client), timeout=10, what="redis-server")
     client.select(3)
     client.hset("pushdock:upstreams", "shop", "10.0.0.9")
     try:
