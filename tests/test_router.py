@@ -6,6 +6,7 @@ import contextlib
 import http.server
 import json
 import socket
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -16,7 +17,7 @@ import pytest
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import RouterError
 from tests.conftest import CaddyProcess
-from tests.support import free_port
+from tests.support import CADDY_BINARIES, caddy_binary, free_port
 
 
 class VersionServer(http.server.ThreadingHTTPServer):
@@ -273,3 +274,14 @@ def test_a_request_that_timed_out_is_not_asked_again() -> None:
     for connection in connections:
         connection.close()
     assert len(connections) == 1
+
+
+def test_both_caddy_generations_are_tested() -> None:
+    versions = {}
+    for kind in CADDY_BINARIES:
+        answer = subprocess.run([caddy_binary(kind), "version"], capture_output=True,
+                                text=True, check=True, timeout=30)
+        major, minor = answer.stdout.split()[0].removeprefix("v").split(".")[:2]
+        versions[kind] = (int(major), int(minor))
+    assert versions["caddy-debian"] == (2, 6)
+    assert versions["caddy-current"] >= (2, 11)

@@ -48,10 +48,9 @@ RESOLVER_CONFIRM = 5.0  # seconds the resolver may take to answer a switch's new
 
 
 def config_etag(path: str, body: bytes) -> str:
-    """Caddy's ETag of a config read: the path and the FNV-1a 32 hash of the bytes sent.
-
-    Caddy sends it as an HTTP trailer, which requests (urllib3) drops, so it is computed
-    the same way.
+    """Caddy's ETag of a config read before 2.8: the path and the FNV-1a 32 hash of the
+    bytes sent. Those versions send it as an HTTP trailer, which requests (urllib3) drops,
+    so it is computed the same way.
     """
     value = 0x811C9DC5
     for byte in body:
@@ -106,8 +105,11 @@ class CaddyRouter:
         return _json(self._api.checked(response, "GET", path))
 
     def _config(self) -> tuple[Any, str]:
-        body = self._request("GET", "/config/")
-        return _json(body), config_etag("/config/", body)
+        response = self._api.send("GET", "/config/")
+        body = self._api.checked(response, "GET", "/config/")
+        # Caddy 2.8 and later send the ETag as a header (of a 64-bit hash); earlier ones
+        # only as a trailer, which is computed here the same way.
+        return _json(body), response.headers.get("Etag") or config_etag("/config/", body)
 
     def _write_if_unchanged(self, write: ConfigWrite, etag: str) -> bool:
         method, path, body = write
