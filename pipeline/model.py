@@ -52,13 +52,6 @@ class Trigger(StrEnum):
         """The trigger a rerun records: which run it repeats."""
         return f"{Trigger.RERUN.value} of #{run_id}"
 
-    @classmethod
-    def of(cls, value: str) -> Trigger | None:
-        """The kind of a recorded trigger; None for one this version does not know."""
-        if value.startswith(f"{cls.RERUN.value} of #"):
-            return cls.RERUN
-        return cls(value) if value in {t.value for t in cls} else None
-
 
 class StageName(StrEnum):
     CONFIG = "config"
@@ -115,10 +108,6 @@ class PushEvent:
     @property
     def is_tag(self) -> bool:
         return self.ref.startswith("refs/tags/")
-
-
-# Each config key is declared once, here, on the field it fills (see pipeline/config_keys.py):
-# the parsers, `pushdock check` and the README's tables of keys are made from these.
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from typing import Any
 from pipeline.commit_status import status_target_problem
 from pipeline.config import Project
 from pipeline.config_keys import read_section
-from pipeline.config_rules import check_repo_url as check_repo_url  # where source.py finds it
 from pipeline.config_rules import is_project_name
 from pipeline.errors import ConfigError, UnknownProject
 from pipeline.yamldoc import YamlDoc

@@ -12,10 +12,10 @@ from pathlib import Path
 import git
 
 from pipeline.config import Project
+from pipeline.config_rules import check_repo_url
 from pipeline.errors import CheckoutError
 from pipeline.model import SHA
 from pipeline.names import mirrors_dir, workspaces_dir
-from pipeline.projects import check_repo_url
 from pipeline.reporting import Reporter
 
 

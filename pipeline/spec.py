@@ -1,6 +1,6 @@
 """`.pushdock.yml` (untrusted, from the repo) → PipelineSpec, with file:line: key errors.
 
-Its keys, their defaults and checks are declared on the dataclasses of pipeline/model.py."""
+Its keys, their defaults and checks are declared on the dataclasses of pipeline/config.py."""
 
 from __future__ import annotations
 

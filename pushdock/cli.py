@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.errors import ConfigError, PushdockError
 from pipeline.settings import Settings
+from pushdock.health import Part
 from pushdock.output import fail, say
 from pushdock.redis_location import with_redis
 
@@ -37,7 +38,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     if args.n > 1:
-        from pushdock.supervisor import Child, StopRequested, Supervisor, raise_on_signals
+        from pushdock.errors import StopRequested
+        from pushdock.supervisor import Child, Supervisor, raise_on_signals
         from pushdock.up import pushdock_argv
 
         env = {**os.environ, "PUSHDOCK_REDIS_URL": str(settings.redis_url)}
@@ -69,9 +71,9 @@ def cmd_resolver(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     """Exit 0 when this container's part answers: the container health check."""
-    from pushdock.health import Role, answers
+    from pushdock.health import answers
 
-    return 0 if answers(settings, Role(args.role)) else 1
+    return 0 if answers(settings, Part(args.role)) else 1
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
@@ -190,7 +192,7 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     health = _add(sub, "healthcheck", cmd_healthcheck, "exit 0 when the web service, the "
                   "resolver, Caddy's admin API or this host's worker answers (for health "
                   "checks)")
-    health.add_argument("role", choices=("web", "worker", "resolver", "caddy"))
+    health.add_argument("role", choices=[part.value for part in Part])
     post_receive = _add(
         sub, "post-receive", cmd_post_receive, "send a git server's pushes to Pushdock (run "
         "from the post-receive hook; reads git's ref lines on stdin; secret in "

@@ -9,15 +9,11 @@ import urllib.parse
 from pathlib import Path
 
 from pipeline.deploy.plan import GRACE_PERIOD, SERVER, server_config
-from pipeline.errors import PushdockError
 from pipeline.records.light_redis import LightRedis
+from pushdock.errors import MissingProgram
 from pushdock.supervisor import Child
 
 UNIX_SOCKET_MAX = 100  # sun_path holds 108 bytes
-
-
-class MissingProgram(PushdockError):
-    """A program the embedded default needs is not installed."""
 
 
 def require(program: str, package: str) -> str:

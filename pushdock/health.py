@@ -9,7 +9,7 @@ from enum import StrEnum
 from pipeline.settings import Settings, reachable_host, split_host_port
 
 
-class Role(StrEnum):
+class Part(StrEnum):
     WEB = "web"
     WORKER = "worker"
     RESOLVER = "resolver"
@@ -28,16 +28,16 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def answers(settings: Settings, role: Role) -> bool:
-    if role is Role.RESOLVER:
+def answers(settings: Settings, part: Part) -> bool:
+    if part is Part.RESOLVER:
         from pipeline.deploy import resolver
 
         host, port = split_host_port(settings.resolver_listen, "PUSHDOCK_RESOLVER_LISTEN")
         return resolver.answers(reachable_host(host), port)
-    if role is Role.WEB:
+    if part is Part.WEB:
         host, port = split_host_port(settings.bind, "PUSHDOCK_BIND")
         return http_ok(f"http://{reachable_host(host)}:{port}/healthz")
-    if role is Role.CADDY:
+    if part is Part.CADDY:
         from pipeline.deploy.router import CaddyRouter
 
         return CaddyRouter.from_settings(settings).reachable()

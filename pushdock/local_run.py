@@ -23,7 +23,8 @@ from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from pipeline.units import format_duration
 from pushdock.console import ConsoleReporter
-from pushdock.redis_location import NoPushdockRunning, with_redis
+from pushdock.errors import NoPushdockRunning
+from pushdock.redis_location import with_redis
 
 
 def _git(path: Path, *args: str) -> str | None:

@@ -7,12 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.errors import PushdockError
 from pipeline.settings import Settings
-
-
-class NoPushdockRunning(PushdockError):
-    """No Redis to read or write records in."""
+from pushdock.errors import NoPushdockRunning
 
 
 def url_file(data_dir: Path) -> Path:

@@ -15,9 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-class ChildFailed(Exception):
-    """A child exited, or never became ready."""
+from pushdock.errors import ChildFailed, StopRequested
 
 
 @dataclass
@@ -100,10 +98,6 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-class StopRequested(Exception):
-    """SIGINT or SIGTERM reached the supervisor."""
 
 
 def raise_on_signals() -> None:

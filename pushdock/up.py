@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from pipeline.settings import Settings
 from pushdock.embedded import caddy_child, redis_child, redis_ready
-from pushdock.health import Role
+from pushdock.errors import AlreadyRunning, ChildFailed, StopRequested
+from pushdock.health import Part
 from pushdock.output import fail, say
-from pushdock.redis_location import url_file
-from pushdock.supervisor import Child, ChildFailed, StopRequested, Supervisor, raise_on_signals
+from pushdock.redis_location import embedded_url, url_file
+from pushdock.supervisor import Child, Supervisor, raise_on_signals
 
 RESTARTS_PER_MINUTE = 5  # a child exiting more often than this stops everything
 
@@ -25,14 +26,17 @@ def pushdock_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "pushdock", *args]
 
 
-def ready_probe(role: Role, env: dict[str, str]) -> Callable[[], bool]:
+def ready_probe(part: Part, env: dict[str, str]) -> Callable[[], bool]:
     """The part's own health check, run in a process of its own: the supervisor stays
     small, never loading the HTTP and DNS clients the checks need."""
 
     def probe() -> bool:
-        check = subprocess.run(pushdock_argv("healthcheck", role.value), env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               timeout=30, check=False)
+        try:
+            check = subprocess.run(pushdock_argv("healthcheck", part.value), env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   timeout=30, check=False)
+        except subprocess.TimeoutExpired:
+            return False
         return check.returncode == 0
 
     return probe
@@ -40,6 +44,13 @@ def ready_probe(role: Role, env: dict[str, str]) -> Callable[[], bool]:
 
 def up(settings: Settings, *, workers: int, web_processes: int) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    running = embedded_url(settings.data_dir)
+    if settings.redis_url is None and running is not None and redis_ready(running):
+        # A second Redis on the same files would take the first one's socket and data.
+        raise AlreadyRunning(f"a Pushdock is running with its data in "
+                             f"{settings.data_dir.resolve()} already (its Redis answers at "
+                             f"{running}); stop it first, or give this one another "
+                             "PUSHDOCK_DATA_DIR")
     supervisor = Supervisor(say)
     raise_on_signals()
     try:
@@ -59,7 +70,8 @@ def up(settings: Settings, *, workers: int, web_processes: int) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         supervisor.stop_all()
-        url_file(settings.data_dir).unlink(missing_ok=True)
+        if settings.redis_url is None:  # the file this `up` wrote, for its own Redis
+            url_file(settings.data_dir).unlink(missing_ok=True)
 
 
 def _start_storage(settings: Settings, supervisor: Supervisor) -> dict[str, str] | None:
@@ -79,7 +91,7 @@ def _start_proxy(settings: Settings, supervisor: Supervisor, env: dict[str, str]
     # A Caddy of its own starts with Pushdock's server in its config; one that answers
     # already is given the server by the first worker, before it takes a job
     # (Recovery.restore_routes).
-    caddy_ready = ready_probe(Role.CADDY, env)
+    caddy_ready = ready_probe(Part.CADDY, env)
     if caddy_ready():
         say(f"using the Caddy that answers at {settings.caddy_admin}")
     else:
@@ -97,11 +109,11 @@ def _start_services(settings: Settings, supervisor: Supervisor, env: dict[str, s
     if settings.resolver_is_local:
         supervisor.start(Child("resolver", pushdock_argv("resolver"), env=env,
                                log=logs / "resolver.log"),
-                         ready=ready_probe(Role.RESOLVER, env))
+                         ready=ready_probe(Part.RESOLVER, env))
     # One machine at rest: every web process holds its own copy of the app in memory.
     web = pushdock_argv("serve", "--processes", str(web_processes))
     supervisor.start(Child("web", web, env=env, log=logs / "web.log"),
-                     ready=ready_probe(Role.WEB, env))
+                     ready=ready_probe(Part.WEB, env))
     for number in range(1, workers + 1):
         supervisor.start(Child(f"worker-{number}", pushdock_argv("worker"), env=env,
                                log=logs / f"worker-{number}.log", grace=15))

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import redis
 
+from pipeline.store import Store
+
 # Unique per test session: sessions sharing one engine must not remove each other's base.
 BASE_IMAGE = f"pushdock-test/busybox:s{os.getpid()}"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -61,6 +63,11 @@ class Lines:
 
     def stage(self, *_: object) -> None:
         pass
+
+
+def log_lines(store: Store, run_id: str) -> list[str]:
+    """The lines of a run's log, oldest first."""
+    return [entry.line for entry in store.logs.read(run_id)]
 
 
 def pings(client: redis.Redis) -> bool:

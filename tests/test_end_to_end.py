@@ -20,7 +20,7 @@ import pytest
 
 from pipeline.model import RunStatus
 from pipeline.store import Store, connect
-from tests.support import SampleRepo, free_port, github_push, project_file, wait_for
+from tests.support import SampleRepo, free_port, github_push, log_lines, project_file, wait_for
 
 SECRET = "e2e-secret"
 
@@ -183,8 +183,8 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
         ("checkout", "success"), ("config", "success"), ("build", "success"),
         ("test", "success"), ("deploy", "success")]
     assert pushdock.served(host) == "v1"
-    log_lines = store.logs.lines(first)
-    assert "tests pass" in log_lines
+    first_log = log_lines(store, first)
+    assert "tests pass" in first_log
 
     # 4. a changed app swaps blue → green; one app container remains
     second = push("v2", "Second version")
@@ -208,6 +208,12 @@ def test_push_build_test_deploy_swap_and_stop(pushdock: Pushdock, base_image: st
     assert status_out.returncode == 0, status_out.stderr
     assert f"{project_name}: live green" in status_out.stdout
     assert f"#{third}" in status_out.stdout and "step unit failed" in status_out.stdout
+    second_up = pushdock.cli("up")
+    assert second_up.returncode == 1
+    assert second_up.stderr.startswith(
+        f"pushdock: error: a Pushdock is running with its data in {pushdock.root / 'var'} "
+        "already")
+    assert pushdock.cli("status").returncode == 0  # the first one is untouched
     cancelled = pushdock.cli("cancel", third)
     assert cancelled.returncode == 1
     assert cancelled.stderr.strip() == (f"pushdock: error: run #{third} has already finished "

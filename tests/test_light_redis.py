@@ -95,3 +95,37 @@ def test_redis_away_and_back(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_reply_that_is_not_redis_is_unavailable_not_a_crash() -> None:
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(1024)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")  # not the protocol at all
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    light = LightRedis(Address(host="127.0.0.1", port=server.getsockname()[1]), timeout=2)
+    with pytest.raises(StoreUnavailable, match="Redis is unavailable"):
+        light.command("PING")
+    thread.join(5)
+    server.close()
+    assert light._sock is None  # a half-read connection is not used again
+
+
+def test_an_error_reply_keeps_the_connection(store: Store, redis_url: str) -> None:
+    store.redis.set("pushdock:upstreams", "not a hash")
+    light = LightRedis.from_url(redis_url, timeout=1)
+    assert light is not None
+    with pytest.raises(StoreUnavailable, match="HGETALL with an error: WRONGTYPE"):
+        LightUpstreams(light).all()
+    kept = light._sock
+    assert kept is not None and light.ping() and light._sock is kept

@@ -18,7 +18,7 @@ from pipeline.reporting import MASK, Masker, StoreReporter
 from pipeline.runner import Outcome, Runner
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import ManualClock, SampleRepo, wait_for
+from tests.support import ManualClock, SampleRepo, log_lines, wait_for
 from workers.actions import cancel_run
 from workers.errors import RunNotActive
 from workers.queue import job_connection, submit_run
@@ -54,14 +54,14 @@ class Harness:
             outcome = Runner(self.settings, self.docker, reporter, control,
                              self.store).execute(run, self.project)
         self.store.runs.finish(run.id, outcome.status, outcome.reason)
-        return outcome, self.store.logs.lines(run.id)
+        return outcome, log_lines(self.store, run.id)
 
     def start(self, run: Run) -> Background:
         """Execute the run in a thread, and wait until its step has printed `started`."""
         result: list[Outcome] = []
         thread = threading.Thread(target=lambda: result.append(self.execute(run)[0]))
         thread.start()
-        wait_for(lambda: "started" in self.store.logs.lines(run.id),
+        wait_for(lambda: "started" in log_lines(self.store, run.id),
                  timeout=60, what="the step to start")
         return Background(thread, result)
 

@@ -15,7 +15,7 @@ from pipeline.model import Forge, PushEvent, RunStatus
 from pipeline.settings import Settings
 from pipeline.status_report import report
 from pipeline.store import Store
-from tests.support import RecordingServer, forge_fixture, free_port, project_file
+from tests.support import RecordingServer, forge_fixture, free_port, log_lines, project_file
 from webhooks.app import create_app
 from workers import jobs
 from workers.queue import QUEUE_NAME
@@ -71,7 +71,7 @@ def test_a_refused_or_unreachable_forge_is_logged_and_not_raised(store: Store) -
                           CommitState.RUNNING, BASE)
     assert not report(store, make_project("gitea", f"http://127.0.0.1:{free_port()}"), run_id,
                       SHA, CommitState.RUNNING, BASE, timeout=2)
-    lines = store.logs.lines(run_id)
+    lines = log_lines(store, run_id)
     assert lines[0].startswith("could not report running to github: ")
     assert "answered 401" in lines[0]
     assert lines[1].startswith("could not report running to gitea: cannot reach")

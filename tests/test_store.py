@@ -211,3 +211,50 @@ def test_a_run_written_with_one_stages_field_stays_readable(store: Store) -> Non
     assert run is not None and run.status is RunStatus.SUCCESS and run.duration == 1.0
     assert [(s.name, s.status, s.duration) for s in run.stages] == [
         (StageName.BUILD, StageStatus.SUCCESS, 1.0)]
+
+
+def test_a_run_written_before_the_upgrade_takes_stage_changes(store: Store) -> None:
+    import json
+
+    # Queued, or cut short while running, by a Pushdock that kept stages in one JSON field.
+    store.redis.hset("pushdock:run:8", mapping={
+        "id": "8", "project": "shop", "branch": "main", "sha": "a" * 40, "status": "running",
+        "created": "1.5", "started": "2.0",
+        "stages": json.dumps([{"name": "checkout", "status": "success", "started": 2.0,
+                               "finished": 3.0},
+                              {"name": "config", "status": "running", "started": 3.0,
+                               "finished": None},
+                              {"name": "build", "status": "pending", "started": None,
+                               "finished": None}])})
+    store.redis.sadd("pushdock:runs:active", "8")
+    store.runs.set_stage("8", StageName.CONFIG, StageStatus.SUCCESS)
+    store.runs.set_stage("8", StageName.BUILD, StageStatus.RUNNING)
+    run = store.runs.finish("8", RunStatus.ERROR, "worker lost")
+    assert [(s.name, s.status) for s in run.stages] == [
+        (StageName.CHECKOUT, StageStatus.SUCCESS), (StageName.CONFIG, StageStatus.SUCCESS),
+        (StageName.BUILD, StageStatus.FAILED)]
+    assert run.stages[0].duration == 1.0 and run.stages[1].started == 3.0
+    assert store.redis.hget("pushdock:run:8", "stages") is None  # moved, not kept twice
+    assert store.runs.get("8") == run
+
+
+def test_only_a_queued_run_starts(store: Store) -> None:
+    run = store.runs.create(EVENT, stages=(StageName.CHECKOUT,))
+    assert store.runs.start(run.id)
+    assert not store.runs.start(run.id)  # running already
+    cancelled = store.runs.create(EVENT)
+    store.runs.finish(cancelled.id, RunStatus.CANCELLED, "cancelled by ann")
+    assert not store.runs.start(cancelled.id)
+    assert store.runs.get(cancelled.id).status is RunStatus.CANCELLED  # type: ignore[union-attr]
+    assert not store.runs.start("404")
+    with pytest.raises(KeyError):
+        store.runs.set_stage("404", StageName.BUILD, StageStatus.RUNNING)
+    assert not store.redis.exists("pushdock:run:404")  # nothing half written
+
+
+def test_an_older_reader_sees_a_new_run_without_stages(store: Store) -> None:
+    import json
+
+    run = store.runs.create(EVENT, stages=(StageName.CHECKOUT, StageName.BUILD))
+    # What the Pushdock before stage fields read: a JSON list in `stages`, else "[]".
+    assert json.loads(store.redis.hget(f"pushdock:run:{run.id}", "stages") or "[]") == []

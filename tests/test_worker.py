@@ -14,7 +14,7 @@ import pytest
 from pipeline.model import PushEvent, RunStatus
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import SampleRepo, project_file, wait_for
+from tests.support import SampleRepo, log_lines, project_file, wait_for
 from workers.lifecycle import remove_leftovers
 from workers.queue import job_connection, run_queue, submit_run
 
@@ -81,7 +81,7 @@ def test_a_worker_killed_mid_run(workers: Workers, settings: Settings, store: St
     first = workers.start()
     sha = sample_repo.commit("v1", files={".pushdock.yml": LONG_STEP})
     run = submit_run(store, queue, PushEvent(project=project_name, branch="main", sha=sha))
-    wait_for(lambda: "started" in store.logs.lines(run.id),
+    wait_for(lambda: "started" in log_lines(store, run.id),
              timeout=120, what="the step to start")
     step_filter = {"label": [f"pushdock.run={run.id}", "pushdock.role=step"]}
     assert docker_client.containers.list(filters=step_filter)
@@ -167,7 +167,7 @@ def test_two_workers_run_two_projects_at_once(settings: Settings, store: Store,
                                                            sha=sha)))
 
         def both_started() -> bool:
-            return all("started" in store.logs.lines(run.id)
+            return all("started" in log_lines(store, run.id)
                        for run in runs)
 
         wait_for(both_started, timeout=180, what="both runs to be in their steps together")

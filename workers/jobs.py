@@ -54,7 +54,8 @@ def execute_run(run_id: str, project_name: str) -> str:
     if stop is not None:
         store.runs.finish(run_id, stop.status, stop.reason)
         return stop.status.value
-    store.runs.start(run_id)
+    if not store.runs.start(run_id):
+        return "skipped"  # cancelled between the two reads
     store.heartbeats.beat(run_id, HEARTBEAT_TTL)
     try:
         project = load_project(settings.config_dir, project_name)

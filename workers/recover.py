@@ -29,16 +29,21 @@ def recover(settings: Settings, say: Callable[[str], None] = print) -> list[Reco
     (the next deploy of each project does the same before it starts)."""
     if not settings.redis_url:
         raise PushdockError("PUSHDOCK_REDIS_URL is not set")
+    store = Store(connect(settings.redis_url))
+    router = CaddyRouter.from_settings(settings, store)
+    try:
+        # Pushdock's server first, engine or not: a Caddy that answers already (beside
+        # `pushdock up`, or the compose stack's) gets it from the first worker.
+        router.ensure_server()
+    except PushdockError as exc:
+        say(f"could not set up Pushdock's server in Caddy: {exc}")
     try:
         client = connect_docker(timeout=30)
     except PushdockError as exc:
         say(f"recovery skipped: {exc}")
         return []
     try:
-        reporter = _Say(say)
-        store = Store(connect(settings.redis_url))
-        recovery = Recovery(Apps(client, settings.apps_network), store,
-                            CaddyRouter.from_settings(settings, store), reporter)
+        recovery = Recovery(Apps(client, settings.apps_network), store, router, _Say(say))
         try:
             recovery.restore_routes()
             return recovery.reconcile_all()

@@ -64,7 +64,10 @@ class UpstreamResolver:
     def keep_reading(self) -> None:
         while True:
             time.sleep(READ_INTERVAL)
-            self.read_table()
+            try:
+                self.read_table()
+            except Exception as exc:  # a bug must not stop the reads and leave answers stale
+                self.log(f"could not read the table: {type(exc).__name__}: {exc}")
 
     def lookup(self, project: str) -> str | None:
         table = self.table

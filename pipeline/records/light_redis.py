@@ -81,12 +81,16 @@ class LightRedis:
         try:
             if self._sock is None:
                 self._sock = self._connect()
-            return self._ask(self._sock, *args)
-        except (OSError, StoreUnavailable) as exc:
+            reply = self._ask(self._sock, *args)
+        except (OSError, hiredis.HiredisError, StoreUnavailable) as exc:
+            # The connection is of no more use: a reply may be half read, or out of step.
             self.close()
             if isinstance(exc, StoreUnavailable):
                 raise
             raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+        if isinstance(reply, hiredis.ReplyError):  # the connection itself is fine
+            raise StoreUnavailable(f"Redis answered {args[0]} with an error: {reply}")
+        return reply
 
     def ping(self) -> bool:
         try:
@@ -113,10 +117,11 @@ class LightRedis:
             sock = socket.create_connection((a.host, a.port), timeout=self.timeout)
         try:
             if a.password:
-                self._ask(sock, "AUTH", *([a.username] if a.username else []), a.password)
+                _ok(self._ask(sock, "AUTH", *([a.username] if a.username else []), a.password),
+                    "AUTH")
             if a.db:
-                self._ask(sock, "SELECT", str(a.db))
-        except (OSError, StoreUnavailable):
+                _ok(self._ask(sock, "SELECT", str(a.db)), "SELECT")
+        except (OSError, hiredis.HiredisError, StoreUnavailable):
             sock.close()
             raise
         return sock
@@ -132,9 +137,12 @@ class LightRedis:
             if not data:
                 raise ConnectionError("Redis closed the connection")
             reader.feed(data)
-        if isinstance(reply, hiredis.ReplyError):
-            raise StoreUnavailable(f"Redis answered {args[0]} with an error: {reply}")
         return reply
+
+
+def _ok(reply: Any, command: str) -> None:
+    if isinstance(reply, hiredis.ReplyError):
+        raise StoreUnavailable(f"Redis answered {command} with an error: {reply}")
 
 
 class LightUpstreams:
@@ -145,4 +153,7 @@ class LightUpstreams:
 
     def all(self) -> dict[str, str]:
         flat = self.client.command("HGETALL", UPSTREAMS)
+        if not isinstance(flat, list) or len(flat) % 2 or not all(
+                isinstance(item, str) for item in flat):
+            raise StoreUnavailable(f"Redis answered HGETALL {UPSTREAMS} with {flat!r:.80}")
         return dict(zip(flat[::2], flat[1::2], strict=True))

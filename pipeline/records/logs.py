@@ -42,9 +42,6 @@ class RunLogs:
         with reachable():
             return _entries(self.redis.xrange(log_key(run_id), min=start, count=count))
 
-    def lines(self, run_id: str) -> list[str]:
-        return [entry.line for entry in self.read(run_id)]
-
     def length(self, run_id: str) -> int:
         with reachable():
             return int(self.redis.xlen(log_key(run_id)))

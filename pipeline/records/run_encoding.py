@@ -1,6 +1,7 @@
 """A run as the fields of its Redis hash. Each stage has fields of its own
 (`stage:<name>:status|started|finished`), so a stage change writes two fields and reads
-nothing; `stages` keeps their order. Runs written as one JSON `stages` field stay readable."""
+nothing; `stage_order` keeps their order. Runs written as one JSON `stages` field stay
+readable, and an older Pushdock reads a new run as one without stages rather than failing."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import json
 from pipeline.model import Run, RunStatus, StageName, StageRecord, StageStatus
 
 STATUS, STARTED, FINISHED = "status", "started", "finished"
-ORDER = "stages"
+ORDER = "stage_order"
+LEGACY_STAGES = "stages"  # one JSON list, as runs were written before; moved on first write
 
 
 def stage_field(name: StageName, part: str) -> str:
@@ -43,11 +45,11 @@ def encode_run(run: Run) -> dict[str, str]:
 
 
 def _stages(data: dict[str, str]) -> tuple[StageRecord, ...]:
-    order = data.get(ORDER, "")
-    if order.startswith("["):  # written before stages had fields of their own
+    legacy = data.get(LEGACY_STAGES, "")
+    if legacy.startswith("["):  # not written since the upgrade (see run_scripts.UPGRADE)
         return tuple(StageRecord(StageName(s["name"]), StageStatus(s["status"]), s["started"],
-                                 s["finished"]) for s in json.loads(order))
-    names = [StageName(name) for name in order.split(",") if name]
+                                 s["finished"]) for s in json.loads(legacy))
+    names = [StageName(name) for name in data.get(ORDER, "").split(",") if name]
     # A stage set that the run was not created with comes after the others.
     names += [name for name in StageName
               if name not in names and stage_field(name, STATUS) in data]

@@ -31,6 +31,7 @@ from pipeline.records.run_encoding import (
     encode_run,
     stage_field,
 )
+from pipeline.records.run_scripts import SET_STAGE, START, SUPERSEDE, UPGRADE
 from pipeline.records.stops import STOP_TTL, encode
 
 RUN_SEQUENCE = key("runs", "seq")
@@ -38,37 +39,6 @@ ALL_RUNS = key("runs")  # sorted by creation time
 ACTIVE_RUNS = key("runs", "active")  # queued or running
 PROJECTS = key("projects")  # every project that has a run
 Pipeline = redis.client.Pipeline
-
-# Older queued or running runs of one branch give way to run ARGV[1] (see RunRecords.create).
-# In Redis, so that it can go in the transaction that records the newer run: a webhook
-# then takes no extra round trips for it, and nothing runs between the read and the writes.
-# KEYS: the branch's active-run index, the active-run set. ARGV: the newer id, the run key
-# prefix, the stop request, its TTL, the reason, the finish time.
-_SUPERSEDE = f"""
-local newer = tonumber(ARGV[1])
-local affected = {{}}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if tonumber(id) < newer then
-    local run = ARGV[2] .. id
-    local status = redis.call('HGET', run, 'status')
-    if status == '{RunStatus.QUEUED}' or status == '{RunStatus.RUNNING}' then
-      redis.call('SET', run .. ':stop', ARGV[3], 'NX', 'EX', ARGV[4])
-      affected[#affected + 1] = id
-    end
-    -- a running one stays in the index: its worker finishes it, within seconds
-    if status ~= '{RunStatus.RUNNING}' then
-      if status == '{RunStatus.QUEUED}' then
-        redis.call('HSET', run, 'status', '{RunStatus.SUPERSEDED}', 'reason', ARGV[5],
-                   'finished', ARGV[6])
-        redis.call('SREM', KEYS[2], id)
-      end
-      redis.call('SREM', KEYS[1], id)
-    end
-  end
-end
-return affected
-"""
-
 
 def runs_of(project: str) -> str:
     return project_key(project, "runs")
@@ -160,28 +130,24 @@ class RunRecords:
         runs = self.many(ids)
         return sorted((r for r in runs if not r.status.finished), key=lambda r: int(r.id))
 
-    def start(self, run_id: str) -> None:
+    def start(self, run_id: str) -> bool:
+        """A queued run is running from now; False when it is not queued (any more)."""
         with reachable():
-            self.redis.hset(run_key(run_id), mapping={STATUS: RunStatus.RUNNING.value,
-                                                     STARTED: repr(time.time())})
+            return bool(self.redis.eval(START, 1, run_key(run_id), repr(time.time())))
 
     def set_stage(self, run_id: str, name: StageName, status: StageStatus) -> None:
-        now = repr(time.time())
+        change = ("start" if status is StageStatus.RUNNING
+                  else "mark" if status in (StageStatus.SKIPPED, StageStatus.PENDING) else "end")
         with reachable():
-            pipe = self.redis.pipeline(transaction=False)
-            fields = {stage_field(name, STATUS): status.value}
-            if status is StageStatus.RUNNING:
-                fields[stage_field(name, STARTED)] = now
-                pipe.hdel(run_key(run_id), stage_field(name, FINISHED))
-            elif status is not StageStatus.SKIPPED:
-                fields[stage_field(name, FINISHED)] = now
-                # A stage that ends without having started started when it ended.
-                pipe.hsetnx(run_key(run_id), stage_field(name, STARTED), now)
-            pipe.hset(run_key(run_id), mapping=fields)
-            pipe.execute()
+            written = self.redis.eval(SET_STAGE, 1, run_key(run_id), name.value, status.value,
+                                      repr(time.time()), change)
+        if not written:
+            raise KeyError(run_id)
 
     def finish(self, run_id: str, status: RunStatus, reason: str = "") -> Run:
         """End the run; a stage still open ends with it. Returns the finished run."""
+        with reachable():
+            self.redis.eval(UPGRADE, 1, run_key(run_id))
         run = self.get(run_id)
         if run is None:
             raise KeyError(run_id)
@@ -212,5 +178,5 @@ def _pending(stages: tuple[StageName, ...]) -> tuple[StageRecord, ...]:
 def _supersede(client: Pipeline, project: str, branch: str, newer_id: str) -> None:
     reason = f"superseded by #{newer_id}"
     stop = encode(StopRequest(RunStatus.SUPERSEDED, reason))
-    client.eval(_SUPERSEDE, 2, active_of_branch(project, branch), ACTIVE_RUNS, newer_id,
+    client.eval(SUPERSEDE, 2, active_of_branch(project, branch), ACTIVE_RUNS, newer_id,
                 run_key(""), stop, STOP_TTL, reason, repr(time.time()))
