@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config_rules import check_repo_url
 from pipeline.errors import ConfigError, UnknownProject
 from pipeline.model import Forge
 from pipeline.projects import (
     branch_matches,
-    check_repo_url,
     interpolate,
     load_project,
     load_projects,
