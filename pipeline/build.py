@@ -10,8 +10,10 @@ import os
 import queue
 import signal
 import subprocess
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +40,8 @@ class BuildCommand:
 
 
 def build_command(spec: BuildSpec, workspace: Path, project: str, sha: str, *,
-                  cli: str = "docker", base_env: dict[str, str] | None = None
-                  ) -> BuildCommand:
+                  cli: str = "docker", base_env: dict[str, str] | None = None,
+                  secret_files: Mapping[str, Path] | None = None) -> BuildCommand:
     # Like compose: the Dockerfile path is relative to the context.
     context = workspace / spec.context
     tag = image_tag(project, sha)
@@ -51,6 +53,9 @@ def build_command(spec: BuildSpec, workspace: Path, project: str, sha: str, *,
         argv += ["--build-arg", f"{name}={value}"]
     if spec.target:
         argv += ["--target", spec.target]
+    # A secret goes by file: never in the arguments (`ps` shows them) nor the environment.
+    for name, path in (secret_files or {}).items():
+        argv += ["--secret", f"id={name},src={path}"]
     argv.append(str(context))
     env = dict(os.environ if base_env is None else base_env)
     env.update(DOCKER_BUILDKIT="1", BUILDKIT_PROGRESS="plain", DOCKER_CLI_HINTS="false")
@@ -67,15 +72,42 @@ def check_paths(spec: BuildSpec, workspace: Path) -> None:
         raise BuildError(f"no {spec.dockerfile} in the repository")
 
 
+@contextmanager
+def secret_files(names: tuple[str, ...], secrets: Mapping[str, str]
+                 ) -> Iterator[dict[str, Path]]:
+    """Each named secret in a file only its owner reads, removed when the build ends."""
+    missing = [name for name in names if name not in secrets]
+    if missing:
+        raise BuildError(f"build.secrets: {', '.join(missing)} "
+                         f"{'is not a secret' if len(missing) == 1 else 'are not secrets'} "
+                         "of the project (its project file's `secrets`)")
+    if not names:
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="pushdock-build-secrets-") as folder:
+        files = {}
+        for name in names:
+            path = Path(folder) / name
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets[name])
+            files[name] = path
+        yield files
+
+
 def build_image(client: docker.DockerClient, spec: BuildSpec, workspace: Path, project: str,
-                sha: str, reporter: Reporter, check: Callable[[], None] = lambda: None) -> str:
+                sha: str, reporter: Reporter, check: Callable[[], None] = lambda: None, *,
+                secrets: Mapping[str, str] | None = None) -> str:
     """Build and tag the image; `check` is called at least every half second (and between
-    output lines) and stops the build by raising."""
+    output lines) and stops the build by raising. `secrets` are the project's: those
+    `spec.secrets` names are mounted for the build's RUNs."""
     check_paths(spec, workspace)
-    command = build_command(spec, workspace.resolve(), project, sha, cli=docker_cli())
-    reporter.log(f"building {command.tag}")
     progress = ProgressReader(reporter)
-    code = _run(command, LineSplitter(progress), check)
+    with secret_files(spec.secrets, secrets or {}) as files:
+        command = build_command(spec, workspace.resolve(), project, sha, cli=docker_cli(),
+                                secret_files=files)
+        reporter.log(f"building {command.tag}")
+        code = _run(command, LineSplitter(progress), check)
     if code != 0:
         failure = progress.failure()
         where = f" at `{failure.instruction}`" if failure.instruction else ""

@@ -181,7 +181,7 @@ class Runner:
     def _build(self, job: RunJob, progress: Progress) -> Progress:
         image = build_image(self.docker, progress.pipeline.build, progress.workspace,
                             job.project.name, job.run.sha, self.reporter,
-                            check=self.control.check)
+                            check=self.control.check, secrets=job.project.secrets)
         return replace(progress, image=image)
 
     def _test_stage(self, job: RunJob, progress: Progress) -> Progress:

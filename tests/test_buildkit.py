@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import tarfile
 from pathlib import Path
 
-from pipeline.build import build_command, build_image
+import pytest
+
+from pipeline.build import build_command, build_image, secret_files
 from pipeline.build_progress import ProgressReader
 from pipeline.config import BuildSpec
+from pipeline.errors import BuildError
 from tests.support import Lines, SampleRepo
 
 
@@ -88,3 +95,51 @@ def test_layer_cache_target_args_and_labels(docker_client, base_image: str,
     # "#7 [app 2/2] RUN echo ...", then "#7 CACHED": the layer was not built again.
     run_vertex = next(line.split()[0] for line in lines.lines if "RUN echo" in line)
     assert f"{run_vertex} CACHED" in lines.lines
+
+
+def test_a_secret_is_readable_in_the_run_and_absent_from_the_image(
+        docker_client, base_image: str, project_name: str, sample_repo: SampleRepo) -> None:
+    value = f"tok-{project_name}-Zq7"
+    sha = sample_repo.commit("v1", files={"Dockerfile": (
+        f"FROM {base_image}\n"
+        f"RUN echo {project_name} > /project\n"  # a secret is no part of a layer's cache key
+        "RUN --mount=type=secret,id=API_TOKEN sha256sum /run/secrets/API_TOKEN > /proof\n"
+        "RUN --mount=type=secret,id=API_TOKEN ls -l /run/secrets/API_TOKEN\n")})
+    lines = Lines()
+    tag = build_image(docker_client, BuildSpec(secrets=("API_TOKEN",)), sample_repo.path,
+                      project_name, sha, lines, secrets={"API_TOKEN": value, "OTHER": "x"})
+    digest = hashlib.sha256(value.encode()).hexdigest()
+    assert run_in(docker_client, tag, "cat", "/proof").split()[0] == digest
+
+    assert all(value not in line for line in lines.lines)
+    history = docker_client.images.get(tag).history()
+    assert history and all(value not in json.dumps(entry) for entry in history)
+    # Every byte of every layer, the config and the manifest, as `docker save` writes them.
+    saved = b"".join(docker_client.images.get(tag).save(named=True))
+    with tarfile.open(fileobj=io.BytesIO(saved)) as archive:
+        members = [member for member in archive.getmembers() if member.isfile()]
+        assert any(member.name.endswith("layer.tar") for member in members)
+        for member in members:
+            content = archive.extractfile(member).read()  # type: ignore[union-attr]
+            assert value.encode() not in content, member.name
+            if member.name.endswith("layer.tar"):
+                with tarfile.open(fileobj=io.BytesIO(content)) as layer:
+                    assert not any("API_TOKEN" in name for name in layer.getnames())
+
+
+def test_a_secret_the_project_lacks_is_refused(docker_client, base_image: str,
+                                                project_name: str,
+                                                sample_repo: SampleRepo) -> None:
+    sha = sample_repo.commit("v1")
+    with pytest.raises(BuildError, match=r"build\.secrets: NPM_TOKEN is not a secret"):
+        build_image(docker_client, BuildSpec(secrets=("NPM_TOKEN",)), sample_repo.path,
+                    project_name, sha, Lines(), secrets={"API_TOKEN": "x"})
+
+
+def test_secret_files_are_private_and_removed() -> None:
+    with secret_files(("API_TOKEN",), {"API_TOKEN": "v", "OTHER": "w"}) as files:
+        [path] = files.values()
+        assert path.read_text() == "v"
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert not path.exists() and not path.parent.exists()

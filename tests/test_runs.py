@@ -195,6 +195,17 @@ def test_a_failing_build_quotes_the_line(harness: Harness, base_image: str) -> N
     assert "compiling" in [line.split(" ", 2)[-1] for line in lines]
 
 
+def test_build_secrets_are_mounted_and_masked(harness: Harness, base_image: str) -> None:
+    dockerfile = (f"FROM {base_image}\nRUN echo {harness.project.name}\n"  # never cached
+                  "RUN --mount=type=secret,id=API_TOKEN "
+                  "echo \"got $(cat /run/secrets/API_TOKEN)\"\n")
+    _, outcome, lines = harness.run("build: {secrets: [API_TOKEN]}\n",
+                                    files={"Dockerfile": dockerfile})
+    assert outcome.status is RunStatus.SUCCESS, outcome.reason
+    assert any(line.endswith("got ********") for line in lines), lines
+    assert not any("s3cr3t-value" in line for line in lines)
+
+
 def test_cancel_a_running_run(harness: Harness) -> None:
     pipeline = "test:\n  steps:\n    - {name: long, run: 'echo started; sleep 120'}\n"
     run = harness.create(pipeline)

@@ -215,3 +215,11 @@ def test_unknown_keys_name_every_key_allowed_in_order() -> None:
     assert error_of("test:\n  services:\n    db: {image: x, ports: [1]}\n") == (
         ".pushdock.yml:3: test.services.db.ports: unknown key (allowed here: image, env, "
         "command, ready, deadline)")
+
+
+def test_build_secrets_are_names() -> None:
+    spec = parse_spec("build:\n  secrets: [NPM_TOKEN, API_KEY]\n")
+    assert spec.build.secrets == ("NPM_TOKEN", "API_KEY")
+    assert parse_spec("").build.secrets == ()
+    assert error_of("build:\n  secrets: [npm-token]\n").startswith(
+        '.pushdock.yml:2: build.secrets: "npm-token" is not a secret\'s name')
