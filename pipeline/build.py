@@ -12,6 +12,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from pipeline.docker_cli import docker_cli
 from pipeline.errors import BuildError
 from pipeline.names import image_labels, image_tag
 from pipeline.reporting import LineSplitter, Reporter
+from pipeline.units import duration_text
 
 _POLL = 0.5  # seconds between looks at a stop while the build prints nothing
 _GRACE = 5.0  # seconds the CLI has to cancel the build on the engine before it is killed
@@ -107,7 +109,7 @@ def build_image(client: docker.DockerClient, spec: BuildSpec, workspace: Path, p
         command = build_command(spec, workspace.resolve(), project, sha, cli=docker_cli(),
                                 secret_files=files)
         reporter.log(f"building {command.tag}")
-        code = _run(command, LineSplitter(progress), check)
+        code = _run(command, LineSplitter(progress), check, spec.timeout)
     if code != 0:
         failure = progress.failure()
         where = f" at `{failure.instruction}`" if failure.instruction else ""
@@ -115,7 +117,8 @@ def build_image(client: docker.DockerClient, spec: BuildSpec, workspace: Path, p
     return command.tag
 
 
-def _run(command: BuildCommand, lines: LineSplitter, check: Callable[[], None]) -> int:
+def _run(command: BuildCommand, lines: LineSplitter, check: Callable[[], None],
+         timeout: float) -> int:
     process = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)
@@ -123,12 +126,15 @@ def _run(command: BuildCommand, lines: LineSplitter, check: Callable[[], None]) 
     reader = threading.Thread(target=_read, args=(process, chunks), name="build-output",
                               daemon=True)
     reader.start()
+    deadline = time.monotonic() + timeout
     try:
         while True:
             try:
                 chunk = chunks.get(timeout=_POLL)
             except queue.Empty:
                 check()
+                if time.monotonic() > deadline:
+                    raise BuildError(f"build timed out after {duration_text(timeout)}") from None
                 continue
             if chunk is None:
                 break

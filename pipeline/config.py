@@ -70,6 +70,8 @@ class BuildSpec:
         OPTIONAL_STRING, doc="a stage of a multi-stage Dockerfile to build"))
     secrets: tuple[str, ...] = field(default=(), metadata=key(SECRET_NAMES, doc=(
         "project secrets a `RUN --mount=type=secret,id=NAME` may read; never in the image")))
+    timeout: float = field(default=1800.0, metadata=key(  # seconds
+        POSITIVE_DURATION, doc="the build is stopped after this long, output or not"))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import tarfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from pipeline.build import build_command, build_image, secret_files
 from pipeline.build_progress import ProgressReader
 from pipeline.config import BuildSpec
 from pipeline.errors import BuildError
-from tests.support import Lines, SampleRepo
+from tests.support import Lines, SampleRepo, processes_with, wait_for
 
 
 def run_in(docker_client, image: str, *command: str) -> str:
@@ -143,3 +144,22 @@ def test_secret_files_are_private_and_removed() -> None:
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.parent.stat().st_mode & 0o777 == 0o700
     assert not path.exists() and not path.parent.exists()
+
+
+def sleeper(base_image: str, marker: str) -> dict[str, str]:
+    """A Dockerfile whose RUN prints once, then nothing for ten minutes."""
+    # The shell stays (its last command is not the sleep) with the marker in its arguments.
+    return {"Dockerfile": f"FROM {base_image}\n"
+                          f"RUN echo {marker}; sleep 600; echo {marker} slept\n"}
+
+
+def test_build_timeout_stops_a_silent_build(docker_client, base_image: str,
+                                            project_name: str, sample_repo: SampleRepo) -> None:
+    marker = f"sleeper-{uuid.uuid4().hex[:12]}"
+    sha = sample_repo.commit("v1", files=sleeper(base_image, marker))
+    lines = Lines()
+    with pytest.raises(BuildError, match="build timed out after 5s"):
+        build_image(docker_client, BuildSpec(timeout=5), sample_repo.path, project_name, sha,
+                    lines)
+    assert any(line.endswith(f" {marker}") for line in lines.lines), "the RUN never ran"
+    wait_for(lambda: not processes_with(marker), timeout=10, what="the RUN to end")
