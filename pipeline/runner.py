@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 
 from pipeline.build import build_image
+from pipeline.ceilings import Ceilings
 from pipeline.config import PipelineSpec, Project
 from pipeline.control import RunControl
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
@@ -58,13 +59,14 @@ def step_failure(name: str, result: StepResult, *, memory: int, timeout: float) 
     return f"step {name} failed with exit code {result.exit_code}"
 
 
-def load_pipeline(workspace: Path, project: Project, reporter: Reporter) -> PipelineSpec:
+def load_pipeline(workspace: Path, project: Project, reporter: Reporter,
+                  ceilings: Ceilings | None = None) -> PipelineSpec:
     path = workspace / SPEC_FILENAME
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise ConfigError(f"{SPEC_FILENAME} must be a regular file")
     if path.is_file():
         reporter.log(f"using {SPEC_FILENAME} from the repository")
-        return parse_spec(path.read_bytes(), SPEC_FILENAME)
+        return parse_spec(path.read_bytes(), SPEC_FILENAME, ceilings)
     if project.pipeline is not None:
         reporter.log(f"no {SPEC_FILENAME} in the repository: using the pipeline of "
                      f"{project.path}")
@@ -175,7 +177,8 @@ class Runner:
         return outcome
 
     def _config(self, job: RunJob, progress: Progress) -> Progress:
-        spec = load_pipeline(progress.workspace, job.project, self.reporter)
+        spec = load_pipeline(progress.workspace, job.project, self.reporter,
+                             self.settings.ceilings)
         return replace(progress, spec=spec)
 
     def _build(self, job: RunJob, progress: Progress) -> Progress:

@@ -108,7 +108,7 @@ def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
         return fail(f"cannot read {path}: {exc.strerror}")
     try:
         if path.name == SPEC_FILENAME:
-            spec = parse_spec(text, str(path))
+            spec = parse_spec(text, str(path), settings.ceilings)
             say(f"{path}: ok ({len(spec.test.steps)} test steps)")
         else:
             project = parse_project(text, path)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.ceilings import Ceilings
 from pipeline.config import PipelineSpec
 from pipeline.errors import ConfigError
 from pipeline.spec import parse_spec
@@ -223,3 +224,21 @@ def test_build_secrets_are_names() -> None:
     assert parse_spec("").build.secrets == ()
     assert error_of("build:\n  secrets: [npm-token]\n").startswith(
         '.pushdock.yml:2: build.secrets: "npm-token" is not a secret\'s name')
+
+
+def test_ceilings_refuse_more_than_the_server_allows() -> None:
+    ceilings = Ceilings(cpus=2, memory=4 * 1024**3, pids=1024)
+    text = "test:\n  resources:\n    cpus: 1\n    memory: 64g\n"
+    assert parse_spec(text).test.resources.memory == 64 * 1024**3  # no ceilings: as written
+    with pytest.raises(ConfigError) as caught:
+        parse_spec(text, ceilings=ceilings)
+    assert str(caught.value) == (".pushdock.yml:4: test.resources.memory: 64g is more than "
+                                 "this server allows (PUSHDOCK_MAX_MEMORY=4g)")
+    with pytest.raises(ConfigError, match=r"^\.pushdock\.yml:2: deploy\.resources\.pids: "
+                                          r"1000000 is more .*PUSHDOCK_MAX_PIDS=1024"):
+        parse_spec("deploy:\n  resources: {pids: 1000000}\n", ceilings=ceilings)
+    with pytest.raises(ConfigError, match=r"test\.resources\.cpus: 3 .*PUSHDOCK_MAX_CPUS=2"):
+        parse_spec("test:\n  resources: {cpus: 3}\n", ceilings=ceilings)
+    allowed = parse_spec("test:\n  resources: {cpus: 2, memory: 4g, pids: 1024}\n",
+                         ceilings=ceilings)
+    assert allowed.test.resources.pids == 1024
