@@ -34,7 +34,7 @@ from pipeline.run_resources import kill_run_containers, remove_run_resources
 from pipeline.services import Services
 from pipeline.settings import Settings
 from pipeline.source import Sources
-from pipeline.spec import SPEC_FILENAME, parse_spec
+from pipeline.spec import SPEC_FILENAME, parse_spec, read_spec_file
 from pipeline.steps import StepResult, run_step, step_container_spec
 from pipeline.store import Store
 from pipeline.units import format_duration
@@ -66,7 +66,7 @@ def load_pipeline(workspace: Path, project: Project, reporter: Reporter,
         raise ConfigError(f"{SPEC_FILENAME} must be a regular file")
     if path.is_file():
         reporter.log(f"using {SPEC_FILENAME} from the repository")
-        return parse_spec(path.read_bytes(), SPEC_FILENAME, ceilings)
+        return parse_spec(read_spec_file(path), SPEC_FILENAME, ceilings)
     if project.pipeline is not None:
         reporter.log(f"no {SPEC_FILENAME} in the repository: using the pipeline of "
                      f"{project.path}")

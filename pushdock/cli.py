@@ -97,13 +97,13 @@ def cmd_cancel(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.projects import parse_project
-    from pipeline.spec import SPEC_FILENAME, parse_spec
+    from pipeline.spec import SPEC_FILENAME, parse_spec, read_spec_file
 
     path = Path(args.path)
     if path.is_dir():
         path = path / SPEC_FILENAME
     try:
-        text = path.read_bytes()
+        text = read_spec_file(path) if path.name == SPEC_FILENAME else path.read_bytes()
     except OSError as exc:
         return fail(f"cannot read {path}: {exc.strerror}")
     try:

@@ -233,6 +233,12 @@ def test_cancel_and_run_timeout_stop_a_silent_build(harness: Harness, base_image
     wait_for(lambda: not processes_with(marker), timeout=10, what="the RUN to end")
 
 
+def test_an_oversized_pipeline_fails_the_config_stage(harness: Harness) -> None:
+    _, outcome, _ = harness.run("build: {}\n" + "# padding\n" * 30_000)
+    assert outcome == Outcome(RunStatus.FAILED,
+                              ".pushdock.yml: the file is larger than 256 KiB")
+
+
 def test_cancel_a_queued_run(store: Store) -> None:
     run = store.runs.create(PushEvent(project="shop", branch="main", sha="a" * 40))
     cancelled = cancel_run(store, run.id)

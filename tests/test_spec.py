@@ -5,7 +5,7 @@ import pytest
 from pipeline.ceilings import Ceilings
 from pipeline.config import PipelineSpec
 from pipeline.errors import ConfigError
-from pipeline.spec import parse_spec
+from pipeline.spec import MAX_SPEC_BYTES, parse_spec, read_spec_file
 
 FULL = """\
 build:
@@ -242,3 +242,15 @@ def test_ceilings_refuse_more_than_the_server_allows() -> None:
     allowed = parse_spec("test:\n  resources: {cpus: 2, memory: 4g, pids: 1024}\n",
                          ceilings=ceilings)
     assert allowed.test.resources.pids == 1024
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path) -> None:
+    padding = "# " + "x" * 77 + "\n"  # 80 bytes a line
+    at_limit = "build: {}\n" + padding * ((MAX_SPEC_BYTES - 10) // 80)
+    at_limit += "#" * (MAX_SPEC_BYTES - len(at_limit) - 1) + "\n"
+    assert len(at_limit) == MAX_SPEC_BYTES
+    assert parse_spec(at_limit).build.dockerfile == "Dockerfile"
+    assert error_of(at_limit + "#\n") == ".pushdock.yml: the file is larger than 256 KiB"
+    huge = tmp_path / ".pushdock.yml"
+    huge.write_text(at_limit + padding * 100_000)  # 8 MB
+    assert len(read_spec_file(huge)) == MAX_SPEC_BYTES + 1
