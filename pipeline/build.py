@@ -149,7 +149,8 @@ def _run(command: BuildCommand, lines: LineSplitter, check: Callable[[], None],
 
 def _read(process: subprocess.Popen[bytes], chunks: queue.Queue[bytes | None]) -> None:
     assert process.stdout is not None
-    for line in iter(process.stdout.readline, b""):
+    # At most 64 KiB at once: a line without end must not be held whole.
+    for line in iter(lambda: process.stdout.readline(65536), b""):
         chunks.put(line)
     chunks.put(None)
 
