@@ -28,8 +28,9 @@ import docker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.config import Project  # noqa: E402
 from pipeline.docker_cli import docker_cli  # noqa: E402
-from pipeline.model import Forge, Project  # noqa: E402
+from pipeline.model import Forge  # noqa: E402
 from pipeline.source import Sources  # noqa: E402
 
 BASE = f"pushdock-bench/busybox:{os.getpid()}"
