@@ -3,11 +3,21 @@
 #   script/wheelhouse        # wheels of Pushdock and its dependencies, built on the host
 #   docker build -t pushdock .
 #
-# Installing needs no network: pip reads only wheelhouse/. The base must be Debian-based
-# (bookworm) with Python 3.11+ and `python3 -m venv`; GitPython needs `git`, installed
-# with apt when the base lacks it (that step alone needs Debian's mirrors).
+# pip needs no network: it reads only wheelhouse/. The base must be Debian-based (bookworm)
+# with Python 3.11+ and `python3 -m venv`; GitPython needs `git`, installed with apt when
+# the base lacks it; the docker CLI comes from Debian's docker.io package (these steps
+# alone need Debian's mirrors).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# The worker builds through the docker command line with BuildKit (pipeline/docker_cli.py):
+# Debian's 20.10 client builds with BuildKit by itself. Only its binary is kept; the rest
+# of the package (the engine, containerd) is not needed beside the host's engine.
+FROM ${BASE_IMAGE} AS docker-cli
+RUN apt-get update && cd /tmp && apt-get download docker.io \
+    && dpkg-deb -x docker.io_*.deb /tmp/docker.io && rm -rf /var/lib/apt/lists/*
+
 FROM ${BASE_IMAGE}
+COPY --from=docker-cli /tmp/docker.io/usr/bin/docker /usr/local/bin/docker
 
 ARG DEBIAN_FRONTEND=noninteractive
 RUN if ! command -v git >/dev/null 2>&1; then \

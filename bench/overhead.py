@@ -28,7 +28,9 @@ import docker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.model import Forge, Project  # noqa: E402
+from pipeline.config import Project  # noqa: E402
+from pipeline.docker_cli import docker_cli  # noqa: E402
+from pipeline.model import Forge  # noqa: E402
 from pipeline.source import Sources  # noqa: E402
 
 BASE = f"pushdock-bench/busybox:{os.getpid()}"
@@ -98,7 +100,9 @@ def time_plain(repo: Path, sha: str, clone_dir: Path) -> float:
     work = clone_dir.parent / "plain-work"
     shutil.rmtree(work, ignore_errors=True)
     sh("git", "-C", str(clone_dir), "worktree", "add", "-q", "--detach", str(work), sha)
-    sh("docker", "build", "-q", "-t", tag, str(work))
+    # The same BuildKit build as Pushdock's, by the same CLI.
+    sh(docker_cli(), "build", "-q", "-t", tag, str(work),
+       env={**GIT_ENV, "DOCKER_BUILDKIT": "1"})
     sh("docker", "run", "--rm", tag, "sh", "-c", "test $(cat /lines) -gt 0 && echo ok")
     shutil.rmtree(work, ignore_errors=True)
     sh("git", "-C", str(clone_dir), "worktree", "prune")

@@ -1,81 +1,171 @@
-"""docker build of a run's workspace, streamed into the run log."""
+"""docker build of a run's workspace with BuildKit, streamed into the run log.
+
+The build runs as the `docker` CLI (see docker_cli for why), from an argument list and
+never through a shell, in a process group of its own so that stopping it stops all of it.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+import os
+import queue
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
-from docker.errors import APIError
 
+from pipeline.build_progress import ProgressReader
 from pipeline.config import BuildSpec
+from pipeline.docker_cli import docker_cli
 from pipeline.errors import BuildError
 from pipeline.names import image_labels, image_tag
 from pipeline.reporting import LineSplitter, Reporter
+from pipeline.units import duration_text
 
-_STEP_LINE = re.compile(r"^Step \d+/\d+ : (.*)$")
+_POLL = 0.5  # seconds between looks at a stop while the build prints nothing
+_GRACE = 5.0  # seconds the CLI has to cancel the build on the engine before it is killed
 
 
-def build_kwargs(spec: BuildSpec, workspace: Path, project: str, sha: str) -> dict[str, Any]:
-    """Arguments of the low-level build call (pure, so it is tested on data)."""
+@dataclass(frozen=True)
+class BuildCommand:
+    """The CLI's arguments and environment (pure, so it is tested on data)."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    tag: str
+
+
+def build_command(spec: BuildSpec, workspace: Path, project: str, sha: str, *,
+                  cli: str = "docker", base_env: dict[str, str] | None = None,
+                  secret_files: Mapping[str, Path] | None = None) -> BuildCommand:
     # Like compose: the Dockerfile path is relative to the context.
-    return {
-        "path": str(workspace / spec.context),
-        "dockerfile": spec.dockerfile,
-        "tag": image_tag(project, sha),
-        "buildargs": dict(spec.args),
-        "target": spec.target,
-        "labels": image_labels(project, sha),
-        "rm": True,
-        "forcerm": True,
-        "pull": False,
-        "decode": True,
-    }
+    context = workspace / spec.context
+    tag = image_tag(project, sha)
+    argv = [cli, "build", "--progress=plain", "--file", str(context / spec.dockerfile),
+            "--tag", tag]
+    for name, value in image_labels(project, sha).items():
+        argv += ["--label", f"{name}={value}"]
+    for name, value in spec.args.items():
+        argv += ["--build-arg", f"{name}={value}"]
+    if spec.target:
+        argv += ["--target", spec.target]
+    # A secret goes by file: never in the arguments (`ps` shows them) nor the environment.
+    for name, path in (secret_files or {}).items():
+        argv += ["--secret", f"id={name},src={path}"]
+    argv.append(str(context))
+    env = dict(os.environ if base_env is None else base_env)
+    env.update(DOCKER_BUILDKIT="1", BUILDKIT_PROGRESS="plain", DOCKER_CLI_HINTS="false")
+    return BuildCommand(tuple(argv), env, tag)
 
 
-def build_image(client: docker.DockerClient, spec: BuildSpec, workspace: Path, project: str,
-                sha: str, reporter: Reporter, check: Callable[[], None] = lambda: None) -> str:
-    """Build and tag the image; `check` is called between output chunks to stop early."""
-    kwargs = build_kwargs(spec, workspace, project, sha)
+def check_paths(spec: BuildSpec, workspace: Path) -> None:
     workspace = workspace.resolve()
-    context = Path(kwargs["path"]).resolve()
+    context = (workspace / spec.context).resolve()
     if not context.is_relative_to(workspace) or not context.is_dir():
         raise BuildError(f"build context {spec.context!r} is not a directory in the repository")
-    dockerfile = context / kwargs["dockerfile"]
+    dockerfile = context / spec.dockerfile
     if not dockerfile.resolve().is_relative_to(workspace) or not dockerfile.is_file():
         raise BuildError(f"no {spec.dockerfile} in the repository")
 
-    reporter.log(f"building {kwargs['tag']}")
-    tracker = _InstructionTracker(reporter)
-    lines = LineSplitter(tracker)
+
+@contextmanager
+def secret_files(names: tuple[str, ...], secrets: Mapping[str, str]
+                 ) -> Iterator[dict[str, Path]]:
+    """Each named secret in a file only its owner reads, removed when the build ends."""
+    missing = [name for name in names if name not in secrets]
+    if missing:
+        raise BuildError(f"build.secrets: {', '.join(missing)} "
+                         f"{'is not a secret' if len(missing) == 1 else 'are not secrets'} "
+                         "of the project (its project file's `secrets`)")
+    if not names:
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="pushdock-build-secrets-") as folder:
+        files = {}
+        for name in names:
+            path = Path(folder) / name
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets[name])
+            files[name] = path
+        yield files
+
+
+def build_image(client: docker.DockerClient, spec: BuildSpec, workspace: Path, project: str,
+                sha: str, reporter: Reporter, check: Callable[[], None] = lambda: None, *,
+                secrets: Mapping[str, str] | None = None) -> str:
+    """Build and tag the image; `check` is called at least every half second (and between
+    output lines) and stops the build by raising. `secrets` are the project's: those
+    `spec.secrets` names are mounted for the build's RUNs."""
+    check_paths(spec, workspace)
+    progress = ProgressReader(reporter)
+    with secret_files(spec.secrets, secrets or {}) as files:
+        command = build_command(spec, workspace.resolve(), project, sha, cli=docker_cli(),
+                                secret_files=files)
+        reporter.log(f"building {command.tag}")
+        code = _run(command, LineSplitter(progress), check, spec.timeout)
+    if code != 0:
+        failure = progress.failure()
+        where = f" at `{failure.instruction}`" if failure.instruction else ""
+        raise BuildError(f"docker build failed{where}: {failure.message}")
+    return command.tag
+
+
+def _run(command: BuildCommand, lines: LineSplitter, check: Callable[[], None],
+         timeout: float) -> int:
+    process = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    chunks: queue.Queue[bytes | None] = queue.Queue()
+    reader = threading.Thread(target=_read, args=(process, chunks), name="build-output",
+                              daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
     try:
-        for chunk in client.api.build(**kwargs):
+        while True:
+            try:
+                chunk = chunks.get(timeout=_POLL)
+            except queue.Empty:
+                check()
+                if time.monotonic() > deadline:
+                    raise BuildError(f"build timed out after {duration_text(timeout)}") from None
+                continue
+            if chunk is None:
+                break
+            lines.feed(chunk.decode("utf-8", errors="replace"))
             check()
-            if "stream" in chunk:
-                lines.feed(chunk["stream"])
-            if "error" in chunk:
-                lines.flush()
-                message = str(chunk["error"]).strip()
-                reporter.log(message)
-                where = f" at `{tracker.last}`" if tracker.last else ""
-                raise BuildError(f"docker build failed{where}: {message}")
-    except APIError as exc:
-        raise BuildError(f"docker build failed: {exc.explanation or exc}") from None
-    lines.flush()
-    return kwargs["tag"]
+        lines.flush()
+        return process.wait()
+    finally:
+        _stop(process)
+        reader.join(timeout=_GRACE)
 
 
-class _InstructionTracker:
-    """Passes build output on, remembering the Dockerfile instruction being run."""
+def _read(process: subprocess.Popen[bytes], chunks: queue.Queue[bytes | None]) -> None:
+    assert process.stdout is not None
+    # At most 64 KiB at once: a line without end must not be held whole.
+    for line in iter(lambda: process.stdout.readline(65536), b""):
+        chunks.put(line)
+    chunks.put(None)
 
-    def __init__(self, reporter: Reporter) -> None:
-        self.reporter = reporter
-        self.last = ""
 
-    def log(self, line: str) -> None:
-        step = _STEP_LINE.match(line)
-        if step:
-            self.last = step.group(1)
-        self.reporter.log(line)
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the CLI and all it started: on SIGTERM it cancels the build on the engine."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, _GRACE), (signal.SIGKILL, _GRACE)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -36,6 +36,7 @@ from pipeline.config_rules import (
     POSITIVE_DURATION,
     PROJECT_NAME,
     REPO_PATH,
+    SECRET_NAMES,
     STEP_NAME,
     SWITCH,
     TCP_PORT,
@@ -67,6 +68,10 @@ class BuildSpec:
         STRING_MAP, doc="build arguments"))
     target: str | None = field(default=None, metadata=key(
         OPTIONAL_STRING, doc="a stage of a multi-stage Dockerfile to build"))
+    secrets: tuple[str, ...] = field(default=(), metadata=key(SECRET_NAMES, doc=(
+        "project secrets a `RUN --mount=type=secret,id=NAME` may read; never in the image")))
+    timeout: float = field(default=1800.0, metadata=key(  # seconds
+        POSITIVE_DURATION, doc="the build is stopped after this long, output or not"))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from pipeline.config_keys import DURATION, OPTIONAL_STRING, STRING, Kind, checked, integer
+from pipeline.config_keys import (
+    DURATION,
+    OPTIONAL_STRING,
+    STRING,
+    STRING_LIST,
+    Kind,
+    checked,
+    integer,
+)
 from pipeline.names import is_project_name
 
 if TYPE_CHECKING:
@@ -79,6 +87,13 @@ def service_name(name: str) -> str | None:
         return None
     return (f'"{name}" must be lower-case letters, digits and "-" '
             "(it becomes the service's host name)")
+
+
+def secret_names(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if not _ENV_NAME.match(name):
+            return f'"{name}" is not a secret\'s name (letters, digits and "_")'
+    return None
 
 
 def container_path(path: str) -> str | None:
@@ -165,4 +180,5 @@ STEP_NAME = checked(STRING, step_name, 'letters, digits, "_", "." and "-"')
 CONTAINER_PATH = checked(OPTIONAL_STRING, container_path, "absolute path in the container")
 URL_PATH = checked(Kind("", _url_path), url_path, 'path from "/", or null')
 POSITIVE_DURATION = checked(DURATION, positive, "duration > 0")
+SECRET_NAMES = checked(STRING_LIST, secret_names, "list of the project's secret names")
 TCP_PORT = checked(integer(minimum=1), tcp_port, "TCP port")

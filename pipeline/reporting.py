@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from pipeline.model import StageName, StageStatus
+from pipeline.records.logs import LOG_MAX_LINE, cut_line
 from pipeline.store import Store
 
 MASK = "********"
@@ -54,19 +55,31 @@ class StoreReporter:
 
 
 class LineSplitter:
-    """Turns a stream of text chunks into whole lines (the last partial line kept until flush)."""
+    """Turns a stream of text chunks into whole lines (the last partial line kept until flush);
+    a line longer than `max_line` is cut, and the rest of it never held in memory."""
 
-    def __init__(self, emit: Reporter) -> None:
+    def __init__(self, emit: Reporter, max_line: int = LOG_MAX_LINE) -> None:
         self.emit = emit
         self.buffer = ""
+        self.max_line = max_line
+        self.cutting = False  # the start of the line being read was cut and passed on
 
     def feed(self, chunk: str) -> None:
         self.buffer += chunk.replace("\r\n", "\n")
         *lines, self.buffer = self.buffer.split("\n")
         for line in lines:
+            if self.cutting:  # the end of a line already cut
+                self.cutting = False
+                continue
             self.emit.log(line.rsplit("\r", 1)[-1])  # keep a progress bar's final state only
+        if len(self.buffer) > self.max_line:
+            if not self.cutting:
+                self.emit.log(cut_line(self.buffer, self.max_line))
+            self.cutting = True
+            self.buffer = ""
 
     def flush(self) -> None:
-        if self.buffer:
+        if self.buffer and not self.cutting:
             self.emit.log(self.buffer)
-            self.buffer = ""
+        self.buffer = ""
+        self.cutting = False

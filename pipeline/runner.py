@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 
 from pipeline.build import build_image
+from pipeline.ceilings import Ceilings
 from pipeline.config import PipelineSpec, Project
 from pipeline.control import RunControl
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
@@ -33,7 +34,7 @@ from pipeline.run_resources import kill_run_containers, remove_run_resources
 from pipeline.services import Services
 from pipeline.settings import Settings
 from pipeline.source import Sources
-from pipeline.spec import SPEC_FILENAME, parse_spec
+from pipeline.spec import SPEC_FILENAME, parse_spec, read_spec_file
 from pipeline.steps import StepResult, run_step, step_container_spec
 from pipeline.store import Store
 from pipeline.units import format_duration
@@ -58,13 +59,14 @@ def step_failure(name: str, result: StepResult, *, memory: int, timeout: float) 
     return f"step {name} failed with exit code {result.exit_code}"
 
 
-def load_pipeline(workspace: Path, project: Project, reporter: Reporter) -> PipelineSpec:
+def load_pipeline(workspace: Path, project: Project, reporter: Reporter,
+                  ceilings: Ceilings | None = None) -> PipelineSpec:
     path = workspace / SPEC_FILENAME
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise ConfigError(f"{SPEC_FILENAME} must be a regular file")
     if path.is_file():
         reporter.log(f"using {SPEC_FILENAME} from the repository")
-        return parse_spec(path.read_bytes(), SPEC_FILENAME)
+        return parse_spec(read_spec_file(path), SPEC_FILENAME, ceilings)
     if project.pipeline is not None:
         reporter.log(f"no {SPEC_FILENAME} in the repository: using the pipeline of "
                      f"{project.path}")
@@ -175,13 +177,14 @@ class Runner:
         return outcome
 
     def _config(self, job: RunJob, progress: Progress) -> Progress:
-        spec = load_pipeline(progress.workspace, job.project, self.reporter)
+        spec = load_pipeline(progress.workspace, job.project, self.reporter,
+                             self.settings.ceilings)
         return replace(progress, spec=spec)
 
     def _build(self, job: RunJob, progress: Progress) -> Progress:
         image = build_image(self.docker, progress.pipeline.build, progress.workspace,
                             job.project.name, job.run.sha, self.reporter,
-                            check=self.control.check)
+                            check=self.control.check, secrets=job.project.secrets)
         return replace(progress, image=image)
 
     def _test_stage(self, job: RunJob, progress: Progress) -> Progress:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipeline.ceilings import Ceilings
 from pipeline.errors import ConfigError
 from pipeline.units import parse_size
 
@@ -32,6 +33,10 @@ class Settings:
     resolver_listen: str = DEFAULT_RESOLVER_LISTEN  # where `pushdock resolver` answers
     # How Caddy reaches the resolver (udp/HOST:PORT); None: switches change Caddy's config.
     resolver: str | None = "udp/" + DEFAULT_RESOLVER_LISTEN
+    # The most any step, service or app container of a repository may ask for.
+    max_cpus: float = float(os.cpu_count() or 1)
+    max_memory: int = 4 * 1024**3  # bytes
+    max_pids: int = 4096
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +62,10 @@ class Settings:
             max_body=_size(get("MAX_BODY"), defaults.max_body, "PUSHDOCK_MAX_BODY"),
             proxy_check=get("PROXY_CHECK"),
             resolver_listen=get("RESOLVER_LISTEN") or defaults.resolver_listen,
+            max_cpus=_number(get("MAX_CPUS"), defaults.max_cpus, "PUSHDOCK_MAX_CPUS"),
+            max_memory=_size(get("MAX_MEMORY"), defaults.max_memory, "PUSHDOCK_MAX_MEMORY"),
+            max_pids=int(_number(get("MAX_PIDS"), defaults.max_pids, "PUSHDOCK_MAX_PIDS",
+                                 whole=True)),
         )
         settings = replace(settings, resolver=_resolver(get("RESOLVER"),
                                                         settings.resolver_listen))
@@ -66,6 +75,10 @@ class Settings:
         split_host_port(settings.bind, "PUSHDOCK_BIND")
         split_host_port(settings.resolver_listen, "PUSHDOCK_RESOLVER_LISTEN")
         return settings
+
+    @property
+    def ceilings(self) -> Ceilings:
+        return Ceilings(cpus=self.max_cpus, memory=self.max_memory, pids=self.max_pids)
 
     @property
     def base_url(self) -> str:
@@ -134,3 +147,16 @@ def _size(value: str | None, default: int, name: str) -> int:
     if size <= 0:
         raise ConfigError(f"{name}={value!r} must be more than 0")
     return size
+
+
+def _number(value: str | None, default: float, name: str, *, whole: bool = False) -> float:
+    if value is None:
+        return default
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        kind = "a whole number" if whole else "a number"
+        raise ConfigError(f"{name}={value!r} is not {kind}") from None
+    if not number > 0:
+        raise ConfigError(f"{name}={value!r} must be more than 0")
+    return number

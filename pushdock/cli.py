@@ -99,18 +99,18 @@ def cmd_cancel(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.projects import parse_project
-    from pipeline.spec import SPEC_FILENAME, parse_spec
+    from pipeline.spec import SPEC_FILENAME, parse_spec, read_spec_file
 
     path = Path(args.path)
     if path.is_dir():
         path = path / SPEC_FILENAME
     try:
-        text = path.read_bytes()
+        text = read_spec_file(path) if path.name == SPEC_FILENAME else path.read_bytes()
     except OSError as exc:
         return fail(f"cannot read {path}: {exc.strerror}")
     try:
         if path.name == SPEC_FILENAME:
-            spec = parse_spec(text, str(path))
+            spec = parse_spec(text, str(path), settings.ceilings)
             say(f"{path}: ok ({len(spec.test.steps)} test steps)")
         else:
             project = parse_project(text, path)

@@ -286,3 +286,19 @@ class RecordingServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=10)
+
+
+def processes_with(marker: str) -> list[int]:
+    """Processes on this machine whose command line holds `marker` (a build's RUN runs on
+    the engine's machine, which is this one in the tests)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # it ended meanwhile
+        if marker.encode() in command:
+            found.append(int(entry.name))
+    return found

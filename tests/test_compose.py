@@ -149,6 +149,8 @@ def test_push_deploys_through_the_stack_and_a_worker_restart_loses_nothing(
     assert run["status"] == "success", f"{run['reason']}\n{log}\n{compose.logs()}"
     assert [s["status"] for s in run["stages"]] == ["success"] * 5
     assert "service svc: ready" in log and "tests pass" in log
+    # The worker's docker CLI built it with BuildKit: its plain progress is in the log.
+    assert re.search(r"^#\d+ \[\d+/\d+\] COPY www /www$", log, re.MULTILINE), log
     assert compose.served(host) == (200, "v1")
 
     # Caddy's admin API answers the workers, but not the apps beside it on the apps network

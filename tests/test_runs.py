@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -18,7 +19,7 @@ from pipeline.reporting import MASK, Masker, StoreReporter
 from pipeline.runner import Outcome, Runner
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import ManualClock, SampleRepo, log_lines, wait_for
+from tests.support import ManualClock, SampleRepo, log_lines, processes_with, wait_for
 from workers.actions import cancel_run
 from workers.errors import RunNotActive
 from workers.queue import job_connection, submit_run
@@ -56,12 +57,14 @@ class Harness:
         self.store.runs.finish(run.id, outcome.status, outcome.reason)
         return outcome, log_lines(self.store, run.id)
 
-    def start(self, run: Run) -> Background:
-        """Execute the run in a thread, and wait until its step has printed `started`."""
+    def start(self, run: Run, started: str = "started") -> Background:
+        """Execute the run in a thread, and wait until its step has printed `started` (or a
+        build's RUN has: "#6 0.32 started")."""
         result: list[Outcome] = []
         thread = threading.Thread(target=lambda: result.append(self.execute(run)[0]))
         thread.start()
-        wait_for(lambda: "started" in log_lines(self.store, run.id),
+        wait_for(lambda: any(line == started or line.endswith(f" {started}")
+                             for line in log_lines(self.store, run.id)),
                  timeout=60, what="the step to start")
         return Background(thread, result)
 
@@ -191,7 +194,19 @@ def test_a_failing_build_quotes_the_line(harness: Harness, base_image: str) -> N
     _, outcome, lines = harness.run("{}\n", files={"Dockerfile": dockerfile})
     assert outcome.status is RunStatus.FAILED
     assert "`RUN echo compiling && exit 2`" in outcome.reason
-    assert "compiling" in lines
+    # BuildKit's plain progress: "#5 0.231 compiling", the RUN's own line after its vertex
+    assert "compiling" in [line.split(" ", 2)[-1] for line in lines]
+
+
+def test_build_secrets_are_mounted_and_masked(harness: Harness, base_image: str) -> None:
+    dockerfile = (f"FROM {base_image}\nRUN echo {harness.project.name}\n"  # never cached
+                  "RUN --mount=type=secret,id=API_TOKEN "
+                  "echo \"got $(cat /run/secrets/API_TOKEN)\"\n")
+    _, outcome, lines = harness.run("build: {secrets: [API_TOKEN]}\n",
+                                    files={"Dockerfile": dockerfile})
+    assert outcome.status is RunStatus.SUCCESS, outcome.reason
+    assert any(line.endswith("got ********") for line in lines), lines
+    assert not any("s3cr3t-value" in line for line in lines)
 
 
 def test_cancel_a_running_run(harness: Harness) -> None:
@@ -200,6 +215,28 @@ def test_cancel_a_running_run(harness: Harness) -> None:
     background = harness.start(run)
     cancel_run(harness.store, run.id, "cancelled by dev")
     assert background.outcomes() == [Outcome(RunStatus.CANCELLED, "cancelled by dev")]
+
+
+def test_cancel_and_run_timeout_stop_a_silent_build(harness: Harness, base_image: str) -> None:
+    marker = f"sleeper-{uuid.uuid4().hex[:12]}"
+    dockerfile = f"FROM {base_image}\nRUN echo {marker}; sleep 600; echo {marker} slept\n"
+    run = harness.create("{}\n", files={"Dockerfile": dockerfile})
+    background = harness.start(run, started=marker)
+    assert processes_with(marker), "the RUN is seen while it runs"
+    cancel_run(harness.store, run.id, "cancelled by dev")
+    assert background.outcomes() == [Outcome(RunStatus.CANCELLED, "cancelled by dev")]
+    wait_for(lambda: not processes_with(marker), timeout=10, what="the RUN to end")
+
+    harness.project = replace(harness.project, timeout=3.0)
+    run, outcome, _ = harness.run("{}\n", version="v2", files={"Dockerfile": dockerfile})
+    assert outcome == Outcome(RunStatus.FAILED, "run timed out after 3.0s")
+    wait_for(lambda: not processes_with(marker), timeout=10, what="the RUN to end")
+
+
+def test_an_oversized_pipeline_fails_the_config_stage(harness: Harness) -> None:
+    _, outcome, _ = harness.run("build: {}\n" + "# padding\n" * 30_000)
+    assert outcome == Outcome(RunStatus.FAILED,
+                              ".pushdock.yml: the file is larger than 256 KiB")
 
 
 def test_cancel_a_queued_run(store: Store) -> None:

@@ -86,3 +86,14 @@ def test_only_a_resolver_listening_here_is_started_by_up() -> None:
     assert not Settings.from_env({"PUSHDOCK_RESOLVER": "off"}).resolver_is_local
     assert Settings.from_env({"PUSHDOCK_RESOLVER_LISTEN": "[::1]:5380"}).resolver == \
         "udp/[::1]:5380"
+
+
+def test_ceilings_of_what_repositories_ask() -> None:
+    ceilings = Settings.from_env({"PUSHDOCK_MAX_CPUS": "1.5", "PUSHDOCK_MAX_MEMORY": "2g",
+                                  "PUSHDOCK_MAX_PIDS": "512"}).ceilings
+    assert (ceilings.cpus, ceilings.memory, ceilings.pids) == (1.5, 2 * 1024**3, 512)
+    defaults = Settings.from_env({}).ceilings
+    assert defaults.memory == 4 * 1024**3 and defaults.pids == 4096 and defaults.cpus >= 1
+    for name, bad in (("MAX_CPUS", "lots"), ("MAX_PIDS", "1.5"), ("MAX_MEMORY", "0")):
+        with pytest.raises(ConfigError, match=f"PUSHDOCK_{name}"):
+            Settings.from_env({f"PUSHDOCK_{name}": bad})

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.ceilings import Ceilings
 from pipeline.config import PipelineSpec
 from pipeline.errors import ConfigError
-from pipeline.spec import parse_spec
+from pipeline.spec import MAX_SPEC_BYTES, parse_spec, read_spec_file
 
 FULL = """\
 build:
@@ -216,3 +217,41 @@ def test_unknown_keys_name_every_key_allowed_in_order() -> None:
     assert error_of("test:\n  services:\n    db: {image: x, ports: [1]}\n") == (
         ".pushdock.yml:3: test.services.db.ports: unknown key (allowed here: image, env, "
         "command, ready, deadline)")
+
+
+def test_build_secrets_are_names() -> None:
+    spec = parse_spec("build:\n  secrets: [NPM_TOKEN, API_KEY]\n")
+    assert spec.build.secrets == ("NPM_TOKEN", "API_KEY")
+    assert parse_spec("").build.secrets == ()
+    assert error_of("build:\n  secrets: [npm-token]\n").startswith(
+        '.pushdock.yml:2: build.secrets: "npm-token" is not a secret\'s name')
+
+
+def test_ceilings_refuse_more_than_the_server_allows() -> None:
+    ceilings = Ceilings(cpus=2, memory=4 * 1024**3, pids=1024)
+    text = "test:\n  resources:\n    cpus: 1\n    memory: 64g\n"
+    assert parse_spec(text).test.resources.memory == 64 * 1024**3  # no ceilings: as written
+    with pytest.raises(ConfigError) as caught:
+        parse_spec(text, ceilings=ceilings)
+    assert str(caught.value) == (".pushdock.yml:4: test.resources.memory: 64g is more than "
+                                 "this server allows (PUSHDOCK_MAX_MEMORY=4g)")
+    with pytest.raises(ConfigError, match=r"^\.pushdock\.yml:2: deploy\.resources\.pids: "
+                                          r"1000000 is more .*PUSHDOCK_MAX_PIDS=1024"):
+        parse_spec("deploy:\n  resources: {pids: 1000000}\n", ceilings=ceilings)
+    with pytest.raises(ConfigError, match=r"test\.resources\.cpus: 3 .*PUSHDOCK_MAX_CPUS=2"):
+        parse_spec("test:\n  resources: {cpus: 3}\n", ceilings=ceilings)
+    allowed = parse_spec("test:\n  resources: {cpus: 2, memory: 4g, pids: 1024}\n",
+                         ceilings=ceilings)
+    assert allowed.test.resources.pids == 1024
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path) -> None:
+    padding = "# " + "x" * 77 + "\n"  # 80 bytes a line
+    at_limit = "build: {}\n" + padding * ((MAX_SPEC_BYTES - 10) // 80)
+    at_limit += "#" * (MAX_SPEC_BYTES - len(at_limit) - 1) + "\n"
+    assert len(at_limit) == MAX_SPEC_BYTES
+    assert parse_spec(at_limit).build.dockerfile == "Dockerfile"
+    assert error_of(at_limit + "#\n") == ".pushdock.yml: the file is larger than 256 KiB"
+    huge = tmp_path / ".pushdock.yml"
+    huge.write_text(at_limit + padding * 100_000)  # 8 MB
+    assert len(read_spec_file(huge)) == MAX_SPEC_BYTES + 1

@@ -10,6 +10,16 @@ from pipeline.records.connection import reachable
 from pipeline.records.keys import run_key
 
 LOG_MAX_LINES = 100_000  # per run; older lines are trimmed (approximately) from the stream
+# A step's output must not grow Redis without end: a line is cut past LOG_MAX_LINE
+# characters, and a run's log takes no more than LOG_MAX_BYTES (then one line saying so).
+LOG_MAX_LINE = 64 * 1024
+LOG_MAX_BYTES = 64 * 1024 * 1024
+
+
+def cut_line(line: str, limit: int = LOG_MAX_LINE) -> str:
+    if len(line) <= limit:
+        return line
+    return line[:limit] + f" … [line cut: longer than {limit // 1024} KiB]"
 
 
 @dataclass(frozen=True)
@@ -23,16 +33,29 @@ def log_key(run_id: str) -> str:
     return run_key(run_id, "log")
 
 
+def log_bytes_key(run_id: str) -> str:
+    return run_key(run_id, "log-bytes")
+
+
 def _entries(raw: list[tuple[str, dict[str, str]]]) -> list[LogEntry]:
     return [LogEntry(entry_id, f.get("stage", ""), f.get("line", "")) for entry_id, f in raw]
 
 
 class RunLogs:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, max_bytes: int = LOG_MAX_BYTES) -> None:
         self.redis = client
+        self.max_bytes = max_bytes
 
     def append(self, run_id: str, line: str, *, stage: str = "") -> None:
+        line = cut_line(line)
+        size = len(line.encode("utf-8", errors="replace"))
         with reachable():
+            total = int(self.redis.incrby(log_bytes_key(run_id), size))
+            if total - size >= self.max_bytes:
+                return  # full: the line that said so is the last
+            if total > self.max_bytes:
+                line = (f"the log stops here: it reached {self.max_bytes // (1024 * 1024)} MiB "
+                        "(the run goes on)")
             self.redis.xadd(log_key(run_id), {"line": line, "stage": stage},
                             maxlen=LOG_MAX_LINES, approximate=True)
 
