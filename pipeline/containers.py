@@ -8,9 +8,10 @@ devices, capabilities or privileges, because there is no field for them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.config import Resources
+if TYPE_CHECKING:  # only named in annotations: the supervisor loads no config
+    from pipeline.config import Resources
 
 
 @dataclass(frozen=True)

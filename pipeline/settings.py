@@ -6,10 +6,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.ceilings import Ceilings
 from pipeline.errors import ConfigError
 from pipeline.units import parse_size
+
+if TYPE_CHECKING:
+    from pipeline.ceilings import Ceilings
 
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
 DEFAULT_RESOLVER_LISTEN = "127.0.0.1:5380"
@@ -78,6 +81,9 @@ class Settings:
 
     @property
     def ceilings(self) -> Ceilings:
+        # Imported here: the config checks load only where a repo file is read.
+        from pipeline.ceilings import Ceilings
+
         return Ceilings(cpus=self.max_cpus, memory=self.max_memory, pids=self.max_pids)
 
     @property

@@ -69,3 +69,26 @@ def test_modules_and_functions_are_small(package: str) -> None:
     functions = [f"{path.relative_to(ROOT)}: {name}" for path in modules(package)
                  for name in long_functions(ast.parse(path.read_text()))]
     assert functions == []
+
+
+# What each small process must not load at rest: their memory is most of an idle
+# `pushdock up` (bench/idle_memory.py).
+HEAVY = {"redis", "requests", "docker", "git", "yaml", "dns", "flask", "rq"}
+
+
+@pytest.mark.parametrize(("entry", "allowed"), [
+    ("pushdock.up", set()),  # the supervisor
+    ("pipeline.deploy.resolver", {"dns"}),
+    ("webhooks.wsgi", {"redis", "yaml", "flask", "rq"}),
+    ("workers.process", {"redis", "requests", "docker", "yaml", "rq"}),
+])
+def test_processes_load_only_what_they_use(entry: str, allowed: set[str]) -> None:
+    import subprocess
+    import sys
+
+    code = (f"import sys, {entry}; "
+            "print(' '.join(sorted({name.split('.')[0] for name in sys.modules})))")
+    env = {"PUSHDOCK_REDIS_URL": "redis://127.0.0.1:1/0", "PATH": "/usr/bin:/bin"}
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
+                            capture_output=True, text=True, timeout=60).stdout.split()
+    assert sorted(HEAVY & set(loaded) - allowed) == []

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pipeline.config import DeploySpec
 from pipeline.containers import ContainerSpec
 from pipeline.model import Color
 from pipeline.names import (
@@ -16,6 +15,9 @@ from pipeline.names import (
     upstream_name,
 )
 from pipeline.upstream import Upstream
+
+if TYPE_CHECKING:  # only named in annotations: the supervisor loads no config
+    from pipeline.config import DeploySpec
 
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL when an old color is stopped
 PORT_VARIABLE = "PORT"  # where an app learns the port to listen on; read back by recovery
