@@ -209,7 +209,7 @@ class Bench:
             f"FROM {BASE}\nCOPY www /www\nEXPOSE 8000\n"
             'CMD ["httpd", "-f", "-p", "8000", "-h", "/www"]\n')
         sha = uuid.uuid4().hex + uuid.uuid4().hex[:8]
-        image = build_image(self.docker, BuildSpec(), context, self.project, sha, Timing())
+        image = build_image(BuildSpec(), context, self.project, sha, Timing())
         return image, sha
 
     def build_base(self) -> None:

@@ -18,8 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-
 from pipeline.build_progress import ProgressReader
 from pipeline.config import BuildSpec
 from pipeline.docker_cli import docker_cli
@@ -97,8 +95,8 @@ def secret_files(names: tuple[str, ...], secrets: Mapping[str, str]
         yield files
 
 
-def build_image(client: docker.DockerClient, spec: BuildSpec, workspace: Path, project: str,
-                sha: str, reporter: Reporter, check: Callable[[], None] = lambda: None, *,
+def build_image(spec: BuildSpec, workspace: Path, project: str, sha: str, reporter: Reporter,
+                check: Callable[[], None] = lambda: None, *,
                 secrets: Mapping[str, str] | None = None) -> str:
     """Build and tag the image; `check` is called at least every half second (and between
     output lines) and stops the build by raising. `secrets` are the project's: those
@@ -132,14 +130,14 @@ def _run(command: BuildCommand, lines: LineSplitter, check: Callable[[], None],
             try:
                 chunk = chunks.get(timeout=_POLL)
             except queue.Empty:
-                check()
-                if time.monotonic() > deadline:
-                    raise BuildError(f"build timed out after {duration_text(timeout)}") from None
-                continue
+                chunk = b""
+            # Between lines and while it is silent alike: a chatty build has its deadline too.
+            check()
+            if time.monotonic() > deadline:
+                raise BuildError(f"build timed out after {duration_text(timeout)}")
             if chunk is None:
                 break
             lines.feed(chunk.decode("utf-8", errors="replace"))
-            check()
         lines.flush()
         return process.wait()
     finally:

@@ -182,7 +182,7 @@ class Runner:
         return replace(progress, spec=spec)
 
     def _build(self, job: RunJob, progress: Progress) -> Progress:
-        image = build_image(self.docker, progress.pipeline.build, progress.workspace,
+        image = build_image(progress.pipeline.build, progress.workspace,
                             job.project.name, job.run.sha, self.reporter,
                             check=self.control.check, secrets=job.project.secrets)
         return replace(progress, image=image)

@@ -29,7 +29,7 @@ def served(caddy: CaddyProcess, host: str) -> str:
 def image_of(docker_client, repo: SampleRepo, project: str, version: str, **files: str) -> tuple[
         str, str]:
     sha = repo.commit(version, files=files or None)
-    return build_image(docker_client, BuildSpec(), repo.path, project, sha, Lines()), sha
+    return build_image(BuildSpec(), repo.path, project, sha, Lines()), sha
 
 
 def request(project: str, image: str, sha: str, run: str, spec: DeploySpec = FAST

@@ -64,13 +64,13 @@ def test_cache_mount_persists_and_copy_chmod(docker_client, base_image: str,
 
     first = sample_repo.commit("v1", files=dockerfile("first-stamp"))
     lines = Lines()
-    tag = build_image(docker_client, BuildSpec(), sample_repo.path, project_name, first, lines)
+    tag = build_image(BuildSpec(), sample_repo.path, project_name, first, lines)
     assert any(line.endswith("before: nothing") for line in lines.lines)
     assert run_in(docker_client, tag, "stat", "-c", "%a", "/tool.sh") == "750"
 
     second = sample_repo.commit("v2", files=dockerfile("second-stamp"))
     lines = Lines()
-    build_image(docker_client, BuildSpec(), sample_repo.path, project_name, second, lines)
+    build_image(BuildSpec(), sample_repo.path, project_name, second, lines)
     assert any(line.endswith("before: first-stamp") for line in lines.lines)
 
 
@@ -84,7 +84,7 @@ def test_layer_cache_target_args_and_labels(docker_client, base_image: str,
         "FROM app AS extra\n"
         "RUN touch /extra\n")})
     spec = BuildSpec(dockerfile="build/App.dockerfile", args={"FLAVOUR": "mint"}, target="app")
-    tag = build_image(docker_client, spec, sample_repo.path, project_name, sha, Lines())
+    tag = build_image(spec, sample_repo.path, project_name, sha, Lines())
     image = docker_client.images.get(tag)
     assert image.labels["pushdock.project"] == project_name
     assert image.labels["pushdock.sha"] == sha
@@ -92,7 +92,7 @@ def test_layer_cache_target_args_and_labels(docker_client, base_image: str,
     assert run_in(docker_client, tag, "sh", "-c", "test -e /extra || echo absent") == "absent"
 
     lines = Lines()
-    build_image(docker_client, spec, sample_repo.path, project_name, sha, lines)
+    build_image(spec, sample_repo.path, project_name, sha, lines)
     # "#7 [app 2/2] RUN echo ...", then "#7 CACHED": the layer was not built again.
     run_vertex = next(line.split()[0] for line in lines.lines if "RUN echo" in line)
     assert f"{run_vertex} CACHED" in lines.lines
@@ -107,7 +107,7 @@ def test_a_secret_is_readable_in_the_run_and_absent_from_the_image(
         "RUN --mount=type=secret,id=API_TOKEN sha256sum /run/secrets/API_TOKEN > /proof\n"
         "RUN --mount=type=secret,id=API_TOKEN ls -l /run/secrets/API_TOKEN\n")})
     lines = Lines()
-    tag = build_image(docker_client, BuildSpec(secrets=("API_TOKEN",)), sample_repo.path,
+    tag = build_image(BuildSpec(secrets=("API_TOKEN",)), sample_repo.path,
                       project_name, sha, lines, secrets={"API_TOKEN": value, "OTHER": "x"})
     digest = hashlib.sha256(value.encode()).hexdigest()
     assert run_in(docker_client, tag, "cat", "/proof").split()[0] == digest
@@ -133,7 +133,7 @@ def test_a_secret_the_project_lacks_is_refused(docker_client, base_image: str,
                                                 sample_repo: SampleRepo) -> None:
     sha = sample_repo.commit("v1")
     with pytest.raises(BuildError, match=r"build\.secrets: NPM_TOKEN is not a secret"):
-        build_image(docker_client, BuildSpec(secrets=("NPM_TOKEN",)), sample_repo.path,
+        build_image(BuildSpec(secrets=("NPM_TOKEN",)), sample_repo.path,
                     project_name, sha, Lines(), secrets={"API_TOKEN": "x"})
 
 
@@ -159,7 +159,21 @@ def test_build_timeout_stops_a_silent_build(docker_client, base_image: str,
     sha = sample_repo.commit("v1", files=sleeper(base_image, marker))
     lines = Lines()
     with pytest.raises(BuildError, match="build timed out after 5s"):
-        build_image(docker_client, BuildSpec(timeout=5), sample_repo.path, project_name, sha,
+        build_image(BuildSpec(timeout=5), sample_repo.path, project_name, sha,
                     lines)
     assert any(line.endswith(f" {marker}") for line in lines.lines), "the RUN never ran"
+    wait_for(lambda: not processes_with(marker), timeout=10, what="the RUN to end")
+
+
+def test_build_timeout_stops_a_build_that_keeps_printing(base_image: str, project_name: str,
+                                                         sample_repo: SampleRepo) -> None:
+    marker = f"chatty-{uuid.uuid4().hex[:12]}"
+    dockerfile = (f"FROM {base_image}\n"
+                  f"RUN i=0; while [ $i -lt 6000 ]; do echo {marker} $i; sleep 0.1; "
+                  "i=$((i + 1)); done\n")
+    sha = sample_repo.commit("v1", files={"Dockerfile": dockerfile})
+    lines = Lines()
+    with pytest.raises(BuildError, match="build timed out after 5s"):
+        build_image(BuildSpec(timeout=5), sample_repo.path, project_name, sha, lines)
+    assert sum(marker in line for line in lines.lines) > 5  # it printed all along
     wait_for(lambda: not processes_with(marker), timeout=10, what="the RUN to end")

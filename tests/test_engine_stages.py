@@ -17,7 +17,7 @@ def test_build_streams_and_tags(docker_client, base_image: str, project_name: st
                                 sample_repo: SampleRepo) -> None:
     sha = sample_repo.commit("v1")
     lines = Lines()
-    tag = build_image(docker_client, BuildSpec(), sample_repo.path, project_name, sha, lines)
+    tag = build_image(BuildSpec(), sample_repo.path, project_name, sha, lines)
     assert tag == f"{project_name}:{sha}"
     image = docker_client.images.get(tag)
     assert image.labels["pushdock.project"] == project_name
@@ -32,7 +32,7 @@ def test_failing_build_quotes_the_instruction(docker_client, base_image: str,
     sha = sample_repo.commit("v1", files={"Dockerfile": f"FROM {base_image}\n"
                                           "RUN echo compiling && exit 3\n"})
     with pytest.raises(BuildError) as caught:
-        build_image(docker_client, BuildSpec(), sample_repo.path, project_name, sha, Lines())
+        build_image(BuildSpec(), sample_repo.path, project_name, sha, Lines())
     message = str(caught.value)
     assert "RUN echo compiling && exit 3" in message
     assert "exit code: 3" in message
@@ -40,7 +40,7 @@ def test_failing_build_quotes_the_instruction(docker_client, base_image: str,
 
 def test_missing_dockerfile(docker_client, project_name: str, tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="no Dockerfile"):
-        build_image(docker_client, BuildSpec(), tmp_path, project_name, "a" * 40, Lines())
+        build_image(BuildSpec(), tmp_path, project_name, "a" * 40, Lines())
 
 
 def step(docker_client, base_image: str, project_name: str, run: str,

@@ -38,7 +38,6 @@ blueprint = Blueprint("pages", __name__)
 RUNS_PER_PAGE = 25
 SHA_PREFIX = re.compile(r"^[0-9a-f]{4,64}$")  # how a person names a commit
 LOG_LINES_ON_PAGE = 1_000  # the rest is one click away, as plain text
-HISTORY_FOR_SINCE = DEPLOYMENTS_KEPT  # all the store keeps
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def live_since(names: list[str], lives: dict[str, LiveApp]) -> dict[str, float]:
             continue
         found = went_live(live, [newest])
         if found is None:
-            found = went_live(live, store.deployments.history(name, limit=HISTORY_FOR_SINCE))
+            found = went_live(live, store.deployments.history(name, limit=DEPLOYMENTS_KEPT))
         if found is not None:
             since[name] = found
     return since

@@ -16,6 +16,7 @@ import threading
 import redis
 from rq import Worker
 
+from pipeline.docker_cli import docker_cli
 from pipeline.engine import connect_docker
 from pipeline.errors import PushdockError
 from pipeline.names import worker_prefix
@@ -67,6 +68,12 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
     assert settings.redis_url
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     tidy_up(settings)
+    try:
+        # Found once here: each job's work horse is forked from this process and inherits
+        # the answer, instead of asking every docker on PATH again for each build.
+        log.info("builds with %s", docker_cli())
+    except PushdockError as exc:
+        log.warning("%s", exc)  # each build fails with the same reason
     # Before taking jobs: routes a restarted Caddy lost come back, and deploys a killed
     # worker left half-done end with exactly one color serving.
     recover(settings, say=lambda line: print(f"pushdock worker: {line}", flush=True))

@@ -49,10 +49,8 @@ def _stages(data: dict[str, str]) -> tuple[StageRecord, ...]:
     if legacy.startswith("["):  # not written since the upgrade (see run_scripts.UPGRADE)
         return tuple(StageRecord(StageName(s["name"]), StageStatus(s["status"]), s["started"],
                                  s["finished"]) for s in json.loads(legacy))
+    # Every stage written is in the order: SET_STAGE appends one the run was not created with.
     names = [StageName(name) for name in data.get(ORDER, "").split(",") if name]
-    # A stage set that the run was not created with comes after the others.
-    names += [name for name in StageName
-              if name not in names and stage_field(name, STATUS) in data]
     return tuple(
         StageRecord(name, StageStatus(data[stage_field(name, STATUS)]),
                     _optional_float(data.get(stage_field(name, STARTED))),

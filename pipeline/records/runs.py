@@ -52,6 +52,10 @@ def active_of_branch(project: str, branch: str) -> str:
 class RunRecords:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        # By their digest (EVALSHA): a stage change sends its arguments, not the script.
+        self._start = client.register_script(START)
+        self._set_stage = client.register_script(SET_STAGE)
+        self._upgrade = client.register_script(UPGRADE)
 
     def create(self, event: PushEvent, *, trigger: str = "push",
                stages: tuple[StageName, ...] = (),
@@ -133,21 +137,21 @@ class RunRecords:
     def start(self, run_id: str) -> bool:
         """A queued run is running from now; False when it is not queued (any more)."""
         with reachable():
-            return bool(self.redis.eval(START, 1, run_key(run_id), repr(time.time())))
+            return bool(self._start(keys=[run_key(run_id)], args=[repr(time.time())]))
 
     def set_stage(self, run_id: str, name: StageName, status: StageStatus) -> None:
         change = ("start" if status is StageStatus.RUNNING
                   else "mark" if status in (StageStatus.SKIPPED, StageStatus.PENDING) else "end")
         with reachable():
-            written = self.redis.eval(SET_STAGE, 1, run_key(run_id), name.value, status.value,
-                                      repr(time.time()), change)
+            written = self._set_stage(keys=[run_key(run_id)],
+                                      args=[name.value, status.value, repr(time.time()), change])
         if not written:
             raise KeyError(run_id)
 
     def finish(self, run_id: str, status: RunStatus, reason: str = "") -> Run:
         """End the run; a stage still open ends with it. Returns the finished run."""
         with reachable():
-            self.redis.eval(UPGRADE, 1, run_key(run_id))
+            self._upgrade(keys=[run_key(run_id)])
         run = self.get(run_id)
         if run is None:
             raise KeyError(run_id)
