@@ -41,23 +41,35 @@ def _entries(raw: list[tuple[str, dict[str, str]]]) -> list[LogEntry]:
     return [LogEntry(entry_id, f.get("stage", ""), f.get("line", "")) for entry_id, f in raw]
 
 
+# Counts the line's bytes and appends it unless the log is full, in one round trip: a
+# step's every output line comes here. KEYS: the stream, its byte count. ARGV: the line, its
+# stage, its size, the byte limit, the line limit, the line that says the log is full.
+_APPEND = """
+local size = tonumber(ARGV[3])
+local limit = tonumber(ARGV[4])
+local total = redis.call('INCRBY', KEYS[2], size)
+if total - size >= limit then return 0 end
+local line = ARGV[1]
+if total > limit then line = ARGV[6] end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], '*', 'line', line, 'stage', ARGV[2])
+return 1
+"""
+
+
 class RunLogs:
     def __init__(self, client: redis.Redis, max_bytes: int = LOG_MAX_BYTES) -> None:
         self.redis = client
         self.max_bytes = max_bytes
+        self._append = client.register_script(_APPEND)
 
     def append(self, run_id: str, line: str, *, stage: str = "") -> None:
         line = cut_line(line)
-        size = len(line.encode("utf-8", errors="replace"))
+        full = (f"the log stops here: it reached {self.max_bytes // (1024 * 1024)} MiB "
+                "(the run goes on)")
         with reachable():
-            total = int(self.redis.incrby(log_bytes_key(run_id), size))
-            if total - size >= self.max_bytes:
-                return  # full: the line that said so is the last
-            if total > self.max_bytes:
-                line = (f"the log stops here: it reached {self.max_bytes // (1024 * 1024)} MiB "
-                        "(the run goes on)")
-            self.redis.xadd(log_key(run_id), {"line": line, "stage": stage},
-                            maxlen=LOG_MAX_LINES, approximate=True)
+            self._append(keys=[log_key(run_id), log_bytes_key(run_id)],
+                         args=[line, stage, len(line.encode("utf-8", errors="replace")),
+                               self.max_bytes, LOG_MAX_LINES, full])
 
     def read(self, run_id: str, after: str = "0", count: int = 10_000) -> list[LogEntry]:
         """Entries after the given entry id, oldest first."""
