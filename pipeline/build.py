@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.build_bounds import BuildGuard
 from pipeline.build_progress import ProgressReader
 from pipeline.config import BuildSpec
 from pipeline.docker_cli import docker_cli
@@ -97,12 +98,17 @@ def secret_files(names: tuple[str, ...], secrets: Mapping[str, str]
 
 def build_image(spec: BuildSpec, workspace: Path, project: str, sha: str, reporter: Reporter,
                 check: Callable[[], None] = lambda: None, *,
-                secrets: Mapping[str, str] | None = None) -> str:
+                secrets: Mapping[str, str] | None = None,
+                guard: BuildGuard | None = None) -> str:
     """Build and tag the image; `check` is called at least every half second (and between
     output lines) and stops the build by raising. `secrets` are the project's: those
-    `spec.secrets` names are mounted for the build's RUNs."""
+    `spec.secrets` names are mounted for the build's RUNs. `guard` holds the build steps'
+    memory and processes: no build starts unless its bounds are in place."""
     check_paths(spec, workspace)
     progress = ProgressReader(reporter)
+    if guard is not None:
+        guard.ensure()
+    mark = guard.mark() if guard is not None else 0
     with secret_files(spec.secrets, secrets or {}) as files:
         command = build_command(spec, workspace.resolve(), project, sha, cli=docker_cli(),
                                 secret_files=files)
@@ -111,7 +117,10 @@ def build_image(spec: BuildSpec, workspace: Path, project: str, sha: str, report
     if code != 0:
         failure = progress.failure()
         where = f" at `{failure.instruction}`" if failure.instruction else ""
-        raise BuildError(f"docker build failed{where}: {failure.message}")
+        bounds = guard.explain(mark, killed=failure.killed,
+                               cannot_fork=failure.cannot_fork) if guard else None
+        raise BuildError(f"{bounds}{where}" if bounds else
+                         f"docker build failed{where}: {failure.message}")
     return command.tag
 
 

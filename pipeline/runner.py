@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 
 from pipeline.build import build_image
+from pipeline.build_bounds import build_guard
 from pipeline.ceilings import Ceilings
 from pipeline.config import PipelineSpec, Project
 from pipeline.control import RunControl
@@ -184,7 +185,8 @@ class Runner:
     def _build(self, job: RunJob, progress: Progress) -> Progress:
         image = build_image(progress.pipeline.build, progress.workspace,
                             job.project.name, job.run.sha, self.reporter,
-                            check=self.control.check, secrets=job.project.secrets)
+                            check=self.control.check, secrets=job.project.secrets,
+                            guard=build_guard(self.docker.info(), self.settings))
         return replace(progress, image=image)
 
     def _test_stage(self, job: RunJob, progress: Progress) -> Progress:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_BODY = 25 * 1024 * 1024
 DEFAULT_RESOLVER_LISTEN = "127.0.0.1:5380"
+_OFF = ("off", "none", "false", "0", "no")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class Settings:
     max_cpus: float = float(os.cpu_count() or 1)
     max_memory: int = 4 * 1024**3  # bytes
     max_pids: int = 4096
+    # All build steps on the engine together (see pipeline/build_bounds.py).
+    build_memory: int = 2 * 1024**3  # bytes
+    build_pids: int = 1024
+    build_bounds: bool = True  # False: builds run unbounded (every repository trusted)
+    cgroup_root: Path = Path("/sys/fs/cgroup")  # the engine host's cgroups, as seen here
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +75,12 @@ class Settings:
             max_memory=_size(get("MAX_MEMORY"), defaults.max_memory, "PUSHDOCK_MAX_MEMORY"),
             max_pids=int(_number(get("MAX_PIDS"), defaults.max_pids, "PUSHDOCK_MAX_PIDS",
                                  whole=True)),
+            build_memory=_size(get("BUILD_MEMORY"), defaults.build_memory,
+                               "PUSHDOCK_BUILD_MEMORY"),
+            build_pids=int(_number(get("BUILD_PIDS"), defaults.build_pids,
+                                   "PUSHDOCK_BUILD_PIDS", whole=True)),
+            build_bounds=(get("BUILD_BOUNDS") or "on").lower() not in _OFF,
+            cgroup_root=Path(get("CGROUP_ROOT") or defaults.cgroup_root),
         )
         settings = replace(settings, resolver=_resolver(get("RESOLVER"),
                                                         settings.resolver_listen))
@@ -132,7 +144,7 @@ def split_host_port(value: str, name: str) -> tuple[str, int]:
 
 def _resolver(value: str | None, listen: str) -> str | None:
     """Caddy's address of the resolver: PUSHDOCK_RESOLVER, `off`, or the listen address."""
-    if value is not None and value.lower() in ("off", "none", "false", "0"):
+    if value is not None and value.lower() in _OFF:
         return None
     if value is None:
         host, port = split_host_port(listen, "PUSHDOCK_RESOLVER_LISTEN")

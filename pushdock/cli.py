@@ -76,6 +76,24 @@ def cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if answers(settings, Part(args.role)) else 1
 
 
+def cmd_build_bounds(settings: Settings, args: argparse.Namespace) -> int:
+    """Set the limits of build steps on this host's engine (root; once after each boot)."""
+    from pipeline.build_bounds import apply, build_guard, describe
+    from pipeline.engine import connect_docker
+
+    client = connect_docker(timeout=30)
+    try:
+        guard = build_guard(client.info(), settings)
+    finally:
+        client.close()
+    if guard is None:
+        say("build bounds are off (PUSHDOCK_BUILD_BOUNDS)")
+        return 0
+    apply(guard.groups, guard.bounds)
+    say(describe(guard))
+    return 0
+
+
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from pushdock.local_run import run_locally
 
@@ -193,6 +211,8 @@ def _add_service_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
                   "resolver, Caddy's admin API or this host's worker answers (for health "
                   "checks)")
     health.add_argument("role", choices=[part.value for part in Part])
+    _add(sub, "build-bounds", cmd_build_bounds, "hold the memory and processes of build steps "
+         "on this host's engine to PUSHDOCK_BUILD_MEMORY and PUSHDOCK_BUILD_PIDS (as root)")
     post_receive = _add(
         sub, "post-receive", cmd_post_receive, "send a git server's pushes to Pushdock (run "
         "from the post-receive hook; reads git's ref lines on stdin; secret in "

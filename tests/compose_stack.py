@@ -60,6 +60,9 @@ def build_pushdock_image(tag: str, base: str) -> str:
     return tag
 
 
+BUILD_PIDS = 1000  # not the default (1024): the stack's own setting is seen to hold
+
+
 class Stack:
     """One compose project of the stack, on free high ports, with its own names."""
 
@@ -80,7 +83,9 @@ class Stack:
         self.repo = self.root / "app"
         self.web_port, self.http_port = free_port(), free_port()
         env_file = self.root / "pushdock.env"
-        env_file.write_text(f"PUSHDOCK_TOKEN={TOKEN}\nCOMPOSE_SECRET={secret}\n")
+        # Build bounds of the stack's own (the service build-bounds sets them on this host).
+        env_file.write_text(f"PUSHDOCK_TOKEN={TOKEN}\nCOMPOSE_SECRET={secret}\n"
+                            f"PUSHDOCK_BUILD_PIDS={BUILD_PIDS}\n")
         # The repo's path inside the worker is the same as here: the project file names it.
         override = self.root / "override.yml"
         override.write_text(json.dumps({"services": {"worker": {"volumes": [

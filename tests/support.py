@@ -302,3 +302,13 @@ def processes_with(marker: str) -> list[int]:
         if marker.encode() in command:
             found.append(int(entry.name))
     return found
+
+
+def restore_build_bounds(docker_client: Any) -> None:
+    """Put the engine's build bounds back to the defaults after a test changed them."""
+    from pipeline.build_bounds import BuildBounds, apply, engine_groups
+    from pipeline.settings import Settings
+
+    defaults = Settings()
+    apply(engine_groups(docker_client.info(), defaults.cgroup_root),
+          BuildBounds(memory=defaults.build_memory, pids=defaults.build_pids))

@@ -16,9 +16,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.compose_stack import TOKEN, Stack, build_pushdock_image, ensure_standins
+from pipeline.build_bounds import engine_groups
+from tests.compose_stack import (
+    BUILD_PIDS,
+    TOKEN,
+    Stack,
+    build_pushdock_image,
+    ensure_standins,
+)
 from tests.conftest import remove_project_resources
-from tests.support import SampleRepo, github_push, project_file, wait_for
+from tests.support import (
+    SampleRepo,
+    github_push,
+    project_file,
+    restore_build_bounds,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +90,10 @@ def setup(docker_client, base_image: str) -> Iterator[Setup]:
         stack("up", "-d", timeout=600)
         wait_for(lambda: stack.request("GET", "/healthz")[0] == 200, timeout=120,
                  interval=1, what="the web service of the stack")
+        # The stack's build-bounds service holds this host's build steps to its settings.
+        pids_max = engine_groups(docker_client.info(), Path("/sys/fs/cgroup")).pids / "pids.max"
+        wait_for(lambda: pids_max.read_text() == f"{BUILD_PIDS}\n", timeout=60,
+                 what="the stack's build bounds on the host")
         yield Setup(stack, project, repo)
     except BaseException:
         print(stack.logs())
@@ -84,6 +101,7 @@ def setup(docker_client, base_image: str) -> Iterator[Setup]:
     finally:
         remove_project_resources(docker_client, project)
         stack.down()
+        restore_build_bounds(docker_client)
         for network in docker_client.networks.list(names=[stack.apps_network]):
             network.remove()
         try:

@@ -19,7 +19,14 @@ from pipeline.reporting import MASK, Masker, StoreReporter
 from pipeline.runner import Outcome, Runner
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import ManualClock, SampleRepo, log_lines, processes_with, wait_for
+from tests.support import (
+    ManualClock,
+    SampleRepo,
+    log_lines,
+    processes_with,
+    restore_build_bounds,
+    wait_for,
+)
 from workers.actions import cancel_run
 from workers.errors import RunNotActive
 from workers.queue import job_connection, submit_run
@@ -207,6 +214,21 @@ def test_build_secrets_are_mounted_and_masked(harness: Harness, base_image: str)
     assert outcome.status is RunStatus.SUCCESS, outcome.reason
     assert any(line.endswith("got ********") for line in lines), lines
     assert not any("s3cr3t-value" in line for line in lines)
+
+
+def test_a_build_past_the_servers_memory_bound_fails_the_run_with_it(
+        harness: Harness, base_image: str) -> None:
+    """The server's PUSHDOCK_BUILD_MEMORY, set by the worker itself before the build."""
+    harness.settings = replace(harness.settings, build_memory=1024**3)
+    try:
+        dockerfile = f"FROM {base_image}\nRUN dd if=/dev/zero of=/dev/null bs=1500M count=1\n"
+        _, outcome, lines = harness.run("{}\n", files={"Dockerfile": dockerfile})
+    finally:
+        restore_build_bounds(harness.docker)
+    assert outcome == Outcome(RunStatus.FAILED, "the build ran out of memory: its steps may "
+                              "use 1g (PUSHDOCK_BUILD_MEMORY) at `RUN dd if=/dev/zero "
+                              "of=/dev/null bs=1500M count=1`")
+    assert f"build failed: {outcome.reason}" in lines
 
 
 def test_cancel_a_running_run(harness: Harness) -> None:

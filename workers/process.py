@@ -16,6 +16,7 @@ import threading
 import redis
 from rq import Worker
 
+from pipeline.build_bounds import apply, build_guard, describe
 from pipeline.docker_cli import docker_cli
 from pipeline.engine import connect_docker
 from pipeline.errors import PushdockError
@@ -64,10 +65,32 @@ def tidy_up(settings: Settings) -> None:
         client.close()
 
 
+def _hold_builds(settings: Settings) -> None:
+    """Set the bounds of build steps where this worker may (the host's cgroups, as root):
+    after a reboot the engine's cgroups come back without them. Where it may not, each
+    build checks them and fails with the reason."""
+    try:
+        client = connect_docker(timeout=30)
+        try:
+            guard = build_guard(client.info(), settings)
+        finally:
+            client.close()
+        if guard is None:
+            return
+        try:
+            apply(guard.groups, guard.bounds)
+        except PushdockError:
+            guard.ensure()  # not root: someone else's limits (the compose stack's) may hold
+        log.info("%s", describe(guard))
+    except PushdockError as exc:
+        log.warning("%s", exc)
+
+
 def work(settings: Settings, *, burst: bool = False) -> bool:
     assert settings.redis_url
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     tidy_up(settings)
+    _hold_builds(settings)
     try:
         # Found once here: each job's work horse is forked from this process and inherits
         # the answer, instead of asking every docker on PATH again for each build.
