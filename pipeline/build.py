@@ -20,15 +20,17 @@ from pathlib import Path
 
 from pipeline.build_bounds import BuildGuard
 from pipeline.build_progress import ProgressReader
+from pipeline.cache_mounts import check_build_args, scope_dockerfile
 from pipeline.config import BuildSpec
 from pipeline.docker_cli import docker_cli
 from pipeline.errors import BuildError
-from pipeline.names import image_labels, image_tag
+from pipeline.names import cache_scope, image_labels, image_tag
 from pipeline.reporting import LineSplitter, Reporter
-from pipeline.units import duration_text
+from pipeline.units import duration_text, size_text
 
 _POLL = 0.5  # seconds between looks at a stop while the build prints nothing
 _GRACE = 5.0  # seconds the CLI has to cancel the build on the engine before it is killed
+MAX_DOCKERFILE = 1024 * 1024  # bytes; a Dockerfile is read whole to scope its cache mounts
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,14 @@ class BuildCommand:
 
 def build_command(spec: BuildSpec, workspace: Path, project: str, sha: str, *,
                   cli: str = "docker", base_env: dict[str, str] | None = None,
-                  secret_files: Mapping[str, Path] | None = None) -> BuildCommand:
+                  secret_files: Mapping[str, Path] | None = None,
+                  dockerfile: Path | None = None) -> BuildCommand:
+    """`dockerfile`: the file to build instead of the repository's (its scoped copy)."""
     # Like compose: the Dockerfile path is relative to the context.
     context = workspace / spec.context
     tag = image_tag(project, sha)
-    argv = [cli, "build", "--progress=plain", "--file", str(context / spec.dockerfile),
-            "--tag", tag]
+    argv = [cli, "build", "--progress=plain", "--file",
+            str(dockerfile or context / spec.dockerfile), "--tag", tag]
     for name, value in image_labels(project, sha).items():
         argv += ["--label", f"{name}={value}"]
     for name, value in spec.args.items():
@@ -99,19 +103,25 @@ def secret_files(names: tuple[str, ...], secrets: Mapping[str, str]
 def build_image(spec: BuildSpec, workspace: Path, project: str, sha: str, reporter: Reporter,
                 check: Callable[[], None] = lambda: None, *,
                 secrets: Mapping[str, str] | None = None,
-                guard: BuildGuard | None = None) -> str:
+                guard: BuildGuard | None = None, scope: str | None = None) -> str:
     """Build and tag the image; `check` is called at least every half second (and between
     output lines) and stops the build by raising. `secrets` are the project's: those
     `spec.secrets` names are mounted for the build's RUNs. `guard` holds the build steps'
-    memory and processes: no build starts unless its bounds are in place."""
+    memory and processes: no build starts unless its bounds are in place. `scope` keeps
+    cache mounts apart (names.cache_scope; the project's trusted runs by default)."""
     check_paths(spec, workspace)
     progress = ProgressReader(reporter)
+    check_build_args(spec.args)
+    scoped = scope_dockerfile(_read_dockerfile(spec, workspace), scope or cache_scope(project))
     if guard is not None:
         guard.ensure()
     mark = guard.mark() if guard is not None else 0
-    with secret_files(spec.secrets, secrets or {}) as files:
+    with secret_files(spec.secrets, secrets or {}) as files, \
+            tempfile.TemporaryDirectory(prefix="pushdock-dockerfile-") as folder:
+        dockerfile = Path(folder) / "Dockerfile"
+        dockerfile.write_text(scoped)
         command = build_command(spec, workspace.resolve(), project, sha, cli=docker_cli(),
-                                secret_files=files)
+                                secret_files=files, dockerfile=dockerfile)
         reporter.log(f"building {command.tag}")
         code = _run(command, LineSplitter(progress), check, spec.timeout)
     if code != 0:
@@ -122,6 +132,18 @@ def build_image(spec: BuildSpec, workspace: Path, project: str, sha: str, report
         raise BuildError(f"{bounds}{where}" if bounds else
                          f"docker build failed{where}: {failure.message}")
     return command.tag
+
+
+def _read_dockerfile(spec: BuildSpec, workspace: Path) -> str:
+    path = workspace / spec.context / spec.dockerfile
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_DOCKERFILE + 1)
+        if len(data) > MAX_DOCKERFILE:
+            raise BuildError(f"{spec.dockerfile} is larger than {size_text(MAX_DOCKERFILE)}")
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BuildError(f"{spec.dockerfile} cannot be read: {exc}") from exc
 
 
 def _run(command: BuildCommand, lines: LineSplitter, check: Callable[[], None],

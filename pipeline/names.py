@@ -170,6 +170,12 @@ def image_tag(project: str, sha: str) -> str:
     return f"{project}:{sha}"
 
 
+def cache_scope(project: str, *, trusted: bool = True) -> str:
+    """What a build's cache mount ids are put under: a project's trusted runs share their
+    caches, and never with its untrusted ones (a fork's pull request) or other projects."""
+    return f"{PREFIX}/{project}/{'trusted' if trusted else 'untrusted'}"
+
+
 def image_sha(project: str, tag: str) -> str | None:
     """The sha of one of the project's image tags; None for any other tag."""
     project_part, sep, sha = tag.partition(":")
