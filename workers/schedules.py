@@ -23,7 +23,6 @@ from pipeline.names import schedule_job_prefix
 from pipeline.projects import load_project
 from pipeline.schedules import find, next_slot, schedule_id
 from pipeline.settings import Settings
-from pipeline.source import Sources
 from pipeline.store import Store, connect
 from workers.queue import enqueue_schedule, job_connection, run_queue, submit_run
 
@@ -95,6 +94,8 @@ def fire(project_name: str, ident: str, slot: int) -> str:
 
 def queue_scheduled_run(settings: Settings, store: Store, queue: Queue, project: Project,
                         branch: str, deploy: bool, cron: str) -> Run:
+    from pipeline.source import Sources  # git: loaded by the work horse that fires, only
+
     head = Sources(settings.data_dir).branch_head(project, branch, _Quiet())
     event = PushEvent(project=project.name, branch=branch, sha=head.hexsha,
                       message=str(head.summary), author=f"schedule {cron}")
