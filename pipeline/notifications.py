@@ -136,6 +136,7 @@ def send(url: str, notice: Notice, timeout: float = SEND_TIMEOUT) -> bool:
     sender.add(plugin)
     try:
         return bool(sender.notify(body=notice.body, title=notice.title,
+                                  body_format=apprise.NotifyFormat.TEXT,
                                   notify_type=apprise.NotifyType(notice.kind)))
     except Exception:  # a plugin's own fault: the target did not take it
         return False
