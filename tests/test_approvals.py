@@ -25,7 +25,7 @@ from pipeline.model import (
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess
-from tests.support import SampleRepo, log_lines, project_file, wait_for
+from tests.support import RecordingServer, SampleRepo, log_lines, project_file, wait_for
 from tests.test_api import AUTH, make_client
 from tests.test_bluegreen import served
 from tests.test_cli import pushdock
@@ -185,11 +185,21 @@ def test_a_passing_run_waits_then_deploys_once_approved(
         project_name: str, base_image: str, caddy: CaddyProcess, redis_url: str,
         docker_client) -> None:
     host = f"{project_name}.test"
-    project_file(settings.config_dir, project_name, sample_repo.path,
-                 secret_var="APPROVE_SECRET", host=host)
-    path = settings.config_dir / f"{project_name}.yml"
-    path.write_text(path.read_text().replace(f"  host: {host}\n",
-                                             f"  host: {host}\n  approval: true\n"))
+    with RecordingServer(status=200) as hook:
+        project_file(settings.config_dir, project_name, sample_repo.path,
+                     secret_var="APPROVE_SECRET", host=host,
+                     extra=f"notify:\n  - url: json://{hook.url.split('//')[1]}/n\n"
+                           "    on: [waiting, deployed, failed]\n")
+        path = settings.config_dir / f"{project_name}.yml"
+        path.write_text(path.read_text().replace(f"  host: {host}\n",
+                                                 f"  host: {host}\n  approval: true\n"))
+        _wait_then_deploy(settings, store, sample_repo, project_name, caddy, redis_url, hook)
+
+
+def _wait_then_deploy(settings: Settings, store: Store, sample_repo: SampleRepo,
+                      project_name: str, caddy: CaddyProcess, redis_url: str,
+                      hook: RecordingServer) -> None:
+    host = f"{project_name}.test"
     queue = run_queue(job_connection(redis_url))
     sha = sample_repo.commit("v1", files={".pushdock.yml": FAST_DEPLOY})
     run = submit_run(store, queue, PushEvent(project=project_name, branch="main", sha=sha))
@@ -204,6 +214,9 @@ def test_a_passing_run_waits_then_deploys_once_approved(
     assert stages[StageName.DEPLOY] is StageStatus.PENDING
     assert store.live.get(project_name) is None  # nothing deployed yet
     assert "tests pass" in log_lines(store, run.id)
+    wait_for(lambda: hook.requests, timeout=30, what="the waiting notice")
+    assert hook.requests[0]["body"]["title"] == (
+        f"{project_name}: main {sha[:7]} waiting for approval to deploy")
 
     approve(store, queue, run.id, "ann")
     done = wait_for(lambda: (r := store.runs.get(run.id)) and r.status.finished and r,
@@ -217,3 +230,5 @@ def test_a_passing_run_waits_then_deploys_once_approved(
     lines = log_lines(store, run.id)
     assert "tests passed before the approval: not run again" in lines
     assert lines.count("tests pass") == 1
+    wait_for(lambda: len(hook.requests) == 2, timeout=30, what="the deployed notice")
+    assert "event: deployed" in hook.requests[1]["body"]["message"]
