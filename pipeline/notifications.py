@@ -4,6 +4,7 @@ notice to an Apprise URL. Queueing, retries and the run's log are the workers' s
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -126,6 +127,9 @@ def send(url: str, notice: Notice, timeout: float = SEND_TIMEOUT) -> bool:
     """Send one notice; True when the target took it. Never raises for the target's sake."""
     import apprise  # loaded by the workers that send, not by every process that reads config
 
+    # Apprise's own log lines name hosts, paths and tokens of the URL: the worker's log
+    # must not hold them. The run's log says what happened, naming the target by place.
+    logging.getLogger("apprise").setLevel(logging.CRITICAL + 1)
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return False

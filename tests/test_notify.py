@@ -177,7 +177,7 @@ def fields(text: str) -> dict[str, str]:
 def test_runs_tell_json_and_email_targets_and_a_bad_target_costs_nothing(
         worker: None, settings: Settings, store: Store, sample_repo: SampleRepo,
         project_name: str, base_image: str, redis_url: str, mailbox: Mailbox,
-        hanging: Hanging) -> None:
+        hanging: Hanging, tmp_path: Path) -> None:
     refused = free_port()  # nothing listens there
     extra = ("notify:\n"
              "  - url: json://127.0.0.1:{json}/hooks/pushdock?+X-Token=${NOTIFY_SECRET}\n"
@@ -246,3 +246,7 @@ def test_runs_tell_json_and_email_targets_and_a_bad_target_costs_nothing(
     assert "notification failed sent to notify[0] (json)" in noted()
     assert not any(str(refused) in line or "token" in line for line in noted())
     assert store.runs.get(first.id).status is RunStatus.FAILED  # type: ignore[union-attr]
+    worker_log = (tmp_path / "worker.log").read_text()
+    assert "notify[3] (json)" in worker_log  # the jobs are in it, by their targets' places
+    assert "hooks/pushdock" not in worker_log and "X-Token" not in worker_log
+    assert f"127.0.0.1:{mailbox.port}" not in worker_log
