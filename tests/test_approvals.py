@@ -232,3 +232,18 @@ def _wait_then_deploy(settings: Settings, store: Store, sample_repo: SampleRepo,
     assert lines.count("tests pass") == 1
     wait_for(lambda: len(hook.requests) == 2, timeout=30, what="the deployed notice")
     assert "event: deployed" in hook.requests[1]["body"]["message"]
+
+
+def test_a_run_can_wait_before_it_starts(store: Store, redis_url: str) -> None:
+    """What a later caller (a fork's pull request) records: a run that waits to run at all."""
+    queue = run_queue(job_connection(redis_url))
+    run = store.runs.create(PushEvent(project="shop", branch="pr-7", sha=SHA),
+                            stages=(StageName.CHECKOUT,),
+                            approval=Approval(ApprovalNext.RUN, "a fork's pull request waits "
+                                              "for approval to run", 5000.0))
+    assert run.status is RunStatus.WAITING and run.reason.startswith("a fork's")
+    assert store.runs.get(run.id).approval.next is ApprovalNext.RUN  # type: ignore[union-attr]
+    approved = approve(store, queue, run.id, "ann", now=5001.0)
+    assert approved.status is RunStatus.QUEUED
+    assert approved.approval is not None and approved.approval.next is ApprovalNext.RUN
+    assert queue.get_job_ids() == [f"run-{run.id}-approved"]
