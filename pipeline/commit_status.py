@@ -27,7 +27,7 @@ class CommitState(StrEnum):
 
 
 def state_of(status: RunStatus) -> CommitState:
-    if status is RunStatus.QUEUED:
+    if status in (RunStatus.QUEUED, RunStatus.WAITING):
         return CommitState.PENDING
     if status is RunStatus.RUNNING:
         return CommitState.RUNNING

@@ -27,11 +27,14 @@ from pipeline.config_rules import (
     COMMAND,
     COMMAND_LINE,
     CONTAINER_PATH,
+    CRON,
     ENV,
     GIT_URL,
     HOST_NAME,
     HTTP_URL,
     IMAGE,
+    NOTIFY_EVENTS,
+    NOTIFY_URL,
     OPTIONAL_IMAGE,
     POSITIVE_DURATION,
     PROJECT_NAME,
@@ -165,6 +168,28 @@ class DeployTarget:
         STRING, doc="the branch whose passing runs deploy"))
     host: str | None = field(default=None, metadata=key(
         HOST_NAME, doc="the host name Caddy routes to the app"))
+    approval: bool = field(default=False, metadata=key(
+        SWITCH, doc="a passing run waits for a person's approval before it deploys"))
+
+
+# -- people and time: notifications and schedules (project file) -----------------------------
+@dataclass(frozen=True)
+class NotifyTarget:
+    url: str = field(metadata=key(NOTIFY_URL, required=True, doc=(
+        "where to send: any Apprise URL (slack://, discord://, mailto://, ntfy://, json://, "
+        "...); never shown")))
+    on: tuple[str, ...] = field(default=("failed", "fixed", "deploy_failed"), metadata=key(
+        NOTIFY_EVENTS, doc="the events sent there"))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    cron: str = field(metadata=key(CRON, required=True,
+                                   doc="when, in UTC: minute hour day month weekday"))
+    branch: str = field(default="main", metadata=key(
+        STRING, doc="the branch whose head is run"))
+    deploy: bool = field(default=False, metadata=key(
+        SWITCH, doc="whether the run may deploy (on `deploy.branch` only)"))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,4 +224,8 @@ class Project:
         POSITIVE_DURATION, doc="the most a whole run may take"))
     supersede: bool = field(default=True, metadata=key(
         SWITCH, doc="a newer push to a branch cancels older runs of that branch"))
+    notify: tuple[NotifyTarget, ...] = field(default=(), metadata=key(
+        list_of(NotifyTarget), doc="where runs are told about (see Notifications)"))
+    schedules: tuple[Schedule, ...] = field(default=(), metadata=key(
+        list_of(Schedule), doc="runs started by the clock (see Schedules)"))
     path: str = ""  # the file it was read from

@@ -163,6 +163,36 @@ def _switch(section: Section, name: str, default: bool) -> bool:
     return value
 
 
+# -- people and time: notify, schedules -------------------------------------------------
+def notify_url(url: str) -> str | None:
+    import apprise  # only for project files that notify: its import takes a tenth of a second
+
+    if apprise.Apprise.instantiate(url) is None:
+        # The URL may hold a secret: the error names its scheme only.
+        scheme = url.partition("://")[0] if "://" in url else "?"
+        return f'"{scheme}://…" is not a notification URL Apprise knows'
+    return None
+
+
+def notify_events(events: tuple[str, ...]) -> str | None:
+    from pipeline.model import NotifyEvent
+
+    names = ", ".join(event.value for event in NotifyEvent)
+    for event in events:
+        if event not in NotifyEvent.__members__.values():
+            return f'"{event}" is not one of {names}'
+    return None if events else f"is empty: list some of {names}"
+
+
+def cron_expression(expression: str) -> str | None:
+    from croniter import croniter
+
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        return (f'"{expression}" is not a cron expression (five fields: minute hour '
+                'day-of-month month day-of-week, as "0 3 * * *")')
+    return None
+
+
 ENV = Kind("map of environment variables", _env)
 COMMAND = Kind("string (run by sh -c) or list of strings", _command)
 SWITCH = Kind("true or false", _switch)  # null is refused too, unlike BOOLEAN's
@@ -182,3 +212,7 @@ URL_PATH = checked(Kind("", _url_path), url_path, 'path from "/", or null')
 POSITIVE_DURATION = checked(DURATION, positive, "duration > 0")
 SECRET_NAMES = checked(STRING_LIST, secret_names, "list of the project's secret names")
 TCP_PORT = checked(integer(minimum=1), tcp_port, "TCP port")
+NOTIFY_URL = checked(STRING, notify_url, "Apprise URL")
+NOTIFY_EVENTS = checked(STRING_LIST, notify_events,
+                        "list of failed, fixed, deployed, deploy_failed, waiting, backup_failed")
+CRON = checked(STRING, cron_expression, "cron expression (UTC)")

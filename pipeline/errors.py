@@ -87,3 +87,7 @@ class ImageUnavailable(PushdockError):
     """An image is neither on the engine nor pullable."""
 class StatusReportFailed(PushdockError):
     """The forge did not take a commit status; the run goes on regardless."""
+
+
+class WaitForApproval(PushdockError):
+    """The run has passed what it may do unasked: it waits for a person (RunStatus.WAITING)."""

@@ -22,10 +22,11 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
     SUPERSEDED = "superseded"
     ERROR = "error"
+    WAITING = "waiting"  # for a person's approval; see Approval
 
     @property
     def finished(self) -> bool:
-        return self not in (RunStatus.QUEUED, RunStatus.RUNNING)
+        return self not in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,23 @@ class Trigger(StrEnum):
     API = "api"  # POST /api/projects/<name>/deploy
     STATUS_PAGE = "status page"
     RERUN = "rerun"
+    SCHEDULE = "schedule"  # a `schedules:` entry of the project file
 
     @staticmethod
     def rerun_of(run_id: str) -> str:
         """The trigger a rerun records: which run it repeats."""
         return f"{Trigger.RERUN.value} of #{run_id}"
+
+
+class NotifyEvent(StrEnum):
+    """What a notification target may ask to be told about (`notify[].on`)."""
+
+    FAILED = "failed"
+    FIXED = "fixed"  # the first success after a failure on that branch
+    DEPLOYED = "deployed"
+    DEPLOY_FAILED = "deploy_failed"
+    WAITING = "waiting"  # a run waits for approval
+    BACKUP_FAILED = "backup_failed"
 
 
 class StageName(StrEnum):
@@ -140,6 +153,8 @@ class Run:
     finished: float | None = None
     stages: tuple[StageRecord, ...] = ()
     delivery_id: str = ""
+    deploy: bool = True  # False: the run never deploys, whatever its branch (a schedule's)
+    approval: Approval | None = None  # set once the run has waited for a person
 
     @property
     def short_sha(self) -> str:
@@ -157,6 +172,38 @@ class Run:
             if stage.status is StageStatus.RUNNING:
                 return stage.name
         return None
+
+
+# -- approvals ------------------------------------------------------------------------------
+class ApprovalNext(StrEnum):
+    """What a waiting run does once approved: go on to its deploy, or run from the start (a
+    run that may not start unasked, like a fork's)."""
+
+    DEPLOY = "deploy"
+    RUN = "run"
+
+
+class Decision(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"  # a newer run of the branch was approved
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Why a run waits, what approval lets it do next, and who decided it and when."""
+
+    next: ApprovalNext
+    reason: str
+    since: float
+    decision: Decision | None = None
+    by: str = ""
+    at: float | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.decision is Decision.APPROVED
 
 
 class DeployResult(StrEnum):

@@ -205,6 +205,20 @@ def run_job_id(run_id: str) -> str:
     return f"run-{run_id}"
 
 
+def approved_run_job_id(run_id: str) -> str:
+    """The job that takes a run on once a person approved it (its first job is done)."""
+    return f"run-{run_id}-approved"
+
+
+def schedule_job_id(project: str, schedule: str, slot: int) -> str:
+    """One firing of one schedule: the same for every process that schedules it."""
+    return f"schedule-{project}-{schedule}-{slot}"
+
+
+def schedule_job_prefix(project: str, schedule: str = "") -> str:
+    return f"schedule-{project}-{schedule + '-' if schedule else ''}"
+
+
 def status_job_id(run_id: str) -> str:
     return f"status-{run_id}"
 

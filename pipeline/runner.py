@@ -21,11 +21,19 @@ from pipeline.config import PipelineSpec, Project
 from pipeline.control import RunControl
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.router import CaddyRouter
-from pipeline.errors import ConfigError, PushdockError, RunStopped, StepFailed
+from pipeline.errors import (
+    ConfigError,
+    ImageUnavailable,
+    PushdockError,
+    RunStopped,
+    StepFailed,
+    WaitForApproval,
+)
 from pipeline.images import ensure_image
-from pipeline.model import Run, RunStatus, StageName, StageStatus
+from pipeline.model import ApprovalNext, Run, RunStatus, StageName, StageStatus
 from pipeline.names import (
     Role,
+    image_tag,
     run_labels,
     run_network,
     workspace_name,
@@ -50,6 +58,15 @@ class Outcome:
 def deploys(project: Project, branch: str) -> bool:
     """Whether a run of this branch ends with a deploy."""
     return project.deploy.host is not None and branch == project.deploy.branch
+
+
+WAITING_TO_DEPLOY = "waiting for approval to deploy"
+
+
+def approved_to_deploy(run: Run) -> bool:
+    """Whether a person approved this run's deploy: it goes on from its deploy stage."""
+    return (run.approval is not None and run.approval.approved
+            and run.approval.next is ApprovalNext.DEPLOY)
 
 
 def step_failure(name: str, result: StepResult, *, memory: int, timeout: float) -> str:
@@ -146,18 +163,41 @@ class Runner:
 
     def _run_stage(self, stage: StageName, step: StageStep, job: RunJob,
                    progress: Progress) -> Progress:
-        if stage is StageName.DEPLOY and not (job.deploy and deploys(job.project,
-                                                                     job.run.branch)):
+        if stage is StageName.DEPLOY and not (job.deploy and job.run.deploy
+                                              and deploys(job.project, job.run.branch)):
             self.reporter.stage(stage, StageStatus.SKIPPED)
             return progress
+        if stage is StageName.DEPLOY and job.project.deploy.approval \
+                and not approved_to_deploy(job.run):
+            self.reporter.log(f"tests passed: {WAITING_TO_DEPLOY}")
+            raise WaitForApproval(WAITING_TO_DEPLOY)
+        if approved_to_deploy(job.run) and stage in (StageName.BUILD, StageName.TEST):
+            return self._before_approval(stage, job, progress)
         self.reporter.stage(stage, StageStatus.RUNNING)
         progress = step(job, progress)
         self.reporter.stage(stage, StageStatus.SUCCESS)
         return progress
 
+    def _before_approval(self, stage: StageName, job: RunJob, progress: Progress) -> Progress:
+        """An approved run goes on with the image it built and tested before it waited."""
+        if stage is StageName.TEST:
+            self.reporter.log("tests passed before the approval: not run again")
+            return progress
+        image = image_tag(job.project.name, job.run.sha)
+        try:
+            self.docker.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise ImageUnavailable(f"the image {image} built before the approval is gone "
+                                   "from the engine: push the commit again") from None
+        self.reporter.log(f"approved by {job.run.approval.by if job.run.approval else '?'}: "
+                          f"deploying {image}, built before the approval")
+        return replace(progress, image=image)
+
     def _failed(self, stage: StageName, exc: Exception) -> Outcome:
         """The outcome of a stage that raised, logged and reported."""
         reporter = self.reporter
+        if isinstance(exc, WaitForApproval):
+            return Outcome(RunStatus.WAITING, str(exc))  # its stage stays pending
         if isinstance(exc, RunStopped):
             outcome = Outcome(RunStatus(exc.status), str(exc))
             reporter.log(f"{stage.value}: {exc}")

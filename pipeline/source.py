@@ -91,6 +91,15 @@ class Sources:
         reporter.log(f"checked out {sha[:7]} {subject}")
         return workspace
 
+    def branch_head(self, project: Project, branch: str, reporter: Reporter) -> git.Commit:
+        """The commit a branch of the project's repository points at now (fetched first)."""
+        with self._locked(project.name):
+            repo = self.update_mirror(project, reporter)
+            try:
+                return repo.commit(f"refs/heads/{branch}")
+            except (git.BadName, ValueError):
+                raise CheckoutError(f"no branch {branch!r} in {project.repo}") from None
+
     def remove_workspace(self, project: str, workspace: Path) -> None:
         if workspace.exists():
             shutil.rmtree(workspace, ignore_errors=True)

@@ -12,6 +12,7 @@ from pipeline.records.live import LiveApps
 from pipeline.records.locks import LOCK_TTL, Locks
 from pipeline.records.logs import LogEntry, RunLogs
 from pipeline.records.runs import RunRecords
+from pipeline.records.schedule_marks import ScheduleMarks
 from pipeline.records.stops import StopRequests
 from pipeline.records.upstreams import Upstreams
 
@@ -36,3 +37,4 @@ class Store:
         self.upstreams = Upstreams(client)
         self.deployments = Deployments(client)
         self.locks = Locks(client)
+        self.schedules = ScheduleMarks(client)

@@ -115,6 +115,37 @@ def cmd_cancel(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+# -- approvals -------------------------------------------------------------------------------
+def _who() -> str:
+    import getpass
+    import socket
+
+    return f"{getpass.getuser()}@{socket.gethostname()} (command line)"
+
+
+def cmd_approve(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.store import Store, connect
+    from workers.approvals import approve
+    from workers.queue import job_connection, run_queue
+
+    assert settings.redis_url is not None
+    run = approve(Store(connect(settings.redis_url)),
+                  run_queue(job_connection(settings.redis_url)), args.run.lstrip("#"), _who())
+    say(f"run #{run.id} approved: it goes on to its "
+        f"{run.approval.next.value if run.approval else 'deploy'}")
+    return 0
+
+
+def cmd_reject(settings: Settings, args: argparse.Namespace) -> int:
+    from pipeline.store import Store, connect
+    from workers.approvals import reject
+
+    assert settings.redis_url is not None
+    run = reject(Store(connect(settings.redis_url)), args.run.lstrip("#"), _who())
+    say(f"run #{run.id} rejected: {run.reason}")
+    return 0
+
+
 def cmd_check(settings: Settings, args: argparse.Namespace) -> int:
     from pipeline.projects import parse_project
     from pipeline.spec import SPEC_FILENAME, parse_spec, read_spec_file
@@ -173,7 +204,8 @@ def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
 
 # Commands that read or write records: they find the Redis of the Pushdock running here.
 NEEDS_REDIS: frozenset[Handler] = frozenset({
-    cmd_serve, cmd_worker, cmd_resolver, cmd_cancel, cmd_status, cmd_deploy, cmd_rollback})
+    cmd_serve, cmd_worker, cmd_resolver, cmd_cancel, cmd_status, cmd_deploy, cmd_rollback,
+    cmd_approve, cmd_reject})
 
 
 def _add(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
@@ -231,6 +263,10 @@ def _add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     run.add_argument("--project", help="the project file to use (default: the directory name)")
     cancel = _add(sub, "cancel", cmd_cancel, "cancel a queued or running run")
     cancel.add_argument("run", help="the run id")
+    approve = _add(sub, "approve", cmd_approve, "let a run waiting for approval go on")
+    approve.add_argument("run", help="the run id")
+    reject = _add(sub, "reject", cmd_reject, "refuse a run waiting for approval (cancelled)")
+    reject.add_argument("run", help="the run id")
     status = _add(sub, "status", cmd_status, "runs, what is live, and deployment history")
     status.add_argument("project", nargs="?")
     status.add_argument("--limit", type=int, default=20)

@@ -195,3 +195,52 @@ def test_the_duration_chart_has_a_scale_and_hover_text(browser, web, store: Stor
     title = bars[1].find_element(By.TAG_NAME, "title")
     assert title.get_attribute("textContent") == f"run #{ids[1]} · failed · 1m40s"
     screenshot(browser, "project-chart")
+
+
+def test_approve_and_reject_with_the_page_buttons(browser, web, store: Store, redis_url: str,
+                                                  project_name: str) -> None:
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    from pipeline.model import Approval, ApprovalNext, Decision
+
+    base, _ = web
+
+    def waiting_run() -> str:
+        run = store.runs.create(PushEvent(project=project_name, branch="main", sha="b" * 40,
+                                         message="Ready to ship"))
+        store.runs.start(run.id)
+        store.runs.wait(run.id, Approval(ApprovalNext.DEPLOY, "waiting for approval to deploy",
+                                         time.time()))
+        return run.id
+
+    first, second = waiting_run(), waiting_run()
+    browser.get(f"{base}/runs/{first}")
+    assert text_of(browser, "#run-status") == "waiting"
+    assert browser.find_elements(By.ID, "approve") == []  # not logged in: no buttons
+    browser.get(f"{base}/login?next=/runs/{first}")
+    browser.find_element(By.NAME, "token").send_keys(TOKEN)
+    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    wait_for(lambda: browser.current_url.endswith(f"/runs/{first}"), timeout=10,
+             what="the run page")
+    assert "waiting for approval to deploy" in text_of(browser, "#run-reason")
+    screenshot(browser, "run-waiting")
+
+    browser.find_element(By.ID, "approve").click()
+    wait_for(lambda: text_of(browser, "#approval-by") == "a user of the status page",
+             timeout=10, what="the approval shown on the page")
+    assert text_of(browser, "#run-status") == "queued"
+    assert browser.find_elements(By.ID, "approve") == []
+    approved = store.runs.get(first)
+    assert approved is not None and approved.approval is not None
+    assert approved.approval.decision is Decision.APPROVED and approved.approval.at
+    assert run_queue(job_connection(redis_url)).get_job_ids() == [f"run-{first}-approved"]
+    screenshot(browser, "run-approved")
+
+    browser.get(f"{base}/runs/{second}")
+    browser.find_element(By.ID, "reject").click()
+    wait_for(lambda: text_of(browser, "#run-status") == "cancelled", timeout=10,
+             what="the rejected run on the page")
+    assert text_of(browser, "#run-reason") == "rejected by a user of the status page"
+    assert text_of(browser, "#approval").startswith("rejected by a user of the status page")

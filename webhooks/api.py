@@ -15,7 +15,7 @@ from webhooks.ansi import ansi_to_html, strip_ansi
 from webhooks.auth import require_write
 from webhooks.pages import SHA_PREFIX, project_names, project_or_404
 from webhooks.services import services
-from workers import actions
+from workers import actions, approvals
 from workers.queue import enqueue_deploy, enqueue_rollback
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
@@ -32,9 +32,19 @@ def run_json(run: Run) -> dict[str, Any]:
         "stage": run.current_stage.value if run.current_stage else None,
         "created": run.created, "started": run.started, "finished": run.finished,
         "duration": run.duration, "url": f"{base}/runs/{run.id}",
+        "approval": approval_json(run),
         "stages": [{"name": s.name.value, "status": s.status.value, "started": s.started,
                     "finished": s.finished, "duration": s.duration} for s in run.stages],
     }
+
+
+def approval_json(run: Run) -> dict[str, Any] | None:
+    approval = run.approval
+    if approval is None:
+        return None
+    return {"next": approval.next.value, "reason": approval.reason, "since": approval.since,
+            "decision": approval.decision.value if approval.decision else None,
+            "by": approval.by, "at": approval.at}
 
 
 def live_json(live: LiveApp | None) -> dict[str, Any] | None:
@@ -172,6 +182,39 @@ def rerun(run_id: str):
     except PushdockError as exc:
         return jsonify(error=str(exc)), 409
     return jsonify(run_json(run)), 202
+
+
+def _who_from_api() -> str:
+    body = request.get_json(silent=True)
+    by = body.get("by") if isinstance(body, dict) else None
+    if isinstance(by, str) and by.strip():
+        return f"{by.strip()[:64]} (API)"
+    return "an API call"
+
+
+@blueprint.post("/runs/<run_id>/approve")
+@require_write
+def approve(run_id: str):
+    svc = services()
+    run = _run_or_404(run_id)
+    try:
+        project = svc.projects.load(run.project)
+        approved = approvals.approve(svc.store, svc.queue, run_id, _who_from_api(),
+                                     timeout=project.timeout)
+    except PushdockError as exc:
+        return jsonify(error=str(exc)), 409
+    return jsonify(run_json(approved)), 202
+
+
+@blueprint.post("/runs/<run_id>/reject")
+@require_write
+def reject(run_id: str):
+    _run_or_404(run_id)
+    try:
+        rejected = approvals.reject(services().store, run_id, _who_from_api())
+    except PushdockError as exc:
+        return jsonify(error=str(exc)), 409
+    return jsonify(run_json(rejected)), 200
 
 
 @blueprint.post("/projects/<name>/deploy")

@@ -15,6 +15,7 @@ STATUS_COLORS = {
     RunStatus.SUCCESS: "#2f9e44", RunStatus.FAILED: "#d6336c", RunStatus.ERROR: "#c92a2a",
     RunStatus.RUNNING: "#1c7ed6", RunStatus.QUEUED: "#868e96",
     RunStatus.CANCELLED: "#e8a317", RunStatus.SUPERSEDED: "#e8a317",
+    RunStatus.WAITING: "#f59f00",
 }
 UNKNOWN_COLOR = "#868e96"
 

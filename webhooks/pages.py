@@ -25,13 +25,14 @@ from pipeline.errors import PushdockError, StoreUnavailable
 from pipeline.model import Deployment, DeployResult, LiveApp, Run, RunStatus
 from pipeline.names import is_project_name
 from pipeline.records.deployments import DEPLOYMENTS_KEPT
+from pipeline.schedules import next_slot, utc_text
 from pipeline.settings import resolver_host_port
 from pipeline.units import format_duration
 from webhooks.ansi import ansi_to_html
 from webhooks.auth import can_write, csrf_token, logged_in, require_write
 from webhooks.graphics import STATUS_COLORS, UNKNOWN_COLOR, badge_svg, history_chart
 from webhooks.services import services
-from workers import actions
+from workers import actions, approvals
 from workers.queue import enqueue_deploy, enqueue_rollback
 
 blueprint = Blueprint("pages", __name__)
@@ -175,7 +176,26 @@ def project_page(name: str):
     return render_template(
         "project.html", name=name, runs=runs, page=page,
         pages=max(1, -(-total // RUNS_PER_PAGE)), total=total, live=store.live.get(name),
-        deployments=store.deployments.history(name, limit=20), chart=history_chart(recent))
+        deployments=store.deployments.history(name, limit=20), chart=history_chart(recent),
+        schedules=schedule_rows(name))
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    cron: str
+    branch: str
+    deploy: bool
+    next: str  # the next firing, in UTC
+
+
+def schedule_rows(name: str) -> list[ScheduleRow]:
+    try:
+        project = services().projects.load(name)
+    except PushdockError:
+        return []  # a broken or removed project file: its runs are still shown
+    now = time.time()
+    return [ScheduleRow(s.cron, s.branch, s.deploy, utc_text(next_slot(s.cron, now)))
+            for s in project.schedules]
 
 
 @blueprint.get("/runs/<run_id>")
@@ -224,6 +244,34 @@ def cancel_form(run_id: str):
     except PushdockError as exc:
         return render_template("message.html", title="Cannot cancel", message=str(exc)), 409
     return redirect(_back(f"/runs/{run_id}"), code=303)
+
+
+PAGE_USER = "a user of the status page"
+
+
+@blueprint.post("/runs/<run_id>/approve")
+@require_write
+def approve_form(run_id: str):
+    svc = services()
+    try:
+        run = svc.store.runs.get(run_id) if run_id.isdigit() else None
+        if run is None:
+            abort(404)
+        approvals.approve(svc.store, svc.queue, run_id, PAGE_USER,
+                          timeout=svc.projects.load(run.project).timeout)
+    except PushdockError as exc:
+        return render_template("message.html", title="Cannot approve", message=str(exc)), 409
+    return redirect(f"/runs/{run_id}", code=303)
+
+
+@blueprint.post("/runs/<run_id>/reject")
+@require_write
+def reject_form(run_id: str):
+    try:
+        approvals.reject(services().store, run_id, PAGE_USER)
+    except PushdockError as exc:
+        return render_template("message.html", title="Cannot reject", message=str(exc)), 409
+    return redirect(f"/runs/{run_id}", code=303)
 
 
 @blueprint.post("/runs/<run_id>/rerun")

@@ -21,7 +21,7 @@ def cancel_run(store: Store, run_id: str, reason: str = "cancelled",
     if run.status.finished:
         raise RunNotActive(f"run #{run_id} has already finished ({run.status.value})")
     store.stops.request(run_id, StopRequest(status, reason))
-    if run.status is RunStatus.QUEUED:
+    if run.status in (RunStatus.QUEUED, RunStatus.WAITING):
         return store.runs.finish(run_id, status, reason)
     return run
 

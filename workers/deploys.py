@@ -14,12 +14,22 @@ from pipeline.deploy.history import resolve_image, rollback_target, spec_for
 from pipeline.deploy.router import CaddyRouter
 from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError, PushdockError
-from pipeline.model import Deployment, PushEvent, RunStatus, StageName, StageStatus, Trigger
+from pipeline.model import (
+    Deployment,
+    PushEvent,
+    Run,
+    RunStatus,
+    StageName,
+    StageStatus,
+    Trigger,
+)
 from pipeline.names import project_filter
 from pipeline.projects import load_project
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
+from workers.notify import notify_run
+from workers.queue import job_connection, run_queue
 
 Say = Callable[[str], None]
 
@@ -119,12 +129,25 @@ def _deploy(settings: Settings, store: Store, client: docker.DockerClient, proje
                           secrets=project.secrets))
     except PushdockError as exc:
         reporter.stage(StageName.DEPLOY, StageStatus.FAILED)
-        store.runs.finish(run.id, RunStatus.FAILED, reporter.mask(str(exc)))
+        _told(settings, store, project, store.runs.finish(run.id, RunStatus.FAILED,
+                                                          reporter.mask(str(exc))))
         raise
     except BaseException as exc:
         reporter.stage(StageName.DEPLOY, StageStatus.FAILED)
         store.runs.finish(run.id, RunStatus.ERROR, reporter.mask(f"{type(exc).__name__}: {exc}"))
         raise
     reporter.stage(StageName.DEPLOY, StageStatus.SUCCESS)
-    store.runs.finish(run.id, RunStatus.SUCCESS)
+    _told(settings, store, project, store.runs.finish(run.id, RunStatus.SUCCESS))
     return deployment
+
+
+def _told(settings: Settings, store: Store, project: Project, run: Run) -> None:
+    """`deployed` or `deploy_failed` for the project's targets; never at the deploy's cost."""
+    if not project.notify or not settings.redis_url:
+        return
+    try:
+        notify_run(store, run_queue(job_connection(settings.redis_url)), project, run,
+                   settings.base_url)
+    except Exception as exc:
+        store.logs.append(run.id, f"notifications not queued: {type(exc).__name__}: {exc}",
+                          stage="notify")

@@ -11,3 +11,11 @@ class RunNotActive(PushdockError):
 
 class NoSuchRun(PushdockError):
     """No run has this id."""
+
+
+class NotDelivered(PushdockError):
+    """A notification target did not take a notice (RQ tries again)."""
+
+
+class NotWaiting(PushdockError):
+    """The run does not wait for approval (any more): it was decided, or never waited."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from docker import DockerClient
 
 from pipeline.commit_status import CommitState, state_of
 from pipeline.config import Project
 from pipeline.control import RunControl
 from pipeline.engine import connect_docker
-from pipeline.errors import PushdockError
-from pipeline.model import Run, RunStatus, StageName, StageStatus
+from pipeline.errors import PushdockError, UnknownProject
+from pipeline.model import Approval, ApprovalNext, Run, RunStatus, StageName, StageStatus
 from pipeline.projects import load_project
 from pipeline.records.heartbeats import HEARTBEAT_TTL
 from pipeline.reporting import Masker, StoreReporter
@@ -17,6 +19,8 @@ from pipeline.runner import Runner
 from pipeline.settings import Settings
 from pipeline.status_report import report
 from pipeline.store import Store, connect
+from workers.notify import notify_run
+from workers.queue import job_connection, run_queue
 
 
 def _report(store: Store, settings: Settings, project: Project, run: Run,
@@ -64,7 +68,9 @@ def execute_run(run_id: str, project_name: str) -> str:
         # The project file broke (or the engine left) after the push was accepted.
         store.runs.set_stage(run_id, StageName.CONFIG, StageStatus.FAILED)
         store.logs.append(run_id, str(exc), stage=StageName.CONFIG.value)
-        store.runs.finish(run_id, RunStatus.FAILED, str(exc))
+        finished = store.runs.finish(run_id, RunStatus.FAILED, str(exc))
+        if not isinstance(exc, UnknownProject):
+            _notify(settings, store, finished)
         return RunStatus.FAILED.value
     try:
         return _execute(settings, store, client, run, project).value
@@ -83,8 +89,28 @@ def _execute(settings: Settings, store: Store, client: DockerClient, run: Run,
     try:
         with control:
             outcome = Runner(settings, client, reporter, control, store).execute(run, project)
-        store.runs.finish(run.id, outcome.status, reporter.mask(outcome.reason))
+        reason = reporter.mask(outcome.reason)
+        if outcome.status is RunStatus.WAITING:
+            store.runs.wait(run.id, Approval(ApprovalNext.DEPLOY, reason, time.time()))
+        else:
+            store.runs.finish(run.id, outcome.status, reason)
         final = state_of(outcome.status)
+        _notify(settings, store, store.runs.get(run.id), project)
         return outcome.status
     finally:
         _report(store, settings, project, run, final)
+
+
+def _notify(settings: Settings, store: Store, run: Run | None,
+            project: Project | None = None) -> None:
+    """Queue the run's notices; never at the run's expense."""
+    if run is None or not settings.redis_url:
+        return
+    try:
+        if project is None:
+            project = load_project(settings.config_dir, run.project)
+        queue = run_queue(job_connection(settings.redis_url))
+        notify_run(store, queue, project, run, settings.base_url)
+    except Exception as exc:  # the run has its outcome already; say why none was sent
+        store.logs.append(run.id, f"notifications not queued: {type(exc).__name__}: {exc}",
+                          stage="notify")

@@ -24,11 +24,14 @@ from pipeline.names import worker_prefix
 from pipeline.projects import load_projects
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
+from workers.approvals import expire_waiting
 from workers.lifecycle import reap_lost_runs, remove_leftovers
 from workers.queue import job_connection, run_queue
 from workers.recover import recover
+from workers.schedules import sync
 
 REAP_INTERVAL = 10.0
+SYNC_EVERY = 6  # reaper rounds between two looks at the project files' schedules
 log = logging.getLogger("pushdock.worker")
 
 
@@ -36,13 +39,28 @@ def _reaper(settings: Settings, stop: threading.Event) -> None:
     assert settings.redis_url
     store = Store(connect(settings.redis_url))
     client = None
+    rounds = 0
     while not stop.wait(REAP_INTERVAL):
+        rounds += 1
         try:
             client = client or connect_docker()
             for run_id in reap_lost_runs(store, client):
                 log.warning("run #%s: worker lost; marked error", run_id)
+            for run_id in expire_waiting(store):
+                log.info("run #%s: no one approved it within 24h; cancelled", run_id)
+            if rounds % SYNC_EVERY == 0:
+                sync_schedules(settings)
         except Exception as exc:
             log.warning("could not check for lost runs: %s", exc)
+
+
+def sync_schedules(settings: Settings) -> None:
+    """Each schedule of the project files gets its next firing (a new or changed schedule
+    within a minute); a removed one loses it."""
+    assert settings.redis_url
+    projects, _ = load_projects(settings.config_dir)
+    for job_id in sync(run_queue(job_connection(settings.redis_url)), projects):
+        log.info("scheduled %s", job_id)
 
 
 def tidy_up(settings: Settings) -> None:
@@ -100,6 +118,7 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
     # Before taking jobs: routes a restarted Caddy lost come back, and deploys a killed
     # worker left half-done end with exactly one color serving.
     recover(settings, say=lambda line: print(f"pushdock worker: {line}", flush=True))
+    sync_schedules(settings)
     stop = threading.Event()
     reaper = threading.Thread(target=_reaper, args=(settings, stop), name="reaper", daemon=True)
     reaper.start()
@@ -110,7 +129,8 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
                     name=f"{worker_prefix(socket.gethostname())}{os.getpid()}-"
                          f"{secrets.token_hex(3)}")
     try:
-        return worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
+        # RQ's scheduler fires the schedules: one worker at a time holds its lock.
+        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     finally:
         stop.set()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import redis
 from rq import Queue
 from rq.job import Job
 
 from pipeline.model import RUN_STAGES, PushEvent, Run, Trigger
-from pipeline.names import run_job_id, status_job_id
+from pipeline.names import approved_run_job_id, run_job_id, schedule_job_id, status_job_id
 from pipeline.store import Store
 
 QUEUE_NAME = "pushdock"
@@ -27,7 +29,7 @@ def run_queue(connection: redis.Redis) -> Queue:
 
 def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = Trigger.PUSH,
                supersede: bool = False, timeout: float = 3600.0, report_status: bool = False,
-               run_id: str | None = None) -> Run:
+               run_id: str | None = None, deploy: bool = True) -> Run:
     """Record a queued run and enqueue its job, in one Redis transaction: both or neither.
 
     With report_status, a small job ahead of the queue tells the forge the commit is pending,
@@ -47,7 +49,7 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = T
                       pipeline=pipe)
 
     return store.runs.create(event, trigger=trigger, stages=RUN_STAGES, along=enqueue,
-                            run_id=run_id, supersede=supersede)
+                            run_id=run_id, supersede=supersede, deploy=deploy)
 
 
 def enqueue_deploy(queue: Queue, project_name: str, sha: str | None,
@@ -65,3 +67,23 @@ def enqueue_rollback(queue: Queue, project_name: str, to: str | None = None) -> 
     return queue.enqueue("workers.deploys.execute_rollback", project_name, to,
                          job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
                          description=f"rollback of {project_name}")
+
+
+def enqueue_approved(queue: Queue, run: Run, timeout: float = 3600.0) -> Job:
+    """The job that takes a run on once it is approved: the same job a run starts with,
+    which reads the approval from the record (see Runner)."""
+    return queue.enqueue("workers.jobs.execute_run", run.id, run.project,
+                         job_id=approved_run_job_id(run.id),
+                         job_timeout=timeout + RUN_TIMEOUT_MARGIN, result_ttl=RESULT_TTL,
+                         failure_ttl=7 * RESULT_TTL,
+                         description=f"run {run.id} of {run.project}, approved")
+
+
+def enqueue_schedule(queue: Queue, project: str, schedule: str, slot: int) -> Job:
+    """One firing of a schedule, left to RQ's scheduler until `slot`. Its id is the same for
+    every process that asks, so asking twice schedules it once."""
+    return queue.enqueue_at(datetime.fromtimestamp(slot, UTC), "workers.schedules.fire",
+                            project, schedule, slot,
+                            job_id=schedule_job_id(project, schedule, slot), job_timeout=600,
+                            result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, at_front=True,
+                            description=f"schedule {schedule} of {project} at {slot}")

@@ -7,10 +7,24 @@ from __future__ import annotations
 
 import json
 
-from pipeline.model import Run, RunStatus, StageName, StageRecord, StageStatus
+from pipeline.model import (
+    Approval,
+    ApprovalNext,
+    Decision,
+    Run,
+    RunStatus,
+    StageName,
+    StageRecord,
+    StageStatus,
+)
 
 STATUS, STARTED, FINISHED = "status", "started", "finished"
 ORDER = "stage_order"
+NO_DEPLOY = "no_deploy"
+# A run's approval: written when it starts to wait, completed by the decision.
+APPROVAL_NEXT, APPROVAL_REASON = "approval_next", "approval_reason"
+APPROVAL_SINCE = "approval_since"
+DECISION, DECIDED_BY, DECIDED_AT = "decision", "decided_by", "decided_at"
 LEGACY_STAGES = "stages"  # one JSON list, as runs were written before; moved on first write
 
 
@@ -32,7 +46,7 @@ def encode_run(run: Run) -> dict[str, str]:
         "message": run.message, "author": run.author, "trigger": run.trigger,
         STATUS: run.status.value, "reason": run.reason, "created": repr(run.created),
         STARTED: _time(run.started), FINISHED: _time(run.finished),
-        "delivery_id": run.delivery_id,
+        "delivery_id": run.delivery_id, NO_DEPLOY: "" if run.deploy else "1",
         ORDER: ",".join(stage.name.value for stage in run.stages),
     }
     for stage in run.stages:
@@ -41,7 +55,25 @@ def encode_run(run: Run) -> dict[str, str]:
             fields[stage_field(stage.name, STARTED)] = repr(stage.started)
         if stage.finished is not None:
             fields[stage_field(stage.name, FINISHED)] = repr(stage.finished)
+    if run.approval is not None:
+        fields.update(approval_fields(run.approval))
     return fields
+
+
+def approval_fields(approval: Approval) -> dict[str, str]:
+    return {APPROVAL_NEXT: approval.next.value, APPROVAL_REASON: approval.reason,
+            APPROVAL_SINCE: repr(approval.since),
+            DECISION: approval.decision.value if approval.decision else "",
+            DECIDED_BY: approval.by, DECIDED_AT: _time(approval.at)}
+
+
+def _approval(data: dict[str, str]) -> Approval | None:
+    if not data.get(APPROVAL_NEXT):
+        return None
+    decision = data.get(DECISION)
+    return Approval(ApprovalNext(data[APPROVAL_NEXT]), data.get(APPROVAL_REASON, ""),
+                    float(data[APPROVAL_SINCE]), Decision(decision) if decision else None,
+                    data.get(DECIDED_BY, ""), _optional_float(data.get(DECIDED_AT)))
 
 
 def _stages(data: dict[str, str]) -> tuple[StageRecord, ...]:
@@ -67,4 +99,5 @@ def decode_run(data: dict[str, str]) -> Run:
         started=_optional_float(data.get(STARTED)),
         finished=_optional_float(data.get(FINISHED)),
         delivery_id=data.get("delivery_id", ""), stages=_stages(data),
+        deploy=not data.get(NO_DEPLOY), approval=_approval(data),
     )

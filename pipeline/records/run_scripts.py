@@ -36,7 +36,20 @@ UPGRADE = _UPGRADE + "upgrade(KEYS[1])\nreturn 1\n"
 START = _UPGRADE + f"""
 upgrade(KEYS[1])
 if redis.call('HGET', KEYS[1], 'status') ~= '{RunStatus.QUEUED}' then return 0 end
-redis.call('HSET', KEYS[1], 'status', '{RunStatus.RUNNING}', 'started', ARGV[1])
+redis.call('HSET', KEYS[1], 'status', '{RunStatus.RUNNING}')
+-- a run that waited for approval keeps the time it first started
+local started = redis.call('HGET', KEYS[1], 'started')
+if not started or started == '' then redis.call('HSET', KEYS[1], 'started', ARGV[1]) end
+return 1
+"""
+
+# A person's decision on a waiting run, taken once: of an approve and a reject sent together,
+# only the first changes it. ARGV: the status it goes to, the decision, who, when, the reason.
+# Returns 1 when this call decided it.
+DECIDE = f"""
+if redis.call('HGET', KEYS[1], 'status') ~= '{RunStatus.WAITING}' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'decision', ARGV[2], 'decided_by', ARGV[3],
+           'decided_at', ARGV[4], 'reason', ARGV[5])
 return 1
 """
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import redis
 
 from pipeline.model import (
+    Approval,
+    Decision,
     PushEvent,
     Run,
     RunStatus,
@@ -27,11 +29,12 @@ from pipeline.records.run_encoding import (
     FINISHED,
     STARTED,
     STATUS,
+    approval_fields,
     decode_run,
     encode_run,
     stage_field,
 )
-from pipeline.records.run_scripts import SET_STAGE, START, SUPERSEDE, UPGRADE
+from pipeline.records.run_scripts import DECIDE, SET_STAGE, START, SUPERSEDE, UPGRADE
 from pipeline.records.stops import STOP_TTL, encode
 
 RUN_SEQUENCE = key("runs", "seq")
@@ -56,11 +59,13 @@ class RunRecords:
         self._start = client.register_script(START)
         self._set_stage = client.register_script(SET_STAGE)
         self._upgrade = client.register_script(UPGRADE)
+        self._decide = client.register_script(DECIDE)
 
     def create(self, event: PushEvent, *, trigger: str = "push",
                stages: tuple[StageName, ...] = (),
                along: Callable[[Pipeline, Run], None] | None = None,
-               run_id: str | None = None, supersede: bool = False) -> Run:
+               run_id: str | None = None, supersede: bool = False,
+               deploy: bool = True, approval: Approval | None = None) -> Run:
         """Record a new queued run. `along` adds its own writes (the run's job) to the same
         transaction, so that the run and its job are written together or not at all.
         `run_id` is one from Deliveries.claim; by default a new one is taken. With
@@ -73,7 +78,9 @@ class RunRecords:
             run = Run(id=run_id, project=event.project, branch=event.branch, sha=event.sha,
                       message=event.message, author=event.author, trigger=trigger,
                       created=time.time(), delivery_id=event.delivery_id,
-                      stages=_pending(stages))
+                      stages=_pending(stages), deploy=deploy, approval=approval,
+                      status=RunStatus.WAITING if approval else RunStatus.QUEUED,
+                      reason=approval.reason if approval else "")
             pipe = self.redis.pipeline()
             pipe.multi()  # explicitly: RQ, given this pipeline, would start one otherwise
             pipe.hset(run_key(run.id), mapping=encode_run(run))
@@ -147,6 +154,28 @@ class RunRecords:
                                       args=[name.value, status.value, repr(time.time()), change])
         if not written:
             raise KeyError(run_id)
+
+    def wait(self, run_id: str, approval: Approval) -> None:
+        """The run stops where it is and waits for a person: it stays active, unfinished."""
+        fields = {STATUS: RunStatus.WAITING.value, "reason": approval.reason,
+                  **approval_fields(approval)}
+        with reachable():
+            pipe = self.redis.pipeline()
+            pipe.hset(run_key(run_id), mapping=fields)
+            pipe.delete(alive_key(run_id))
+            pipe.execute()
+
+    def decide(self, run_id: str, decision: Decision, by: str, *, at: float,
+               status: RunStatus, reason: str = "") -> bool:
+        """Record a decision on a waiting run, moving it to `status`; False when it was not
+        waiting (decided already, or never waiting). A finished status is finished here."""
+        with reachable():
+            decided = bool(self._decide(keys=[run_key(run_id)],
+                                        args=[status.value, decision.value, by, repr(at),
+                                              reason]))
+        if decided and status.finished:
+            self.finish(run_id, status, reason)
+        return decided
 
     def finish(self, run_id: str, status: RunStatus, reason: str = "") -> Run:
         """End the run; a stage still open ends with it. Returns the finished run."""
