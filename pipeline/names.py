@@ -210,13 +210,16 @@ def approved_run_job_id(run_id: str) -> str:
     return f"run-{run_id}-approved"
 
 
+SCHEDULE_JOB = "schedule-"  # the start of every schedule firing's job id
+
+
 def schedule_job_id(project: str, schedule: str, slot: int) -> str:
     """One firing of one schedule: the same for every process that schedules it."""
-    return f"schedule-{project}-{schedule}-{slot}"
+    return f"{SCHEDULE_JOB}{project}-{schedule}-{slot}"
 
 
 def schedule_job_prefix(project: str, schedule: str = "") -> str:
-    return f"schedule-{project}-{schedule + '-' if schedule else ''}"
+    return f"{SCHEDULE_JOB}{project}-{schedule + '-' if schedule else ''}"
 
 
 def status_job_id(run_id: str) -> str:

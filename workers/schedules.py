@@ -19,7 +19,7 @@ from rq.registry import ScheduledJobRegistry
 from pipeline.config import Project
 from pipeline.errors import PushdockError
 from pipeline.model import PushEvent, Run, StageName, StageStatus, Trigger
-from pipeline.names import schedule_job_prefix
+from pipeline.names import SCHEDULE_JOB, schedule_job_prefix
 from pipeline.projects import load_project
 from pipeline.schedules import find, next_slot, schedule_id
 from pipeline.settings import Settings
@@ -43,7 +43,7 @@ def _pending_ids(queue: Queue) -> set[str]:
     """Ids of schedule firings not run yet: scheduled, or moved to the queue."""
     scheduled = ScheduledJobRegistry(queue=queue).get_job_ids()
     return {job_id for job_id in [*scheduled, *queue.get_job_ids()]
-            if job_id.startswith("schedule-")}
+            if job_id.startswith(SCHEDULE_JOB)}
 
 
 def sync(queue: Queue, projects: list[Project], now: float | None = None) -> list[str]:
