@@ -182,3 +182,18 @@ URL_PATH = checked(Kind("", _url_path), url_path, 'path from "/", or null')
 POSITIVE_DURATION = checked(DURATION, positive, "duration > 0")
 SECRET_NAMES = checked(STRING_LIST, secret_names, "list of the project's secret names")
 TCP_PORT = checked(integer(minimum=1), tcp_port, "TCP port")
+
+
+# -- apps with more than one container (DESIGN.md §9.2) --------------------------------------
+# What a Procfile's lines name besides processes: the web process and the release command.
+RESERVED_PROCESS_NAMES = ("web", "release")
+
+
+def process_name(name: str) -> str | None:
+    """A process's name goes into its containers' names and labels."""
+    if name in RESERVED_PROCESS_NAMES:
+        return f'"{name}" is not a process name here (it names the web process or the release)'
+    if _SERVICE_NAME.match(name) and len(name) <= 32:
+        return None
+    return f'"{name}" must be lower-case letters, digits and "-" (at most 32)'
+

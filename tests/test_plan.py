@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.config import DeploySpec, Resources, StepSpec
 from pipeline.deploy.plan import app_container_spec, route_config
 from pipeline.model import Color
@@ -68,13 +70,34 @@ def test_service_container_is_reached_by_its_name() -> None:
     assert not forbidden & kwargs.keys()
 
 
+BALANCING = {"selection_policy": {"policy": "round_robin"}, "try_duration": "5s",
+             "try_interval": "250ms"}
+PASSIVE = {"passive": {"fail_duration": "2s", "max_fails": 1}}
+
+
 def test_route() -> None:
     assert route_config("shop", "shop.example.com", "172.18.0.2:8000") == {
         "@id": "pushdock-shop",
         "match": [{"host": ["shop.example.com"]}],
-        "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": "172.18.0.2:8000"}]}],
+        "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": "172.18.0.2:8000"}],
+                    "load_balancing": BALANCING, "health_checks": PASSIVE}],
         "terminal": True,
     }
+
+
+def test_route_of_replicas() -> None:
+    from pipeline.deploy.plan import route_upstream
+
+    static = route_config("shop", "shop.test", "172.18.0.3:8000,172.18.0.2:8000")
+    assert static["handle"][0]["upstreams"] == [{"dial": "172.18.0.3:8000"},
+                                                {"dial": "172.18.0.2:8000"}]
+    assert route_upstream(static) == "172.18.0.2:8000,172.18.0.3:8000"
+    dynamic = route_config("shop", "shop.test", "172.18.0.3:8000,172.18.0.2:8000",
+                           "udp/127.0.0.1:5353")
+    assert dynamic["handle"][0]["dynamic_upstreams"]["port"] == "8000"
+    assert dynamic["handle"][0]["load_balancing"] == BALANCING
+    with pytest.raises(ValueError):
+        route_config("shop", "shop.test", "172.18.0.2:8000,nonsense")
 
 
 def test_failure_reasons() -> None:

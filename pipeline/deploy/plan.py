@@ -14,7 +14,7 @@ from pipeline.names import (
     route_project,
     upstream_name,
 )
-from pipeline.upstream import Upstream
+from pipeline.upstream import SEPARATOR, parse_upstreams
 
 if TYPE_CHECKING:  # only named in annotations: the supervisor loads no config
     from pipeline.config import DeploySpec
@@ -40,6 +40,7 @@ GRACE_PERIOD = "10s"  # how long Caddy lets in-flight requests finish when its c
 # How long Caddy keeps a resolver answer: the longest a switch takes to reach every request.
 REFRESH_SECONDS = 0.1
 TRY_DURATION = "5s"  # how long a request may wait for its app to be found and connected
+FAIL_DURATION = "2s"  # how long a replica that refused a connection is left out
 ConfigWrite = tuple[str, str, Any]  # (method, admin API path, body)
 
 
@@ -58,17 +59,24 @@ def proxy_handler(project: str, upstream: str, resolver: str | None) -> dict[str
     No static upstream is kept beside the dynamic one: Caddy falls back to static upstreams
     when a lookup fails, and an old color's address may belong to another app by then.
     """
-    if resolver is None:
-        return {"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}
-    parsed = Upstream.parse(upstream)
-    if parsed is None:
+    parsed = parse_upstreams(upstream)
+    if not parsed:
         raise ValueError(f"{upstream!r} is not HOST:PORT")
+    # Replicas take turns; a request that cannot connect to one (it is restarting, say)
+    # tries the next, and that one is left out for a while (`passive`).
+    balancing = {"selection_policy": {"policy": "round_robin"},
+                 "try_duration": TRY_DURATION, "try_interval": "250ms"}
+    health = {"passive": {"fail_duration": FAIL_DURATION, "max_fails": 1}}
+    if resolver is None:
+        return {"handler": "reverse_proxy",
+                "upstreams": [{"dial": str(each)} for each in parsed],
+                "load_balancing": balancing, "health_checks": health}
     return {"handler": "reverse_proxy", "dynamic_upstreams": {
-        "source": "a", "name": upstream_name(project), "port": str(parsed.port),
+        "source": "a", "name": upstream_name(project), "port": str(parsed[0].port),
         "refresh": f"{REFRESH_SECONDS * 1000:.0f}ms", "resolver": {"addresses": [resolver]}},
         # A request that finds no upstream (the resolver restarting) or cannot connect (the
         # moment between a new address and a new port) waits and tries again.
-        "load_balancing": {"try_duration": TRY_DURATION, "try_interval": "250ms"}}
+        "load_balancing": balancing, "health_checks": health}
 
 
 def route_config(project: str, host: str, upstream: str,
@@ -82,11 +90,12 @@ def route_config(project: str, host: str, upstream: str,
 
 
 def route_upstream(route: Any) -> str | None:
-    """A static route's upstream; None for a route through the resolver."""
+    """A static route's upstream(s); None for a route through the resolver."""
     try:
-        return str(route["handle"][0]["upstreams"][0]["dial"])
+        dials = [str(each["dial"]) for each in route["handle"][0]["upstreams"]]
     except (KeyError, IndexError, TypeError):
         return None
+    return SEPARATOR.join(sorted(dials)) if dials else None
 
 
 def route_port(route: Any) -> str | None:
