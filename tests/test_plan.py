@@ -97,7 +97,7 @@ def test_route_of_replicas() -> None:
     assert dynamic["handle"][0]["dynamic_upstreams"]["port"] == "8000"
     assert dynamic["handle"][0]["load_balancing"] == BALANCING
     with pytest.raises(ValueError):
-        route_config("shop", "shop.test", "172.18.0.2:8000,nonsense")
+        route_config("shop", "shop.test", "172.18.0.2:8000,nonsense", "udp/127.0.0.1:53")
 
 
 def test_failure_reasons() -> None:

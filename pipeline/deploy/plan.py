@@ -60,17 +60,17 @@ def proxy_handler(project: str, upstream: str, resolver: str | None) -> dict[str
     when a lookup fails, and an old color's address may belong to another app by then.
     """
     parsed = parse_upstreams(upstream)
-    if not parsed:
-        raise ValueError(f"{upstream!r} is not HOST:PORT")
     # Replicas take turns; a request that cannot connect to one (it is restarting, say)
     # tries the next, and that one is left out for a while (`passive`).
     balancing = {"selection_policy": {"policy": "round_robin"},
                  "try_duration": TRY_DURATION, "try_interval": "250ms"}
     health = {"passive": {"fail_duration": FAIL_DURATION, "max_fails": 1}}
-    if resolver is None:
+    if resolver is None:  # Caddy dials what it is given (a unix socket, say)
         return {"handler": "reverse_proxy",
-                "upstreams": [{"dial": str(each)} for each in parsed],
+                "upstreams": [{"dial": str(each)} for each in parsed] or [{"dial": upstream}],
                 "load_balancing": balancing, "health_checks": health}
+    if not parsed:
+        raise ValueError(f"{upstream!r} is not HOST:PORT")
     return {"handler": "reverse_proxy", "dynamic_upstreams": {
         "source": "a", "name": upstream_name(project), "port": str(parsed[0].port),
         "refresh": f"{REFRESH_SECONDS * 1000:.0f}ms", "resolver": {"addresses": [resolver]}},
