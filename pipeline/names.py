@@ -22,6 +22,7 @@ LABEL_RUN = "pushdock.run"
 LABEL_ROLE = "pushdock.role"
 LABEL_PROCESS = "pushdock.process"  # `web` or a process's name (DESIGN.md §9.2)
 LABEL_REPLICA = "pushdock.replica"  # 1, 2, … within its process
+LABEL_STOP_TIMEOUT = "pushdock.stop-timeout"  # seconds from SIGTERM to SIGKILL when stopped
 WEB = "web"  # the process that has the port and the route
 ZONE = "pushdock"  # the resolver's zone: `<project>.pushdock.`
 # A project's name goes into container, network, image and DNS names: it must fit them all.
@@ -127,9 +128,17 @@ def app_hostname(project: str, color: Color, process: str = WEB, replica: int = 
 
 # -- generations: processes, replicas, the release (DESIGN.md §9.2) --------------------------
 def generation_labels(project: str, color: Color, sha: str, run_id: str, process: str,
-                      replica: int) -> dict[str, str]:
+                      replica: int, stop_timeout: float) -> dict[str, str]:
+    # docker-py's containers.create takes no stop timeout: the label carries it to the stop.
     return {**app_labels(project, color, sha, run_id), LABEL_PROCESS: process,
-            LABEL_REPLICA: str(replica)}
+            LABEL_REPLICA: str(replica), LABEL_STOP_TIMEOUT: f"{stop_timeout:g}"}
+
+
+def stop_timeout_of_labels(labels: dict[str, str]) -> float | None:
+    try:
+        return float(labels[LABEL_STOP_TIMEOUT])
+    except (KeyError, ValueError):
+        return None
 
 
 def release_container(project: str, color: Color) -> str:

@@ -21,7 +21,8 @@ def test_app_container() -> None:
     assert kwargs["name"] == app_container("shop", Color.GREEN) == "pushdock-shop-green"
     assert kwargs["labels"] == {"pushdock.project": "shop", "pushdock.color": "green",
                                 "pushdock.sha": "abc", "pushdock.run": "7",
-                                "pushdock.role": "app"}
+                                "pushdock.role": "app", "pushdock.process": "web",
+                                "pushdock.replica": "1", "pushdock.stop-timeout": "10"}
     assert kwargs["environment"] == {"MODE": "prod", "TOKEN": "s", "PORT": "8080"}
     assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
     assert kwargs["nano_cpus"] == 500_000_000
@@ -30,6 +31,36 @@ def test_app_container() -> None:
     assert kwargs["privileged"] is False
     assert "volumes" not in kwargs and "network_mode" not in kwargs
     assert Color.BLUE.other is Color.GREEN and Color.GREEN.other is Color.BLUE
+
+
+def test_a_generation_is_every_replica_of_every_process() -> None:
+    from pipeline.config import ProcessSpec, ReleaseSpec
+    from pipeline.deploy.plan import generation_specs, release_container_spec
+
+    worker = ProcessSpec(name="worker", command=("rq", "worker"), replicas=2,
+                         resources=Resources(cpus=0.25), stop_timeout=45)
+    spec = DeploySpec(port=8000, replicas=2, command=("gunicorn", "app"), processes=(worker,),
+                      env={"MODE": "prod"})
+    specs = generation_specs(project="shop", color=Color.BLUE, image="shop:abc", sha="abc",
+                             run_id="7", spec=spec, secrets={"TOKEN": "s"}, network="apps")
+    assert [s.name for s in specs] == [
+        "pushdock-shop-blue", "pushdock-shop-blue-web-2", "pushdock-shop-blue-worker-1",
+        "pushdock-shop-blue-worker-2"]
+    web2, worker2 = specs[1].kwargs(), specs[3].kwargs()
+    assert web2["command"] == ["gunicorn", "app"] and web2["environment"]["PORT"] == "8000"
+    assert web2["labels"]["pushdock.replica"] == "2"
+    assert worker2["command"] == ["rq", "worker"] and "PORT" not in worker2["environment"]
+    assert worker2["environment"] == {"MODE": "prod", "TOKEN": "s"}
+    assert worker2["labels"]["pushdock.process"] == "worker"
+    assert worker2["labels"]["pushdock.stop-timeout"] == "45"
+    assert worker2["nano_cpus"] == 250_000_000 and worker2["restart_policy"]
+    release = release_container_spec(
+        project="shop", color=Color.BLUE, image="shop:abc", sha="abc", run_id="7", spec=spec,
+        release=ReleaseSpec(run="migrate"), secrets={"TOKEN": "s"}, network="apps").kwargs()
+    assert release["name"] == "pushdock-shop-blue-release"
+    assert release["command"] == ["sh", "-c", "migrate"]
+    assert release["labels"]["pushdock.role"] == "release" and "restart_policy" not in release
+    assert release["environment"] == {"MODE": "prod", "TOKEN": "s"}
 
 
 def test_step_container_is_confined() -> None:

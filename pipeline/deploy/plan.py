@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING, Any
 from pipeline.containers import ContainerSpec
 from pipeline.model import Color
 from pipeline.names import (
+    WEB,
     app_container,
     app_hostname,
-    app_labels,
+    generation_labels,
+    release_container,
+    release_labels,
     route_id,
     route_project,
     upstream_name,
@@ -17,22 +20,63 @@ from pipeline.names import (
 from pipeline.upstream import SEPARATOR, parse_upstreams
 
 if TYPE_CHECKING:  # only named in annotations: the supervisor loads no config
-    from pipeline.config import DeploySpec
+    from pipeline.config import DeploySpec, ProcessSpec, ReleaseSpec
 
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL when an old color is stopped
 PORT_VARIABLE = "PORT"  # where an app learns the port to listen on; read back by recovery
 
 
 def app_container_spec(*, project: str, color: Color, image: str, sha: str, run_id: str,
-                       spec: DeploySpec, secrets: dict[str, str],
-                       network: str) -> ContainerSpec:
+                       spec: DeploySpec, secrets: dict[str, str], network: str,
+                       replica: int = 1) -> ContainerSpec:
+    """A web replica: the port, the route's health check, the web command."""
     return ContainerSpec(
-        image=image, name=app_container(project, color),
-        labels=app_labels(project, color, sha, run_id), network=network,
-        resources=spec.resources,
+        image=image, name=app_container(project, color, WEB, replica),
+        labels=generation_labels(project, color, sha, run_id, WEB, replica, STOP_TIMEOUT),
+        network=network, resources=spec.resources,
         environment={**spec.env, **secrets, PORT_VARIABLE: str(spec.port)},
-        hostname=app_hostname(project, color), restart=True, stop_signal="SIGTERM",
+        command=spec.command,
+        hostname=app_hostname(project, color, WEB, replica), restart=True,
+        stop_signal="SIGTERM",
         init=True)  # PID 1 without a SIGTERM handler would ignore the stop signal
+
+
+def process_container_spec(*, project: str, color: Color, image: str, sha: str, run_id: str,
+                           spec: DeploySpec, process: ProcessSpec, replica: int,
+                           secrets: dict[str, str], network: str) -> ContainerSpec:
+    """A replica of a process: no port, no route; restarted by the engine like the web."""
+    return ContainerSpec(
+        image=image, name=app_container(project, color, process.name, replica),
+        labels=generation_labels(project, color, sha, run_id, process.name, replica,
+                                 process.stop_timeout),
+        network=network, resources=process.resources,
+        environment={**spec.env, **secrets}, command=process.command,
+        hostname=app_hostname(project, color, process.name, replica), restart=True,
+        stop_signal="SIGTERM", init=True)
+
+
+def generation_specs(*, project: str, color: Color, image: str, sha: str, run_id: str,
+                     spec: DeploySpec, secrets: dict[str, str],
+                     network: str) -> tuple[ContainerSpec, ...]:
+    """Every container of one generation: the web replicas first, then each process's."""
+    common = {"project": project, "color": color, "image": image, "sha": sha,
+              "run_id": run_id, "spec": spec, "secrets": secrets, "network": network}
+    web = tuple(app_container_spec(**common, replica=n) for n in range(1, spec.replicas + 1))
+    return web + tuple(process_container_spec(**common, process=process, replica=n)
+                       for process in spec.processes
+                       for n in range(1, process.replicas + 1))
+
+
+def release_container_spec(*, project: str, color: Color, image: str, sha: str, run_id: str,
+                           spec: DeploySpec, release: ReleaseSpec, secrets: dict[str, str],
+                           network: str) -> ContainerSpec:
+    """The release command's one-off container: the new image, the deploy's environment and
+    secrets, the generation's networks; never restarted."""
+    return ContainerSpec(
+        image=image, name=release_container(project, color),
+        labels=release_labels(project, sha, run_id), network=network,
+        resources=spec.resources, environment={**spec.env, **secrets},
+        command=("sh", "-c", release.run), swap=False, init=True)
 
 
 SERVER = "pushdock"  # the name of the one Caddy HTTP server Pushdock owns
