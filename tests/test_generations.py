@@ -3,6 +3,8 @@ two web replicas and a worker process, deployed, refused, and killed mid-way (DE
 
 from __future__ import annotations
 
+import io
+import tarfile
 import urllib.request
 from dataclasses import replace
 
@@ -29,9 +31,10 @@ case "$(hostname)-$(cat /www/sick 2>/dev/null)" in
 esac
 """
 # The worker: ready once it has written its file, then working until stopped.
-WORKER = ("sh", "-c", "touch /tmp/ready; exec sleep 100000")
+WORKER = ("sh", "-c", "echo worker up; touch /tmp/ready; exec sleep 100000")
 # The release tells the "marks" service which version it released.
-RELEASE = 'echo "released $(cat /www/index.html)" | nc -w 2 "$MARKS" 9000'
+RELEASE = ('wget -q -O /dev/null '
+           '"http://$MARKS:9000/cgi-bin/mark?released-$(cat /www/index.html)"')
 
 
 def app_spec(**changes: object) -> DeploySpec:
@@ -45,20 +48,37 @@ def app_spec(**changes: object) -> DeploySpec:
 
 
 MARKS_HOST = "marks"  # the marks service's name on the apps network
+MARKS_SERVICE = "mkdir -p /srv/cgi-bin && touch /tmp/marks && exec httpd -f -p 9000 -h /srv"
+MARK = ('#!/bin/sh\necho "$QUERY_STRING" >> /tmp/marks\n'
+        'printf "Content-Type: text/plain\\r\\n\\r\\nok\\n"\n')
+
+
+def script_archive(name: str, text: str) -> bytes:
+    """A tar holding one executable file, for put_archive."""
+    data, buffer = text.encode(), io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 @pytest.fixture
 def marks(docker_client, base_image: str, project_name: str, apps_network: str):
-    """A service on the apps network that keeps every line sent to it on port 9000."""
+    """A service on the apps network that keeps the query of every request to
+    /cgi-bin/mark on port 9000, one a line."""
     Apps(docker_client, apps_network).ensure_network()
     container = docker_client.containers.run(
-        base_image, ["sh", "-c", "while true; do nc -l -p 9000 >> /tmp/marks; done"],
+        base_image, ["sh", "-c", MARKS_SERVICE],
         name=f"{project_name}-marks", network=apps_network, detach=True,
         networking_config={apps_network: docker_client.api.create_endpoint_config(
             aliases=[MARKS_HOST])},
         labels={"pushdock.project": project_name})
     wait_for(lambda: "9000" in container.exec_run(["netstat", "-ln"]).output.decode(),
              timeout=15, what="the marks service listening")
+    wait_for(lambda: container.exec_run(["test", "-d", "/srv/cgi-bin"]).exit_code == 0,
+             timeout=15, what="the marks service's directory")
+    container.put_archive("/srv/cgi-bin", script_archive("mark", MARK))
 
     def lines() -> list[str]:
         output = container.exec_run(["cat", "/tmp/marks"]).output.decode()
@@ -100,7 +120,7 @@ def first_generation(docker_client, sample_repo, bluegreen: BlueGreen, project: 
     with_scripts(sample_repo)
     v1, sha1 = image_of(docker_client, sample_repo, project, "v1")
     bluegreen.deploy(request(project, v1, sha1, "1", app_spec()))
-    assert marks() == ["released v1"]
+    assert marks() == ["released-v1"]
     return sha1
 
 
@@ -118,7 +138,7 @@ def test_a_push_deploys_release_replicas_and_worker(
     v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
     deployment = bluegreen.deploy(request(project_name, v2, sha2, "2", app_spec()))
     assert deployment.color is Color.GREEN and deployment.result == "live"
-    assert marks() == ["released v1", "released v2"]  # once per deploy
+    assert marks() == ["released-v1", "released-v2"]  # once per deploy
     assert members(docker_client, project_name) == generation(project_name, "green", sha2)
     assert served(caddy, host) == "v2"
     assert len(deployment.upstream.split(",")) == 2
@@ -151,7 +171,7 @@ def test_a_failing_generation_leaves_the_old_one_serving_and_working(
         bluegreen.deploy(request(project_name, v2, sha2, "2", spec))
     assert members(docker_client, project_name) == generation(project_name, "blue", sha1)
     assert served(caddy, f"{project_name}.test") == "v1"
-    assert marks() == ["released v1"] + (["released v2"] if failure != "release" else [])
+    assert marks() == ["released-v1"] + (["released-v2"] if failure != "release" else [])
     failed = store.deployments.history(project_name)[0]
     assert failed.sha == sha2 and failed.result == "failed"
     live = store.live.get(project_name)
@@ -202,3 +222,25 @@ def test_a_worker_killed_mid_generation_is_reconciled_to_one_whole_generation(
     assert served(caddy, f"{project_name}.test") == version_served
     live = store.live.get(project_name)
     assert live is not None and live.sha == sha and len(live.upstream.split(",")) == 2
+
+
+def test_status_and_logs_show_each_process_of_the_live_generation(
+        deployer, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
+        store: Store, caddy: CaddyProcess, marks, settings, capsys) -> None:
+    from pipeline.errors import ConfigError
+    from pushdock.app_logs import app_logs
+    from pushdock.status import status
+
+    bluegreen, _ = deployer
+    sha1 = first_generation(docker_client, sample_repo, bluegreen, project_name, marks)
+    settings = replace(settings, apps_network=bluegreen.settings.apps_network)
+    capsys.readouterr()
+    status(settings, project_name, 5)
+    shown = capsys.readouterr().out
+    assert f"{project_name}: live blue {sha1[:7]}" in shown
+    assert "  web: 2 replicas — web.1 running, web.2 running" in shown
+    assert "  worker: 1 replica — worker.1 running" in shown
+    app_logs(settings, project_name, "worker", follow=False, tail=10)
+    assert capsys.readouterr().out.splitlines() == ["worker.1 | worker up"]
+    with pytest.raises(ConfigError, match=r"has no process mailer .*worker"):
+        app_logs(settings, project_name, "mailer", follow=False, tail=10)
