@@ -9,7 +9,6 @@ from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
-from pushdock.output import say
 
 
 def app_logs(settings: Settings, project: str, process: str | None, *, follow: bool,
@@ -30,7 +29,12 @@ def app_logs(settings: Settings, project: str, process: str | None, *, follow: b
         if not containers:
             raise ConfigError(f"{project}: the live containers are gone (run `pushdock "
                               "status` and see the worker's reconciliation)")
-        stream_logs(containers, say, tail=tail, follow=follow)
+        stream_logs(containers, _print, tail=tail, follow=follow)
     finally:
         client.close()
     return 0
+
+
+def _print(line: str) -> None:
+    # The app's own lines, as they are (no `pushdock:`): they can be piped on.
+    print(line, flush=True)
