@@ -8,7 +8,7 @@ busybox web app locally (no registry), then, once with keep-alive and once with
 `Connection: close`:
   pushdock: N blue/green deploys of a generation (a release, 2 web replicas, a worker)
             plus one whose release fails, for each way of switching: through the resolver
-            (the default; no Caddy config change) and by a PATCH of the route's upstreams (PUSHDOCK_RESOLVER=off);
+            (the default; no Caddy config change) and by a PATCH (PUSHDOCK_RESOLVER=off);
   old way:  N times "stop the container, start the new one on the same address"
 while wrk sends requests through the proxy. Prints requests, non-2xx, socket errors,
 p50/p99 latency and how long after "green healthy" the route was switched.
