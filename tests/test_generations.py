@@ -147,6 +147,14 @@ def test_a_push_deploys_release_replicas_and_worker(
     assert recorded is not None and recorded.processes[0].name == "worker"
     assert recorded.replicas == 2
 
+    # A rollback brings the whole earlier generation back, without its release.
+    v1 = store.deployments.history(project_name)[1].image
+    back = bluegreen.deploy(replace(request(project_name, v1, sha1, "3", recorded),
+                                    release=False))
+    assert back.color is Color.BLUE and marks() == ["released-v1", "released-v2"]
+    assert members(docker_client, project_name) == generation(project_name, "blue", sha1)
+    assert any(line.startswith("release: not run") for line in lines.lines)
+
 
 @pytest.mark.parametrize("failure", ["release", "replica", "worker"])
 def test_a_failing_generation_leaves_the_old_one_serving_and_working(
