@@ -6,9 +6,9 @@ Run: .venv/bin/python bench/zero_downtime.py [--deploys 10] [--connections 8]
 Starts its own redis-server, `pushdock resolver` and caddy on loopback ports, builds a small
 busybox web app locally (no registry), then, once with keep-alive and once with
 `Connection: close`:
-  pushdock: N consecutive blue/green deploys plus one whose health check fails, for each
-            way of switching: through the resolver (the default; no Caddy config change)
-            and by a PATCH of the route's upstreams (PUSHDOCK_RESOLVER=off);
+  pushdock: N blue/green deploys of a generation (a release, 2 web replicas, a worker)
+            plus one whose release fails, for each way of switching: through the resolver
+            (the default; no Caddy config change) and by a PATCH (PUSHDOCK_RESOLVER=off);
   old way:  N times "stop the container, start the new one on the same address"
 while wrk sends requests through the proxy. Prints requests, non-2xx, socket errors,
 p50/p99 latency and how long after "green healthy" the route was switched.
@@ -36,7 +36,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -45,11 +45,11 @@ import docker
 import redis
 
 from pipeline.build import build_image
-from pipeline.config import BuildSpec, DeploySpec, HealthSpec
+from pipeline.config import BuildSpec, DeploySpec, HealthSpec, ProcessSpec, ReleaseSpec
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.resolver import answers as resolver_answers
 from pipeline.deploy.router import CaddyRouter
-from pipeline.errors import HealthCheckFailed
+from pipeline.errors import DeployError
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from pushdock.embedded import caddy_config, free_port
@@ -59,12 +59,14 @@ HOST = "bench.test"
 OLD_HOST = "old.test"
 BASE = "pushdock-bench/busybox:latest"
 # keep: every image is built up front, and pruning would remove the ones not deployed yet.
-SPEC = DeploySpec(port=8000, drain=1.0, keep=100,
+# A whole generation: a release, two web replicas and a worker process; the failing deploy's
+# release exits 1, so nothing new starts.
+SPEC = DeploySpec(port=8000, drain=1.0, keep=100, replicas=2, release=ReleaseSpec(run="true"),
+                  processes=(ProcessSpec(name="worker", command=("sleep", "100000"),
+                                         settle=0.5, stop_timeout=1),),
                   health=HealthSpec(path="/healthz", interval=0.2, healthy_after=2,
                                     deadline=10))
-FAILING = DeploySpec(port=8000, drain=1.0, keep=100,
-                     health=HealthSpec(path="/healthz", interval=0.2, healthy_after=2,
-                                       deadline=2))
+FAILING = replace(SPEC, release=ReleaseSpec(run="exit 1"))
 _SWITCHED = re.compile(r"switched .* (\d+)ms after it was healthy")
 
 
@@ -240,7 +242,7 @@ class Bench:
                         bluegreen.deploy(DeployRequest(
                             project=self.project, host=HOST, image=failing[0], sha=failing[1],
                             run_id="failing", trigger="bench", spec=FAILING, secrets={}))
-                    except HealthCheckFailed:
+                    except DeployError:
                         failed_as_expected += 1
             took = time.monotonic() - started
             time.sleep(1)
@@ -297,7 +299,7 @@ class Bench:
         self.build_base()
         count = self.args.deploys + 1  # the first deploy puts an app live before wrk starts
         images = [self.build(f"v{n}") for n in range(count)]
-        failing = self.build("broken", healthy=False)
+        failing = self.build("broken")
         print(f"bench: built {len(images) + 1} images of {self.project}", flush=True)
 
         timing = Timing()

@@ -22,7 +22,9 @@ def check_ceilings(doc: YamlDoc, spec: PipelineSpec, ceilings: Ceilings) -> None
     # Steps and services run under test.resources; the app under deploy.resources.
     places: tuple[tuple[Path, Resources], ...] = (
         (("test", "resources"), spec.test.resources),
-        (("deploy", "resources"), spec.deploy.resources))
+        (("deploy", "resources"), spec.deploy.resources),
+        *((("deploy", "processes", process.name, "resources"), process.resources)
+          for process in spec.deploy.processes))
     for path, asked in places:
         for name, value, ceiling, setting, show in (
                 ("cpus", asked.cpus, ceilings.cpus, "PUSHDOCK_MAX_CPUS", _number),

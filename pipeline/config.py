@@ -22,6 +22,7 @@ from pipeline.config_keys import (
     mapping_of,
     one_of,
     optional_mapping_of,
+    string_or_mapping_of,
 )
 from pipeline.config_rules import (
     COMMAND,
@@ -47,6 +48,7 @@ from pipeline.config_rules import (
     URL_PATH,
     WEBHOOK_SECRET,
     distinct_names,
+    process_name,  # apps with more than one container
     service_name,
 )
 from pipeline.model import Forge
@@ -136,6 +138,39 @@ class HealthSpec:
         POSITIVE_DURATION, doc="how long the new app may take to become healthy"))
 
 
+# -- apps with more than one container (DESIGN.md §9.2) ---------------------------------------
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """The release command: once per deploy, in a container of the new image, before any
+    new container takes traffic or work."""
+
+    run: str = field(metadata=key(COMMAND_LINE, required=True,
+                                  doc="the shell command (a migration, say)"))
+    timeout: float = field(default=600.0, metadata=key(  # seconds
+        POSITIVE_DURATION, doc="the release is killed, and the deploy fails, after this long"))
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """A process of the app with no port and no route (a queue worker, say)."""
+
+    name: str  # its key in `deploy.processes`
+    command: tuple[str, ...] | None = field(metadata=key(
+        COMMAND, required=True, doc="the process's command"))
+    replicas: int = field(default=1, metadata=key(
+        integer(minimum=1), doc="containers of the process per generation"))
+    resources: Resources = field(default_factory=Resources, metadata=key(
+        mapping_of(Resources), doc="limits of each of its containers"))
+    ready: str | None = field(default=None, metadata=key(
+        OPTIONAL_STRING, doc="a command polled inside until it exits 0; else `settle`"))
+    settle: float = field(default=3.0, metadata=key(  # seconds
+        DURATION, doc="without `ready`: how long it must keep running to count as ready"))
+    deadline: float = field(default=60.0, metadata=key(  # seconds
+        POSITIVE_DURATION, doc="how long it may take to become ready"))
+    stop_timeout: float = field(default=30.0, metadata=key(  # seconds
+        DURATION, doc="between SIGTERM and SIGKILL when an old generation is stopped"))
+
+
 @dataclass(frozen=True)
 class DeploySpec:
     port: int = field(default=8000, metadata=key(
@@ -150,6 +185,17 @@ class DeploySpec:
         mapping_of(Resources), doc="limits of the app's container"))
     keep: int = field(default=5, metadata=key(
         integer(minimum=1), doc="images kept for rollback"))
+    # -- apps with more than one container (DESIGN.md §9.2) --
+    command: tuple[str, ...] | None = field(default=None, metadata=key(
+        COMMAND, doc="the web process's command; else the image's (or the Procfile's `web`)"))
+    replicas: int = field(default=1, metadata=key(
+        integer(minimum=1), doc="web containers per color; the switch waits for all"))
+    release: ReleaseSpec | None = field(default=None, metadata=key(
+        string_or_mapping_of(ReleaseSpec, "run"),
+        doc="run once per deploy, before the new generation starts; not on rollback"))
+    processes: tuple[ProcessSpec, ...] = field(default=(), metadata=key(
+        map_of(ProcessSpec, "name", process_name),
+        doc="containers with no port and no route, of the same generation as the web ones"))
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,21 @@ def mapping_of(cls: type, check: SectionCheck | None = None) -> Kind:
     return Kind("mapping", read, of=cls)
 
 
+def string_or_mapping_of(cls: type, field_name: str) -> Kind:
+    """A nested section read into `cls`, or a string that stands for `{field_name: string}`
+    (`release: migrate` for `release: {run: migrate}`); null or missing: None."""
+
+    def read(section: Section, name: str, default: Any) -> Any:
+        value = section.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return read_section(cls, section.sub((*section.path, name), {field_name: value}))
+        return read_section(cls, section.section(name))
+
+    return Kind("string, or mapping", read, of=cls)
+
+
 def optional_mapping_of(cls: type, name: str) -> Kind:
     """A nested section read into `cls` when it is there and not null, else None; the tables
     name it and do not list its keys (they have a table of their own)."""

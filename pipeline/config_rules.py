@@ -216,3 +216,18 @@ NOTIFY_URL = checked(STRING, notify_url, "Apprise URL")
 NOTIFY_EVENTS = checked(STRING_LIST, notify_events,
                         "list of failed, fixed, deployed, deploy_failed, waiting, backup_failed")
 CRON = checked(STRING, cron_expression, "cron expression (UTC)")
+
+
+# -- apps with more than one container (DESIGN.md §9.2) --------------------------------------
+# What a Procfile's lines name besides processes: the web process and the release command.
+RESERVED_PROCESS_NAMES = ("web", "release")
+
+
+def process_name(name: str) -> str | None:
+    """A process's name goes into its containers' names and labels."""
+    if name in RESERVED_PROCESS_NAMES:
+        return f'"{name}" is not a process name here (it names the web process or the release)'
+    if _SERVICE_NAME.match(name) and len(name) <= 32:
+        return None
+    return f'"{name}" must be lower-case letters, digits and "-" (at most 32)'
+

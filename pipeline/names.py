@@ -20,6 +20,10 @@ LABEL_COLOR = "pushdock.color"
 LABEL_SHA = "pushdock.sha"
 LABEL_RUN = "pushdock.run"
 LABEL_ROLE = "pushdock.role"
+LABEL_PROCESS = "pushdock.process"  # `web` or a process's name (DESIGN.md §9.2)
+LABEL_REPLICA = "pushdock.replica"  # 1, 2, … within its process
+LABEL_STOP_TIMEOUT = "pushdock.stop-timeout"  # seconds from SIGTERM to SIGKILL when stopped
+WEB = "web"  # the process that has the port and the route
 ZONE = "pushdock"  # the resolver's zone: `<project>.pushdock.`
 # A project's name goes into container, network, image and DNS names: it must fit them all.
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -38,6 +42,7 @@ class Role(StrEnum):
     STEP = "step"  # a test step of a run
     SERVICE = "service"  # a sidecar service of a run
     NETWORK = "network"  # a run's private network
+    RELEASE = "release"  # the one-off container of a deploy's release command
 
 
 RUN_ROLES = (Role.STEP, Role.SERVICE)  # the containers a run leaves behind if it is lost
@@ -107,12 +112,56 @@ def run_of_labels(labels: dict[str, str]) -> RunRef | None:
 
 
 # -- app containers -------------------------------------------------------------------------
-def app_container(project: str, color: Color) -> str:
-    return f"{PREFIX}-{project}-{color.value}"
+def _member(process: str, replica: int) -> str:
+    # The first web container keeps the name it had before apps had processes and replicas,
+    # so a deployment made then is still found (and reconciled) by its name.
+    return "" if process == WEB and replica == 1 else f"-{process}-{replica}"
 
 
-def app_hostname(project: str, color: Color) -> str:
-    return f"{project}-{color.value}"
+def app_container(project: str, color: Color, process: str = WEB, replica: int = 1) -> str:
+    return f"{PREFIX}-{project}-{color.value}{_member(process, replica)}"
+
+
+def app_hostname(project: str, color: Color, process: str = WEB, replica: int = 1) -> str:
+    return f"{project}-{color.value}{_member(process, replica)}"
+
+
+# -- generations: processes, replicas, the release (DESIGN.md §9.2) --------------------------
+def generation_labels(project: str, color: Color, sha: str, run_id: str, process: str,
+                      replica: int, stop_timeout: float) -> dict[str, str]:
+    # docker-py's containers.create takes no stop timeout: the label carries it to the stop.
+    return {**app_labels(project, color, sha, run_id), LABEL_PROCESS: process,
+            LABEL_REPLICA: str(replica), LABEL_STOP_TIMEOUT: f"{stop_timeout:g}"}
+
+
+def stop_timeout_of_labels(labels: dict[str, str]) -> float | None:
+    try:
+        return float(labels[LABEL_STOP_TIMEOUT])
+    except (KeyError, ValueError):
+        return None
+
+
+def release_container(project: str, color: Color) -> str:
+    return f"{PREFIX}-{project}-{color.value}-release"
+
+
+def release_labels(project: str, sha: str, run_id: str) -> dict[str, str]:
+    return {LABEL_PROJECT: project, LABEL_SHA: sha, LABEL_RUN: run_id,
+            LABEL_ROLE: Role.RELEASE.value}
+
+
+def release_filters(project: str) -> list[str]:
+    return [label_filter(LABEL_ROLE, Role.RELEASE.value), project_filter(project)]
+
+
+def process_of_labels(labels: dict[str, str]) -> str:
+    """A container's process; an app container from before processes is the web one."""
+    return labels.get(LABEL_PROCESS) or WEB
+
+
+def replica_of_labels(labels: dict[str, str]) -> int:
+    value = labels.get(LABEL_REPLICA, "")
+    return int(value) if value.isdigit() else 1
 
 
 # -- runs: networks, step and service containers, workspaces --------------------------------

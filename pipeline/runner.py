@@ -38,6 +38,7 @@ from pipeline.names import (
     run_network,
     workspace_name,
 )
+from pipeline.procfile import PROCFILE, apply_procfile, read_procfile
 from pipeline.reporting import Reporter
 from pipeline.run_resources import kill_run_containers, remove_run_resources
 from pipeline.services import Services
@@ -79,6 +80,16 @@ def step_failure(name: str, result: StepResult, *, memory: int, timeout: float) 
 
 def load_pipeline(workspace: Path, project: Project, reporter: Reporter,
                   ceilings: Ceilings | None = None) -> PipelineSpec:
+    spec = _load_spec(workspace, project, reporter, ceilings)
+    types = read_procfile(workspace)
+    if types is None:
+        return spec
+    reporter.log(f"{PROCFILE}: " + ", ".join(each.name for each in types))
+    return replace(spec, deploy=apply_procfile(spec.deploy, types))
+
+
+def _load_spec(workspace: Path, project: Project, reporter: Reporter,
+               ceilings: Ceilings | None) -> PipelineSpec:
     path = workspace / SPEC_FILENAME
     if path.is_symlink() or (path.exists() and not path.is_file()):
         raise ConfigError(f"{SPEC_FILENAME} must be a regular file")

@@ -45,7 +45,8 @@ def step_container_spec(step: StepSpec, *, image: str, resources: Resources,
 
 
 def run_step(client: docker.DockerClient, spec: ContainerSpec, timeout: float,
-             reporter: Reporter) -> StepResult:
+             reporter: Reporter, *, connect: tuple[str, ...] = ()) -> StepResult:
+    """`connect`: networks joined beside `spec.network`, before it starts."""
     container = client.containers.create(**spec.kwargs())
     lines = LineSplitter(reporter)
 
@@ -58,6 +59,8 @@ def run_step(client: docker.DockerClient, spec: ContainerSpec, timeout: float,
 
     follower = threading.Thread(target=follow, name="step-logs", daemon=True)
     try:
+        for network in connect:
+            client.networks.get(network).connect(container)
         container.start()
         follower.start()
         timed_out = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 
@@ -27,3 +28,30 @@ class Upstream:
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+# -- several replicas behind one route (DESIGN.md §9.2) -------------------------------------
+# A route's target with replicas is their upstreams, comma-separated and sorted, all on one
+# port: "10.0.0.2:8000,10.0.0.3:8000". One replica's is just its HOST:PORT.
+SEPARATOR = ","
+
+
+def parse_upstreams(text: str | None) -> tuple[Upstream, ...]:
+    """Every upstream of a target; () when any part is not HOST:PORT."""
+    parts = [Upstream.parse(part) for part in (text or "").split(SEPARATOR)]
+    if not parts or any(part is None for part in parts):
+        return ()
+    return tuple(part for part in parts if part is not None)
+
+
+def join_upstreams(upstreams: Iterable[Upstream]) -> str:
+    return SEPARATOR.join(sorted({str(upstream) for upstream in upstreams}))
+
+
+def join_addresses(addresses: Iterable[str]) -> str:
+    """The resolver table's value: the addresses of a target, sorted."""
+    return SEPARATOR.join(sorted(set(addresses)))
+
+
+def split_addresses(value: str | None) -> tuple[str, ...]:
+    return tuple(part for part in (value or "").split(SEPARATOR) if part)

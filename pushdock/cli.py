@@ -202,10 +202,16 @@ def cmd_rollback(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_logs(settings: Settings, args: argparse.Namespace) -> int:
+    from pushdock.app_logs import app_logs
+
+    return app_logs(settings, args.project, args.process, follow=args.follow, tail=args.tail)
+
+
 # Commands that read or write records: they find the Redis of the Pushdock running here.
 NEEDS_REDIS: frozenset[Handler] = frozenset({
     cmd_serve, cmd_worker, cmd_resolver, cmd_cancel, cmd_status, cmd_deploy, cmd_rollback,
-    cmd_approve, cmd_reject})
+    cmd_approve, cmd_reject, cmd_logs})
 
 
 def _add(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
@@ -280,6 +286,13 @@ def _add_app_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rollback.add_argument("project")
     rollback.add_argument("--to", metavar="SHA",
                           help="commit (or a prefix); default: the one before the live one")
+    logs = _add(sub, "logs", cmd_logs, "the live app's output, each line prefixed with its "
+                "process and replica")
+    logs.add_argument("project")
+    logs.add_argument("process", nargs="?", help="web or a process's name; default: all")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--tail", type=int, default=100, metavar="N",
+                      help="lines of each container to start with (100)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

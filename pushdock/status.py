@@ -5,6 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from pipeline.deploy.apps import Apps
+from pipeline.deploy.members import live_containers, member_lines, sort_members
+from pipeline.engine import connect_docker
+from pipeline.errors import EngineUnavailable
 from pipeline.model import Deployment, DeployResult
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
@@ -25,11 +29,16 @@ def history_lines(deployments: Sequence[Deployment], *, verbose: bool) -> list[s
     return lines
 
 
-def app_lines(store: Store, name: str, *, limit: int, verbose: bool) -> list[str]:
+def app_lines(store: Store, name: str, *, limit: int, verbose: bool,
+              apps: Apps | None = None) -> list[str]:
+    """`apps`: the engine's app containers, to show each process of the live generation."""
     live = store.live.get(name)
     if live:
         lines = [f"{name}: live {live.color.value} {live.sha[:7]} (run #{live.run}) "
                  f"at {live.upstream}" + (f" for {live.host}" if live.host else "")]
+        if apps is not None:
+            members = sort_members(live_containers(apps, live))
+            lines += [f"  {line}" for line in member_lines(members)]
     else:
         lines = [f"{name}: nothing live"]
     in_progress = store.deployments.in_progress(name)
@@ -38,6 +47,14 @@ def app_lines(store: Store, name: str, *, limit: int, verbose: bool) -> list[str
     lines += [f"  {line}" for line in
               history_lines(store.deployments.history(name, limit=limit), verbose=verbose)]
     return lines
+
+
+def _apps(settings: Settings) -> Apps | None:
+    """The engine's app containers; None (and the processes not shown) without an engine."""
+    try:
+        return Apps(connect_docker(timeout=10), settings.apps_network)
+    except EngineUnavailable:
+        return None
 
 
 def run_lines(store: Store, project: str | None, *, limit: int) -> list[str]:
@@ -59,8 +76,9 @@ def status(settings: Settings, project: str | None, limit: int) -> int:
     store = Store(connect(settings.redis_url))
     projects = [project] if project else sorted(
         set(store.live.projects()) | set(store.deployments.projects()))
+    apps = _apps(settings) if projects else None
     for name in projects:
-        for line in app_lines(store, name, limit=limit, verbose=bool(project)):
+        for line in app_lines(store, name, limit=limit, verbose=bool(project), apps=apps):
             print(line)
     for line in run_lines(store, project, limit=limit):
         print(line)

@@ -237,3 +237,13 @@ def test_reading_any_datagram_as_a_reply_gives_an_address_or_an_error(data: byte
     except DnsMessageError:
         return
     assert address is None or address.count(".") == 3
+
+
+def test_a_project_with_replicas_is_answered_with_every_address() -> None:
+    table = {"shop": "10.1.2.3,10.1.2.4"}
+    _, _, rcode, addresses = parsed(answer(query("shop.pushdock."), table.get))
+    assert rcode == Rcode.NOERROR and sorted(addresses) == ["10.1.2.3", "10.1.2.4"]
+    reply = answer(query("shop.pushdock."), table.get)
+    assert reply is not None and answer_address(reply) == "10.1.2.3,10.1.2.4"
+    broken = {"shop": "10.1.2.3,nonsense"}
+    assert decide(Question("shop.pushdock"), broken.get).rcode == Rcode.SERVFAIL

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.config import DeploySpec, Resources, StepSpec
 from pipeline.deploy.plan import app_container_spec, route_config
 from pipeline.model import Color
@@ -19,7 +21,8 @@ def test_app_container() -> None:
     assert kwargs["name"] == app_container("shop", Color.GREEN) == "pushdock-shop-green"
     assert kwargs["labels"] == {"pushdock.project": "shop", "pushdock.color": "green",
                                 "pushdock.sha": "abc", "pushdock.run": "7",
-                                "pushdock.role": "app"}
+                                "pushdock.role": "app", "pushdock.process": "web",
+                                "pushdock.replica": "1", "pushdock.stop-timeout": "10"}
     assert kwargs["environment"] == {"MODE": "prod", "TOKEN": "s", "PORT": "8080"}
     assert kwargs["restart_policy"] == {"Name": "unless-stopped"}
     assert kwargs["nano_cpus"] == 500_000_000
@@ -28,6 +31,36 @@ def test_app_container() -> None:
     assert kwargs["privileged"] is False
     assert "volumes" not in kwargs and "network_mode" not in kwargs
     assert Color.BLUE.other is Color.GREEN and Color.GREEN.other is Color.BLUE
+
+
+def test_a_generation_is_every_replica_of_every_process() -> None:
+    from pipeline.config import ProcessSpec, ReleaseSpec
+    from pipeline.deploy.plan import generation_specs, release_container_spec
+
+    worker = ProcessSpec(name="worker", command=("rq", "worker"), replicas=2,
+                         resources=Resources(cpus=0.25), stop_timeout=45)
+    spec = DeploySpec(port=8000, replicas=2, command=("gunicorn", "app"), processes=(worker,),
+                      env={"MODE": "prod"})
+    specs = generation_specs(project="shop", color=Color.BLUE, image="shop:abc", sha="abc",
+                             run_id="7", spec=spec, secrets={"TOKEN": "s"}, network="apps")
+    assert [s.name for s in specs] == [
+        "pushdock-shop-blue", "pushdock-shop-blue-web-2", "pushdock-shop-blue-worker-1",
+        "pushdock-shop-blue-worker-2"]
+    web2, worker2 = specs[1].kwargs(), specs[3].kwargs()
+    assert web2["command"] == ["gunicorn", "app"] and web2["environment"]["PORT"] == "8000"
+    assert web2["labels"]["pushdock.replica"] == "2"
+    assert worker2["command"] == ["rq", "worker"] and "PORT" not in worker2["environment"]
+    assert worker2["environment"] == {"MODE": "prod", "TOKEN": "s"}
+    assert worker2["labels"]["pushdock.process"] == "worker"
+    assert worker2["labels"]["pushdock.stop-timeout"] == "45"
+    assert worker2["nano_cpus"] == 250_000_000 and worker2["restart_policy"]
+    release = release_container_spec(
+        project="shop", color=Color.BLUE, image="shop:abc", sha="abc", run_id="7", spec=spec,
+        release=ReleaseSpec(run="migrate"), secrets={"TOKEN": "s"}, network="apps").kwargs()
+    assert release["name"] == "pushdock-shop-blue-release"
+    assert release["command"] == ["sh", "-c", "migrate"]
+    assert release["labels"]["pushdock.role"] == "release" and "restart_policy" not in release
+    assert release["environment"] == {"MODE": "prod", "TOKEN": "s"}
 
 
 def test_step_container_is_confined() -> None:
@@ -68,13 +101,34 @@ def test_service_container_is_reached_by_its_name() -> None:
     assert not forbidden & kwargs.keys()
 
 
+BALANCING = {"selection_policy": {"policy": "round_robin"}, "try_duration": "5s",
+             "try_interval": "250ms"}
+PASSIVE = {"passive": {"fail_duration": "2s", "max_fails": 1}}
+
+
 def test_route() -> None:
     assert route_config("shop", "shop.example.com", "172.18.0.2:8000") == {
         "@id": "pushdock-shop",
         "match": [{"host": ["shop.example.com"]}],
-        "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": "172.18.0.2:8000"}]}],
+        "handle": [{"handler": "reverse_proxy", "upstreams": [{"dial": "172.18.0.2:8000"}],
+                    "load_balancing": BALANCING, "health_checks": PASSIVE}],
         "terminal": True,
     }
+
+
+def test_route_of_replicas() -> None:
+    from pipeline.deploy.plan import route_upstream
+
+    static = route_config("shop", "shop.test", "172.18.0.3:8000,172.18.0.2:8000")
+    assert static["handle"][0]["upstreams"] == [{"dial": "172.18.0.3:8000"},
+                                                {"dial": "172.18.0.2:8000"}]
+    assert route_upstream(static) == "172.18.0.2:8000,172.18.0.3:8000"
+    dynamic = route_config("shop", "shop.test", "172.18.0.3:8000,172.18.0.2:8000",
+                           "udp/127.0.0.1:5353")
+    assert dynamic["handle"][0]["dynamic_upstreams"]["port"] == "8000"
+    assert dynamic["handle"][0]["load_balancing"] == BALANCING
+    with pytest.raises(ValueError):
+        route_config("shop", "shop.test", "172.18.0.2:8000,nonsense", "udp/127.0.0.1:53")
 
 
 def test_failure_reasons() -> None:

@@ -16,6 +16,7 @@ from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError, PushdockError
 from pipeline.model import (
     Deployment,
+    DeployResult,
     PushEvent,
     Run,
     RunStatus,
@@ -57,8 +58,10 @@ def deploy_sha(settings: Settings, project_name: str, sha: str | None = None, *,
         image, full_sha = resolve_image(project.name, images, sha, images)
         history = store.deployments.history(project.name, limit=100)
         spec = spec_for(history, full_sha)
+        # A sha that was live before had its release run then: putting it back is a rollback.
+        released = any(d.sha == full_sha and d.result == DeployResult.LIVE for d in history)
         return _deploy(settings, store, client, project, image, full_sha, spec, trigger,
-                       f"deploy {full_sha[:7]}", say)
+                       f"deploy {full_sha[:7]}", say, release=not released)
     finally:
         client.close()
 
@@ -73,8 +76,11 @@ def rollback(settings: Settings, project_name: str, to: str | None = None, *,
         live = store.live.get(project.name)
         target = rollback_target(store.deployments.history(project.name, limit=100),
                                  live.sha if live else None, available, to)
+        # The release is not run: the schema stays as the newer release left it (a schema
+        # is not rolled back by running the old code's migrations).
         return _deploy(settings, store, client, project, target.image, target.sha,
-                       target.spec, Trigger.ROLLBACK, f"rollback to {target.sha[:7]}", say)
+                       target.spec, Trigger.ROLLBACK, f"rollback to {target.sha[:7]}", say,
+                       release=False)
     finally:
         client.close()
 
@@ -109,7 +115,7 @@ def _images_newest_first(client: docker.DockerClient, project: str) -> list[str]
 
 def _deploy(settings: Settings, store: Store, client: docker.DockerClient, project: Project,
             image: str, sha: str, spec: DeploySpec | None, trigger: Trigger, message: str,
-            say: Say | None) -> Deployment:
+            say: Say | None, *, release: bool = True) -> Deployment:
     assert project.deploy.host is not None
     run = store.runs.create(PushEvent(project=project.name, branch=project.deploy.branch,
                                      sha=sha, message=message, author=trigger),
@@ -126,7 +132,7 @@ def _deploy(settings: Settings, store: Store, client: docker.DockerClient, proje
         deployment = BlueGreen(client, store, router, settings, reporter).deploy(
             DeployRequest(project=project.name, host=project.deploy.host, image=image,
                           sha=sha, run_id=run.id, trigger=trigger, spec=spec,
-                          secrets=project.secrets))
+                          secrets=project.secrets, release=release))
     except PushdockError as exc:
         reporter.stage(StageName.DEPLOY, StageStatus.FAILED)
         _told(settings, store, project, store.runs.finish(run.id, RunStatus.FAILED,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import docker
 from docker.errors import APIError, NotFound
@@ -13,11 +13,17 @@ from pipeline.errors import DeployError
 from pipeline.model import Color
 from pipeline.names import (
     LABEL_PROJECT,
+    LABEL_RUN,
     LABEL_SHA,
+    WEB,
     app_filters,
     apps_network_labels,
     color_of_labels,
+    process_of_labels,
     project_filter,
+    release_filters,
+    replica_of_labels,
+    stop_timeout_of_labels,
 )
 from pipeline.reporting import Reporter
 from pipeline.upstream import Upstream
@@ -68,19 +74,37 @@ class Apps:
 
     def stop(self, container: Container, reporter: Reporter) -> None:
         """SIGTERM, then SIGKILL after the container's stop timeout; then remove it."""
-        timeout = container.attrs.get("Config", {}).get("StopTimeout") or STOP_TIMEOUT
+        timeout = (stop_timeout_of_labels(container.labels)
+                   or container.attrs.get("Config", {}).get("StopTimeout") or STOP_TIMEOUT)
         reporter.log(f"stopping {container.name} "
-                     f"({container.labels.get(LABEL_SHA, '')[:7]}, SIGTERM, {timeout}s)")
+                     f"({container.labels.get(LABEL_SHA, '')[:7]}, SIGTERM, {timeout:g}s)")
         try:
-            container.stop(timeout=timeout)
+            container.stop(timeout=int(timeout))
             container.remove(force=True)
         except NotFound:
             pass
 
-    def stop_all_but(self, project: str, keep: str, reporter: Reporter) -> None:
+    def stop_all_but(self, project: str, keep: Collection[str], reporter: Reporter) -> None:
+        """Every app container of the project but those named in `keep` (a generation)."""
         for container in self.containers(project):
-            if container.name != keep:
+            if container.name not in keep:
                 self.stop(container, reporter)
+
+    # -- generations (DESIGN.md §9.2) -------------------------------------------------------
+    def generation(self, project: str, of: Container) -> list[Container]:
+        """The containers of the generation `of` belongs to: its color and run."""
+        color, run = color_of(of), of.labels.get(LABEL_RUN)
+        return sorted((c for c in self.containers(project)
+                       if color_of(c) is color and c.labels.get(LABEL_RUN) == run),
+                      key=member_order)
+
+    def remove_releases(self, project: str) -> list[str]:
+        """Release containers left by a worker that died during a release."""
+        found = self.docker.containers.list(all=True,
+                                            filters={"label": release_filters(project)})
+        for container in found:
+            self.remove(container.name)
+        return [container.name for container in found]
 
     def prune_images(self, project: str, keep: int, in_use: Iterable[str],
                      reporter: Reporter) -> None:
@@ -113,6 +137,19 @@ class Apps:
 
 def color_of(container: Container) -> Color | None:
     return color_of_labels(container.labels)
+
+
+def process_of(container: Container) -> str:
+    return process_of_labels(container.labels)
+
+
+def is_web(container: Container) -> bool:
+    return process_of(container) == WEB
+
+
+def member_order(container: Container) -> tuple[bool, str, int]:
+    """Web replicas first, then processes by name, each by replica."""
+    return (not is_web(container), process_of(container), replica_of_labels(container.labels))
 
 
 def env_port(container: Container) -> int | None:

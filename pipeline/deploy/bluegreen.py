@@ -12,22 +12,28 @@ import time
 from dataclasses import dataclass, replace
 
 import docker
-from docker.errors import APIError, ImageNotFound
-from docker.models.containers import Container
 
 from pipeline.config import DeploySpec, HealthSpec
 from pipeline.deploy.apps import Apps, death, running
+from pipeline.deploy.generation import (
+    Started,
+    generation_networks,
+    remove_all,
+    run_release,
+    start_all,
+    wait_ready,
+)
 from pipeline.deploy.health import direct_probe, proxy_probe, wait_healthy
-from pipeline.deploy.plan import app_container_spec
+from pipeline.deploy.plan import generation_specs, release_container_spec
 from pipeline.deploy.recovery import Recovery
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import DeployError, HealthCheckFailed, PushdockError
 from pipeline.model import Color, Deployment, DeployResult, LiveApp, StageName, StageStatus
-from pipeline.names import app_container, color_of_labels
+from pipeline.names import WEB, app_container, color_of_labels, process_of_labels
 from pipeline.reporting import Reporter
 from pipeline.settings import Settings
 from pipeline.store import LOCK_TTL, Store
-from pipeline.upstream import Upstream
+from pipeline.upstream import Upstream, join_upstreams
 
 PROXY_CHECK_DEADLINE = 10.0  # seconds the check through the proxy may take at most
 
@@ -42,6 +48,9 @@ class DeployRequest:
     trigger: str
     spec: DeploySpec
     secrets: dict[str, str]
+    # Whether the release command runs: not when a rollback puts an earlier image back (a
+    # schema is not rolled back by running the old code's migrations).
+    release: bool = True
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,10 @@ class Attempt:
     request: DeployRequest
     live: LiveApp | None  # what serves now, and keeps serving until the switch
     color: Color  # the color this deploy starts
-    name: str  # its container
+    name: str  # its first web container
     record: Deployment  # the history entry so far
-    upstream: Upstream | None = None  # where the new color listens, once healthy
+    upstream: str = ""  # where the new color's web replicas listen, once healthy
+    members: tuple[str, ...] = ()  # every container of the new generation, once started
     healthy: float = 0.0  # when it was
     previous: str | None = None  # the route's upstream before the switch
 
@@ -107,8 +117,9 @@ class BlueGreen:
 
     def _deploy_locked(self, request: DeployRequest) -> Deployment:
         attempt = self._begin(request)
-        container = self._start(attempt)
-        attempt = self._health_check(attempt, container)
+        self._release(attempt)
+        started = self._start(attempt)
+        attempt = self._health_check(attempt, started)
         attempt = self._switch(attempt)
         self._check_through_proxy(attempt)
         return self._go_live(attempt)
@@ -126,57 +137,96 @@ class BlueGreen:
         self.store.deployments.begin(record)
         return Attempt(request, live, color, app_container(request.project, color), record)
 
-    def _start(self, attempt: Attempt) -> Container:
-        """The idle color, started (a leftover of an interrupted deploy is replaced)."""
-        request, name = attempt.request, attempt.name
-        self.apps.remove(name)
+    def _release(self, attempt: Attempt) -> None:
+        """The release command, once, in a container of the new image; a failure fails the
+        deploy before anything new starts."""
+        request = attempt.request
+        release = request.spec.release
+        if release is None:
+            return
+        if not request.release:
+            self.reporter.log("release: not run (a rollback keeps the schema as it is)")
+            return
+        networks = self._networks()
+        spec = release_container_spec(
+            project=request.project, color=attempt.color, image=request.image,
+            sha=request.sha, run_id=request.run_id, spec=request.spec, release=release,
+            secrets=request.secrets, network=networks[0])
+        failure = run_release(self.docker, spec, networks, release.timeout, self.reporter)
+        if failure is not None:
+            live = attempt.live
+            failure += "; nothing new started, " + (
+                f"{live.color.value} keeps serving" if live else "nothing live")
+            self._finish(attempt.record, DeployResult.FAILED, failure)
+            raise DeployError(failure)
+
+    def _networks(self) -> tuple[str, ...]:
+        networks = generation_networks(self.settings)
         # Two projects' first deploys at once would each create a network of that name.
         with self.store.locks.engine(f"network:{self.settings.apps_network}"):
             self.apps.ensure_network()
-        spec = app_container_spec(
+        return networks
+
+    def _start(self, attempt: Attempt) -> list[Started]:
+        """The whole new generation, started on the idle color (leftovers replaced)."""
+        request = attempt.request
+        for leftover in self.apps.containers(request.project):
+            if color_of_labels(leftover.labels) is attempt.color:
+                self.apps.remove(leftover.name)
+        networks = self._networks()
+        specs = generation_specs(
             project=request.project, color=attempt.color, image=request.image,
             sha=request.sha, run_id=request.run_id, spec=request.spec,
-            secrets=request.secrets, network=self.settings.apps_network)
+            secrets=request.secrets, network=networks[0])
         try:
-            # create + start, not run: run() pulls a missing image from a registry, and an
-            # app image only ever comes from this engine's own build.
-            container = self.docker.containers.create(**spec.kwargs())
-            container.start()
-        except ImageNotFound:
-            reason = f"image {request.image} is not on this engine"
-            self._finish(attempt.record, DeployResult.FAILED, reason)
-            raise DeployError(reason) from None
-        except APIError as exc:
-            self.apps.remove(name)
-            reason = f"could not start {name}: {exc.explanation or exc}"
-            self._finish(attempt.record, DeployResult.FAILED, reason)
-            raise DeployError(reason) from None
-        self.reporter.log(f"started {name} from {request.image}")
-        return container
+            started = start_all(self.docker, specs, networks)
+        except DeployError as exc:
+            self._finish(attempt.record, DeployResult.FAILED, str(exc))
+            raise
+        self.reporter.log(f"started {', '.join(s.spec.name for s in started)} "
+                          f"from {request.image}")
+        return started
 
-    def _health_check(self, attempt: Attempt, container: Container) -> Attempt:
-        """The new color, checked directly; removed (the old one untouched) if it fails."""
-        spec, name, live = attempt.request.spec, attempt.name, attempt.live
+    def _health_check(self, attempt: Attempt, started: list[Started]) -> Attempt:
+        """Every web replica healthy, checked directly, and every process ready; else the
+        new generation is removed whole (the old one untouched)."""
+        spec, live = attempt.request.spec, attempt.live
         health = HealthLog(self.reporter)
+        processes = {process.name: process for process in spec.processes}
+        upstreams: list[Upstream] = []
+        current: Started | None = None
         try:
-            upstream = self.apps.upstream(container, spec.port)
-            label = spec.health.path or f"TCP port {spec.port}"
-            health.log(f"health-checking {name} at {upstream.host}: {label}")
-            probe = direct_probe(spec.health, upstream.host, upstream.port)
-            wait_healthy(probe, spec.health, health, alive=lambda: death(container))
+            for current in started:
+                process = process_of_labels(current.spec.labels)
+                if process == WEB:
+                    upstreams.append(self._healthy(current, spec, health))
+                else:
+                    wait_ready(current, processes[process], health)
         except (HealthCheckFailed, DeployError) as exc:
-            self.apps.log_tail(container, self.reporter)
-            self.apps.remove(name)
-            self.reporter.log(f"removed {name}; "
+            if current is not None:
+                self.apps.log_tail(current.container, self.reporter)
+            remove_all(self.docker, started)
+            self.reporter.log("removed the new generation; "
                               + (f"{live.color.value} keeps serving" if live else "nothing live"))
             self._finish(attempt.record, DeployResult.FAILED, str(exc), health=health.lines)
             raise
-        record = replace(attempt.record, upstream=str(upstream), health=tuple(health.lines))
-        return replace(attempt, record=record, upstream=upstream, healthy=time.time())
+        upstream = join_upstreams(upstreams)
+        record = replace(attempt.record, upstream=upstream, health=tuple(health.lines))
+        return replace(attempt, record=record, upstream=upstream, healthy=time.time(),
+                       members=tuple(each.spec.name for each in started))
+
+    def _healthy(self, started: Started, spec: DeploySpec, health: HealthLog) -> Upstream:
+        container, name = started.container, started.spec.name
+        upstream = self.apps.upstream(container, spec.port)
+        label = spec.health.path or f"TCP port {spec.port}"
+        health.log(f"health-checking {name} at {upstream.host}: {label}")
+        probe = direct_probe(spec.health, upstream.host, upstream.port)
+        wait_healthy(probe, spec.health, health, alive=lambda: death(container))
+        return upstream
 
     def _switch(self, attempt: Attempt) -> Attempt:
         """The route to the new color; on a failure, back where it was."""
-        request, name, upstream = attempt.request, attempt.name, str(attempt.upstream)
+        request, upstream = attempt.request, attempt.upstream
         previous: str | None = None
         try:
             previous = self.router.upstream(request.project)
@@ -188,9 +238,9 @@ class BlueGreen:
         except PushdockError as exc:
             reason = f"could not switch the proxy: {exc}"
             if self._route_back(request.project, previous):
-                self.apps.remove(name)
+                self._remove_members(attempt)
             else:  # it may serve already: reconciliation decides from the route
-                reason += f"; {name} is left for reconciliation"
+                reason += f"; {attempt.color.value} is left for reconciliation"
             self._finish(attempt.record, DeployResult.FAILED, reason)
             raise DeployError(reason) from None
         switched = time.time()
@@ -205,11 +255,11 @@ class BlueGreen:
         request, live, spec = attempt.request, attempt.live, attempt.request.spec
         self.store.live.set(LiveApp(project=request.project, color=attempt.color,
                                     sha=request.sha, run=request.run_id, container=attempt.name,
-                                    upstream=str(attempt.upstream), host=request.host))
+                                    upstream=attempt.upstream, host=request.host))
         if live and spec.drain:
             self.reporter.log(f"draining {live.color.value} for {spec.drain:g}s")
             time.sleep(spec.drain)
-        self.apps.stop_all_but(request.project, keep=attempt.name, reporter=self.reporter)
+        self.apps.stop_all_but(request.project, keep=attempt.members, reporter=self.reporter)
         final = self._finish(attempt.record, DeployResult.LIVE, "")
         # Images of recent deployments stay as rollback targets, however many newer images
         # other branches' runs have built since.
@@ -250,7 +300,7 @@ class BlueGreen:
         if self._route_back(request.project, previous):
             back = (f"switched back to {live.color.value if live else previous}" if previous
                     else "route removed")
-            self.apps.remove(name)
+            self._remove_members(attempt)
         else:  # the route may still lead to it: reconciliation decides from the route
             back = f"could not switch back; {name} is left for reconciliation"
         self.reporter.log(back)
@@ -258,6 +308,10 @@ class BlueGreen:
         self._finish(record, DeployResult.FAILED, reason,
                      health=(*record.health, *log.lines))
         raise DeployError(reason)
+
+    def _remove_members(self, attempt: Attempt) -> None:
+        for name in attempt.members:
+            self.apps.remove(name)
 
     def _finish(self, record: Deployment, result: DeployResult, reason: str,
                 health: list[str] | tuple[str, ...] | None = None) -> Deployment:

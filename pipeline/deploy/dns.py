@@ -25,6 +25,7 @@ from dns.rdatatype import RdataType as RecordType
 
 from pipeline.errors import DnsMessageError, UpstreamLookupFailed
 from pipeline.names import ZONE, is_project_name
+from pipeline.upstream import join_addresses, split_addresses
 
 TTL = 0  # Caddy caches answers for its own refresh interval; nothing else should
 _ZONE_NAME = dns.name.from_text(ZONE)
@@ -50,7 +51,8 @@ class Query(Question):
 
 @dataclass(frozen=True)
 class Decision:
-    """The answer a question gets: a response code, and an A record when an address is set."""
+    """The answer a question gets: a response code, and an A record per address when set
+    (comma-separated: a project with several web replicas answers each of them)."""
 
     rcode: Rcode
     address: str | None = None
@@ -86,7 +88,8 @@ def decide(question: Question, lookup: Callable[[str], str | None]) -> Decision:
     try:
         address = lookup(project) if project else None
         if address is not None:
-            ipaddress.IPv4Address(address)
+            for each in split_addresses(address) or (address,):
+                ipaddress.IPv4Address(each)
     except (UpstreamLookupFailed, ValueError):
         return Decision(Rcode.SERVFAIL)
     if address is None:
@@ -129,7 +132,7 @@ def render(query: Query, decision: Decision) -> bytes:
     if decision.address is not None:
         response.answer.append(dns.rrset.from_text(
             query.message.question[0].name, TTL, dns.rdataclass.IN, RecordType.A,
-            decision.address))
+            *split_addresses(decision.address)))
     return response.to_wire()
 
 
@@ -161,7 +164,8 @@ def build_query(name: str, qtype: int = RecordType.A, ident: int = 0) -> bytes:
 
 
 def answer_address(reply_data: bytes, query_data: bytes | None = None) -> str | None:
-    """The first A record's address in a reply, or None when it has none.
+    """The A records' addresses in a reply (sorted, comma-separated when several), or None
+    when it has none.
 
     Raises DnsMessageError for a datagram that is not a whole DNS response, or (with
     `query_data`) not the response to that query: its id, opcode or question differ.
@@ -171,7 +175,7 @@ def answer_address(reply_data: bytes, query_data: bytes | None = None) -> str | 
         raise DnsMessageError("a query, not a response")
     if query_data is not None and not _message(query_data).is_response(reply):
         raise DnsMessageError("not the response to the query sent")
-    for rrset in reply.answer:
-        if rrset.rdtype == RecordType.A and rrset.rdclass == dns.rdataclass.IN:
-            return str(rrset[0].address)
-    return None
+    addresses = [str(record.address) for rrset in reply.answer
+                 if rrset.rdtype == RecordType.A and rrset.rdclass == dns.rdataclass.IN
+                 for record in rrset]
+    return join_addresses(addresses) if addresses else None

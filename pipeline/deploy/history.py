@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from pipeline.config import DeploySpec, HealthSpec, Resources
+from pipeline.config import DeploySpec, HealthSpec, ProcessSpec, ReleaseSpec, Resources
 from pipeline.errors import DeployError
 from pipeline.model import Deployment, DeployResult
 from pipeline.names import image_sha, image_tag
@@ -25,7 +25,21 @@ def spec_from_dict(data: dict[str, Any]) -> DeploySpec:
         env=dict(data.get("env", {})),
         resources=Resources(**data.get("resources", {})),
         keep=int(data.get("keep", defaults.keep)),
+        # A whole generation, as it was recorded: rollback brings back its processes too.
+        command=_command(data.get("command")),
+        replicas=int(data.get("replicas", defaults.replicas)),
+        release=ReleaseSpec(**data["release"]) if data.get("release") else None,
+        processes=tuple(_process(each) for each in data.get("processes") or ()),
     )
+
+
+def _command(value: Any) -> tuple[str, ...] | None:
+    return tuple(value) if value is not None else None
+
+
+def _process(data: dict[str, Any]) -> ProcessSpec:
+    return ProcessSpec(**{**data, "command": _command(data.get("command")),
+                          "resources": Resources(**data.get("resources", {}))})
 
 
 def rollback_target(history: Sequence[Deployment], live_sha: str | None,

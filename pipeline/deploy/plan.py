@@ -7,32 +7,76 @@ from typing import TYPE_CHECKING, Any
 from pipeline.containers import ContainerSpec
 from pipeline.model import Color
 from pipeline.names import (
+    WEB,
     app_container,
     app_hostname,
-    app_labels,
+    generation_labels,
+    release_container,
+    release_labels,
     route_id,
     route_project,
     upstream_name,
 )
-from pipeline.upstream import Upstream
+from pipeline.upstream import SEPARATOR, parse_upstreams
 
 if TYPE_CHECKING:  # only named in annotations: the supervisor loads no config
-    from pipeline.config import DeploySpec
+    from pipeline.config import DeploySpec, ProcessSpec, ReleaseSpec
 
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL when an old color is stopped
 PORT_VARIABLE = "PORT"  # where an app learns the port to listen on; read back by recovery
 
 
 def app_container_spec(*, project: str, color: Color, image: str, sha: str, run_id: str,
-                       spec: DeploySpec, secrets: dict[str, str],
-                       network: str) -> ContainerSpec:
+                       spec: DeploySpec, secrets: dict[str, str], network: str,
+                       replica: int = 1) -> ContainerSpec:
+    """A web replica: the port, the route's health check, the web command."""
     return ContainerSpec(
-        image=image, name=app_container(project, color),
-        labels=app_labels(project, color, sha, run_id), network=network,
-        resources=spec.resources,
+        image=image, name=app_container(project, color, WEB, replica),
+        labels=generation_labels(project, color, sha, run_id, WEB, replica, STOP_TIMEOUT),
+        network=network, resources=spec.resources,
         environment={**spec.env, **secrets, PORT_VARIABLE: str(spec.port)},
-        hostname=app_hostname(project, color), restart=True, stop_signal="SIGTERM",
+        command=spec.command,
+        hostname=app_hostname(project, color, WEB, replica), restart=True,
+        stop_signal="SIGTERM",
         init=True)  # PID 1 without a SIGTERM handler would ignore the stop signal
+
+
+def process_container_spec(*, project: str, color: Color, image: str, sha: str, run_id: str,
+                           spec: DeploySpec, process: ProcessSpec, replica: int,
+                           secrets: dict[str, str], network: str) -> ContainerSpec:
+    """A replica of a process: no port, no route; restarted by the engine like the web."""
+    return ContainerSpec(
+        image=image, name=app_container(project, color, process.name, replica),
+        labels=generation_labels(project, color, sha, run_id, process.name, replica,
+                                 process.stop_timeout),
+        network=network, resources=process.resources,
+        environment={**spec.env, **secrets}, command=process.command,
+        hostname=app_hostname(project, color, process.name, replica), restart=True,
+        stop_signal="SIGTERM", init=True)
+
+
+def generation_specs(*, project: str, color: Color, image: str, sha: str, run_id: str,
+                     spec: DeploySpec, secrets: dict[str, str],
+                     network: str) -> tuple[ContainerSpec, ...]:
+    """Every container of one generation: the web replicas first, then each process's."""
+    common = {"project": project, "color": color, "image": image, "sha": sha,
+              "run_id": run_id, "spec": spec, "secrets": secrets, "network": network}
+    web = tuple(app_container_spec(**common, replica=n) for n in range(1, spec.replicas + 1))
+    return web + tuple(process_container_spec(**common, process=process, replica=n)
+                       for process in spec.processes
+                       for n in range(1, process.replicas + 1))
+
+
+def release_container_spec(*, project: str, color: Color, image: str, sha: str, run_id: str,
+                           spec: DeploySpec, release: ReleaseSpec, secrets: dict[str, str],
+                           network: str) -> ContainerSpec:
+    """The release command's one-off container: the new image, the deploy's environment and
+    secrets, the generation's networks; never restarted."""
+    return ContainerSpec(
+        image=image, name=release_container(project, color),
+        labels=release_labels(project, sha, run_id), network=network,
+        resources=spec.resources, environment={**spec.env, **secrets},
+        command=("sh", "-c", release.run), swap=False, init=True)
 
 
 SERVER = "pushdock"  # the name of the one Caddy HTTP server Pushdock owns
@@ -40,6 +84,7 @@ GRACE_PERIOD = "10s"  # how long Caddy lets in-flight requests finish when its c
 # How long Caddy keeps a resolver answer: the longest a switch takes to reach every request.
 REFRESH_SECONDS = 0.1
 TRY_DURATION = "5s"  # how long a request may wait for its app to be found and connected
+FAIL_DURATION = "2s"  # how long a replica that refused a connection is left out
 ConfigWrite = tuple[str, str, Any]  # (method, admin API path, body)
 
 
@@ -58,17 +103,24 @@ def proxy_handler(project: str, upstream: str, resolver: str | None) -> dict[str
     No static upstream is kept beside the dynamic one: Caddy falls back to static upstreams
     when a lookup fails, and an old color's address may belong to another app by then.
     """
-    if resolver is None:
-        return {"handler": "reverse_proxy", "upstreams": [{"dial": upstream}]}
-    parsed = Upstream.parse(upstream)
-    if parsed is None:
+    parsed = parse_upstreams(upstream)
+    # Replicas take turns; a request that cannot connect to one (it is restarting, say)
+    # tries the next, and that one is left out for a while (`passive`).
+    balancing = {"selection_policy": {"policy": "round_robin"},
+                 "try_duration": TRY_DURATION, "try_interval": "250ms"}
+    health = {"passive": {"fail_duration": FAIL_DURATION, "max_fails": 1}}
+    if resolver is None:  # Caddy dials what it is given (a unix socket, say)
+        return {"handler": "reverse_proxy",
+                "upstreams": [{"dial": str(each)} for each in parsed] or [{"dial": upstream}],
+                "load_balancing": balancing, "health_checks": health}
+    if not parsed:
         raise ValueError(f"{upstream!r} is not HOST:PORT")
     return {"handler": "reverse_proxy", "dynamic_upstreams": {
-        "source": "a", "name": upstream_name(project), "port": str(parsed.port),
+        "source": "a", "name": upstream_name(project), "port": str(parsed[0].port),
         "refresh": f"{REFRESH_SECONDS * 1000:.0f}ms", "resolver": {"addresses": [resolver]}},
         # A request that finds no upstream (the resolver restarting) or cannot connect (the
         # moment between a new address and a new port) waits and tries again.
-        "load_balancing": {"try_duration": TRY_DURATION, "try_interval": "250ms"}}
+        "load_balancing": balancing, "health_checks": health}
 
 
 def route_config(project: str, host: str, upstream: str,
@@ -82,11 +134,12 @@ def route_config(project: str, host: str, upstream: str,
 
 
 def route_upstream(route: Any) -> str | None:
-    """A static route's upstream; None for a route through the resolver."""
+    """A static route's upstream(s); None for a route through the resolver."""
     try:
-        return str(route["handle"][0]["upstreams"][0]["dial"])
+        dials = [str(each["dial"]) for each in route["handle"][0]["upstreams"]]
     except (KeyError, IndexError, TypeError):
         return None
+    return SEPARATOR.join(sorted(dials)) if dials else None
 
 
 def route_port(route: Any) -> str | None:

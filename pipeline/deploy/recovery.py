@@ -1,11 +1,12 @@
 """Putting things right after a crash: routes a restarted Caddy lost, and half-done deploys.
 
-A worker killed anywhere in the blue/green sequence leaves at most two colors running,
-a route pointing at one of them (or at none, if Caddy lost its config), a live record
-that may be one step behind, and a "deploying" mark. The route decides: the color it
-points at serves; the record is fixed to match and the other color is stopped. Only
-when no route points at a running color does the record (then the newest running
-color) decide, and the route is restored to it.
+A worker killed anywhere in the blue/green sequence leaves at most two generations (the
+colors' web replicas and processes) running, perhaps a release container, a route pointing
+at one of them (or at none, if Caddy lost its config), a live record that may be one step
+behind, and a "deploying" mark. The route decides: the generation whose web replicas it
+points at serves, whole; the record is fixed to match and every other container is
+stopped. Only when no route points at a running web replica does the record (then the
+newest running web replica) decide, and the route is restored to its generation.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from dataclasses import dataclass, replace
 
 from docker.models.containers import Container
 
-from pipeline.deploy.apps import Apps, color_of, env_port, running
+from pipeline.deploy.apps import Apps, color_of, env_port, is_web, running
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import PushdockError
 from pipeline.model import Deployment, DeployResult, LiveApp
 from pipeline.names import LABEL_COLOR, LABEL_RUN, LABEL_SHA
 from pipeline.reporting import Reporter
 from pipeline.store import LOCK_TTL, Store
-from pipeline.upstream import Upstream
+from pipeline.upstream import Upstream, join_upstreams, parse_upstreams
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,14 @@ class Recovery:
         return restored
 
     def _current_upstream(self, live: LiveApp) -> str | None:
-        """The live container's address now (an engine restart can change it)."""
+        """The live web replicas' addresses now (an engine restart can change them)."""
         container = self.apps.get(live.container)
-        if container is None or not running(container):
+        recorded = parse_upstreams(live.upstream)
+        if container is None or not running(container) or not recorded:
             return None
-        ip = self.apps.ip(container)
-        recorded = Upstream.parse(live.upstream)
-        return str(recorded.at(ip)) if ip and recorded else None
+        ips = [ip for member in self.apps.generation(live.project, container)
+               if is_web(member) and running(member) and (ip := self.apps.ip(member))]
+        return join_upstreams(recorded[0].at(ip) for ip in ips) if ips else None
 
     # -- half-done deploys ------------------------------------------------------------------
     def reconcile(self, project: str, *, wait: float = 3600.0) -> Reconciled:
@@ -95,22 +97,23 @@ class Recovery:
         return done
 
     def reconcile_locked(self, project: str, host: str = "") -> Reconciled:
-        """Exactly one color serving, the record and the route agreeing (lock held)."""
+        """Exactly one generation serving, the record and the route agreeing (lock held)."""
+        for name in self.apps.remove_releases(project):
+            self.reporter.log(f"{project}: removed {name}, left by an interrupted release")
         everything = self.apps.containers(project)
         addresses = {c.name: self.apps.ip(c) for c in everything if running(c)}
-        containers = [c for c in everything if addresses.get(c.name)]
+        web = [c for c in everything if addresses.get(c.name) and is_web(c)]
         record = self.store.live.get(project)
         mark = self.store.deployments.in_progress(project)
         host = (record.host if record else "") or (mark.host if mark else "") or host
         route = self.router.upstream(project)
-        routed = Upstream.parse(route)
+        routed = {upstream.host for upstream in parse_upstreams(route)}
 
-        serving = next((c for c in containers
-                        if routed and addresses[c.name] == routed.host), None)
+        serving = next((c for c in web if addresses[c.name] in routed), None)
         if serving is None and record is not None:
-            serving = next((c for c in containers if c.name == record.container), None)
-        if serving is None and containers:
-            serving = max(containers, key=lambda c: c.attrs.get("Created", ""))
+            serving = next((c for c in web if c.name == record.container), None)
+        if serving is None and web:
+            serving = max(web, key=lambda c: c.attrs.get("Created", ""))
 
         stopped: list[str] = []
         route_fixed = record_fixed = False
@@ -121,28 +124,32 @@ class Recovery:
                 record_fixed = True
                 self.reporter.log(f"{project}: nothing runs; the live record is cleared")
         else:
-            live, route_fixed, record_fixed = self._settle(project, serving, record, route,
-                                                           host, addresses[serving.name])
+            generation = self.apps.generation(project, serving)
+            first = next(c for c in generation if is_web(c) and c.name in addresses)
+            replicas = [c for c in generation if is_web(c) and addresses.get(c.name)]
+            live, route_fixed, record_fixed = self._settle(
+                project, first, replicas, record, route, host, addresses)
+            keep = {c.name for c in generation}
             for container in everything:  # exited leftovers too
-                if container.name != serving.name:
+                if container.name not in keep:
                     self.apps.stop(container, self.reporter)
                     stopped.append(container.name)
         if mark is not None:
             self._close_mark(mark, live)
         return Reconciled(project, live, tuple(stopped), route_fixed, record_fixed)
 
-    def _settle(self, project: str, serving: Container, record: LiveApp | None,
-                route: str | None, host: str, ip: str | None
-                ) -> tuple[LiveApp, bool, bool]:
-        known = Upstream.parse(route or (record.upstream if record else ""))
-        port = env_port(serving) or (known.port if known else 0)
-        upstream = str(Upstream(ip or "", port))
+    def _settle(self, project: str, serving: Container, replicas: list[Container],
+                record: LiveApp | None, route: str | None, host: str,
+                addresses: dict[str, str | None]) -> tuple[LiveApp, bool, bool]:
+        known = parse_upstreams(route or (record.upstream if record else ""))
+        port = env_port(serving) or (known[0].port if known else 0)
+        upstream = join_upstreams(Upstream(addresses[c.name] or "", port) for c in replicas)
         route_fixed = False
-        if route != upstream and host and ip:
+        if route != upstream and host and replicas:
             self.router.set_route(project, host, upstream)
             route_fixed = True
             self.reporter.log(f"{project}: route pointed at {route or 'nothing'}; "
-                              f"now {serving.name} ({upstream})")
+                              f"now {serving.name}'s generation ({upstream})")
         color = color_of(serving)
         if color is None:
             raise PushdockError(f"{serving.name} carries no valid {LABEL_COLOR} label")

@@ -35,7 +35,13 @@ from pipeline.errors import RouterConflict, RouterError
 from pipeline.names import route_id, upstream_name
 from pipeline.settings import Settings, resolver_host_port
 from pipeline.units import parse_duration
-from pipeline.upstream import Upstream
+from pipeline.upstream import (
+    Upstream,
+    join_addresses,
+    join_upstreams,
+    parse_upstreams,
+    split_addresses,
+)
 
 if TYPE_CHECKING:
     from pipeline.deploy.caddy_admin import AdminAPI
@@ -145,7 +151,8 @@ class CaddyRouter:
             return route_upstream(route)
         address = (addresses.get(project) if addresses is not None
                    else self._store().upstreams.get(project))
-        return str(Upstream(address, int(port))) if address else None
+        return join_upstreams(Upstream(each, int(port)) for each in split_addresses(address)) \
+            if address else None
 
     def _store(self) -> Store:
         if self.store is None:
@@ -259,8 +266,9 @@ def _json(body: bytes) -> Any:
 
 
 def _address(upstream: str) -> str:
-    """The address of HOST:PORT."""
-    parsed = Upstream.parse(upstream)
-    if parsed is None:
+    """The address of HOST:PORT (the addresses, as the resolver's table keeps them, of
+    several)."""
+    parsed = parse_upstreams(upstream)
+    if not parsed:
         raise RouterError(f"{upstream!r} is not HOST:PORT")
-    return parsed.host
+    return join_addresses(each.host for each in parsed)
