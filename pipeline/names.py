@@ -38,6 +38,7 @@ class Role(StrEnum):
     STEP = "step"  # a test step of a run
     SERVICE = "service"  # a sidecar service of a run
     NETWORK = "network"  # a run's private network
+    PROJECT = "project"  # a project's private network: its apps (and accessories)
 
 
 RUN_ROLES = (Role.STEP, Role.SERVICE)  # the containers a run leaves behind if it is lost
@@ -113,6 +114,25 @@ def app_container(project: str, color: Color) -> str:
 
 def app_hostname(project: str, color: Color) -> str:
     return f"{project}-{color.value}"
+
+
+# -- project networks (DESIGN.md §9.3) ------------------------------------------------------
+LABEL_EDGE = "pushdock.edge"  # on a project network: the apps network of its Pushdock
+
+
+def project_network(project: str) -> str:
+    """The network private to one project's apps: other projects' containers and test
+    steps are on other bridges, which the engine keeps apart."""
+    return f"{PREFIX}-{project}"
+
+
+def project_network_labels(project: str, edge: str) -> dict[str, str]:
+    return {LABEL_PROJECT: project, LABEL_ROLE: Role.PROJECT.value, LABEL_EDGE: edge}
+
+
+def project_network_filters(edge: str) -> list[str]:
+    """The label filters of the project networks of one Pushdock (by its apps network)."""
+    return [label_filter(LABEL_ROLE, Role.PROJECT.value), label_filter(LABEL_EDGE, edge)]
 
 
 # -- runs: networks, step and service containers, workspaces --------------------------------

@@ -130,13 +130,15 @@ class BlueGreen:
         """The idle color, started (a leftover of an interrupted deploy is replaced)."""
         request, name = attempt.request, attempt.name
         self.apps.remove(name)
-        # Two projects' first deploys at once would each create a network of that name.
+        # Two Pushdocks' first deploys at once would each create the apps network; a
+        # project's own network is made under its deploy lock.
         with self.store.locks.engine(f"network:{self.settings.apps_network}"):
             self.apps.ensure_network()
+        network = self.apps.ensure_project_network(request.project)
         spec = app_container_spec(
             project=request.project, color=attempt.color, image=request.image,
             sha=request.sha, run_id=request.run_id, spec=request.spec,
-            secrets=request.secrets, network=self.settings.apps_network)
+            secrets=request.secrets, network=network)
         try:
             # create + start, not run: run() pulls a missing image from a registry, and an
             # app image only ever comes from this engine's own build.
