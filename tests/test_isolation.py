@@ -57,3 +57,21 @@ def test_another_project_a_test_step_and_the_bridge_cannot_reach_an_app(
     finally:
         steps.remove()
     assert served(caddy, f"{project_name}.test") == "v1"
+
+
+def test_the_edge_on_the_apps_network_is_connected_to_each_project_network(
+        docker_client, base_image: str, project_name: str, apps_network: str) -> None:
+    """A Caddy or worker in a container (the compose stack's) reaches the project's apps;
+    an app on the apps network, left by an older deploy, is not made an edge."""
+    docker_client.networks.create(apps_network, driver="bridge")
+    edge = docker_client.containers.run(base_image, ["sleep", "60"], detach=True,
+                                        network=apps_network)
+    legacy = docker_client.containers.run(
+        base_image, ["sleep", "60"], detach=True, network=apps_network,
+        labels={"pushdock.role": "app", "pushdock.project": project_name})
+    name = ensure_project_network(docker_client, project_name, apps_network)
+    assert ensure_project_network(docker_client, project_name, apps_network) == name
+    network = docker_client.networks.get(name)
+    assert network.attrs["Labels"]["pushdock.edge"] == apps_network
+    assert set(network.attrs["Containers"]) == {edge.id}
+    assert legacy.id not in network.attrs["Containers"]
