@@ -43,6 +43,7 @@ class Role(StrEnum):
     SERVICE = "service"  # a sidecar service of a run
     NETWORK = "network"  # a run's private network
     RELEASE = "release"  # the one-off container of a deploy's release command
+    PROJECT = "project"  # a project's private network: its apps (and accessories)
 
 
 RUN_ROLES = (Role.STEP, Role.SERVICE)  # the containers a run leaves behind if it is lost
@@ -162,6 +163,25 @@ def process_of_labels(labels: dict[str, str]) -> str:
 def replica_of_labels(labels: dict[str, str]) -> int:
     value = labels.get(LABEL_REPLICA, "")
     return int(value) if value.isdigit() else 1
+
+
+# -- project networks (DESIGN.md §9.3) ------------------------------------------------------
+LABEL_EDGE = "pushdock.edge"  # on a project network: the apps network of its Pushdock
+
+
+def project_network(project: str) -> str:
+    """The network private to one project's apps: other projects' containers and test
+    steps are on other bridges, which the engine keeps apart."""
+    return f"{PREFIX}-{project}"
+
+
+def project_network_labels(project: str, edge: str) -> dict[str, str]:
+    return {LABEL_PROJECT: project, LABEL_ROLE: Role.PROJECT.value, LABEL_EDGE: edge}
+
+
+def project_network_filters(edge: str) -> list[str]:
+    """The label filters of the project networks of one Pushdock (by its apps network)."""
+    return [label_filter(LABEL_ROLE, Role.PROJECT.value), label_filter(LABEL_EDGE, edge)]
 
 
 # -- runs: networks, step and service containers, workspaces --------------------------------

@@ -99,8 +99,8 @@ def setup(docker_client, base_image: str) -> Iterator[Setup]:
         print(stack.logs())
         raise
     finally:
+        stack.down()  # first: Caddy and the worker are on the project's network
         remove_project_resources(docker_client, project)
-        stack.down()
         restore_build_bounds(docker_client)
         for network in docker_client.networks.list(names=[stack.apps_network]):
             network.remove()
@@ -180,7 +180,10 @@ def test_push_deploys_through_the_stack_and_a_worker_restart_loses_nothing(
     caddy = docker_client.containers.get(compose("ps", "-q", "caddy").strip())
     addresses = {name: network["IPAddress"]
                  for name, network in caddy.attrs["NetworkSettings"]["Networks"].items()}
-    on_apps = addresses.pop(compose.apps_network)
+    # The app is on its project's network only; Caddy was connected to it (and keeps its
+    # place on the apps network, which no app joins any more).
+    assert list(app.attrs["NetworkSettings"]["Networks"]) == [f"pushdock-{project}"]
+    on_apps = addresses.pop(f"pushdock-{project}")
 
     def fetch(url: str) -> tuple[int, bytes]:
         # `timeout`, not wget's -T, which crashes Debian's static busybox.

@@ -8,6 +8,7 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
+from pipeline.deploy.networks import ensure_project_network, project_networks
 from pipeline.deploy.plan import PORT_VARIABLE, STOP_TIMEOUT
 from pipeline.errors import DeployError
 from pipeline.model import Color
@@ -21,6 +22,7 @@ from pipeline.names import (
     color_of_labels,
     process_of_labels,
     project_filter,
+    project_network,
     release_filters,
     replica_of_labels,
     stop_timeout_of_labels,
@@ -35,9 +37,12 @@ class Apps:
         self.network = network
 
     def containers(self, project: str | None = None) -> list[Container]:
-        """App containers on this Pushdock's network (another Pushdock's are not ours)."""
+        """App containers on this Pushdock's networks (another Pushdock's are not ours):
+        its project networks, and the apps network where older deploys put them."""
+        networks = ([self.network, project_network(project)] if project
+                    else [self.network, *project_networks(self.docker, self.network)])
         return self.docker.containers.list(
-            all=True, filters={"label": app_filters(project), "network": self.network})
+            all=True, filters={"label": app_filters(project), "network": networks})
 
     def projects(self) -> set[str]:
         return {c.labels[LABEL_PROJECT] for c in self.containers() if LABEL_PROJECT in c.labels}
@@ -50,13 +55,19 @@ class Apps:
 
     def ip(self, container: Container) -> str | None:
         container.reload()
-        network = container.attrs["NetworkSettings"]["Networks"].get(self.network) or {}
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        own = project_network(container.labels.get(LABEL_PROJECT, ""))
+        network = networks.get(own) or networks.get(self.network) or {}
         return network.get("IPAddress") or None
+
+    def ensure_project_network(self, project: str) -> str:
+        """The network the project's new containers join (DESIGN.md §9.3)."""
+        return ensure_project_network(self.docker, project, self.network)
 
     def upstream(self, container: Container, port: int) -> Upstream:
         ip = self.ip(container)
         if not ip:
-            raise DeployError(f"{container.name} has no address on {self.network}")
+            raise DeployError(f"{container.name} has no address on its network")
         return Upstream(ip, port)
 
     def ensure_network(self) -> None:

@@ -147,7 +147,7 @@ class BlueGreen:
         if not request.release:
             self.reporter.log("release: not run (a rollback keeps the schema as it is)")
             return
-        networks = self._networks()
+        networks = self._networks(request.project)
         spec = release_container_spec(
             project=request.project, color=attempt.color, image=request.image,
             sha=request.sha, run_id=request.run_id, spec=request.spec, release=release,
@@ -160,12 +160,13 @@ class BlueGreen:
             self._finish(attempt.record, DeployResult.FAILED, failure)
             raise DeployError(failure)
 
-    def _networks(self) -> tuple[str, ...]:
-        networks = generation_networks(self.settings)
-        # Two projects' first deploys at once would each create a network of that name.
+    def _networks(self, project: str) -> tuple[str, ...]:
+        # Two Pushdocks' first deploys at once would each create the apps network (where
+        # Caddy and the workers are found); a project's own network is made under its
+        # deploy lock.
         with self.store.locks.engine(f"network:{self.settings.apps_network}"):
             self.apps.ensure_network()
-        return networks
+        return generation_networks(self.apps.ensure_project_network(project))
 
     def _start(self, attempt: Attempt) -> list[Started]:
         """The whole new generation, started on the idle color (leftovers replaced)."""
@@ -173,7 +174,7 @@ class BlueGreen:
         for leftover in self.apps.containers(request.project):
             if color_of_labels(leftover.labels) is attempt.color:
                 self.apps.remove(leftover.name)
-        networks = self._networks()
+        networks = self._networks(request.project)
         specs = generation_specs(
             project=request.project, color=attempt.color, image=request.image,
             sha=request.sha, run_id=request.run_id, spec=request.spec,

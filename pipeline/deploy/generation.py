@@ -21,18 +21,18 @@ from pipeline.containers import ContainerSpec
 from pipeline.deploy.apps import death
 from pipeline.errors import DeployError
 from pipeline.reporting import Reporter
-from pipeline.settings import Settings
 from pipeline.steps import StepResult, run_step
 from pipeline.units import format_duration
 
 READY_INTERVAL = 0.5  # seconds between runs of a process's `ready` command
 
 
-def generation_networks(settings: Settings) -> tuple[str, ...]:
+def generation_networks(project_network: str) -> tuple[str, ...]:
     """The networks every container of a generation joins, the release's too; the first is
     the one the proxy reaches the web replicas on. The one place that says where an app's
-    containers are, and what they reach (a project's accessories join here)."""
-    return (settings.apps_network,)
+    containers are, and what they reach: the project's own network (its accessories will
+    join it), never another project's."""
+    return (project_network,)
 
 
 @dataclass(frozen=True)

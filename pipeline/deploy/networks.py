@@ -1,0 +1,75 @@
+"""The networks a project's app containers join: one private to the project (pure names in
+pipeline/names.py; this is the thin engine side).
+
+Every project's apps share a bridge of their own, `pushdock-<project>`, so another
+project's containers, a run's test steps and plain containers (all on other bridges, which
+the engine isolates from each other) cannot reach them. Caddy on the host reaches every
+bridge's addresses; a Caddy or worker that runs in a container (the compose stack) sits on
+the apps network and is connected to each project network here: those are the "edge".
+"""
+
+from __future__ import annotations
+
+import docker
+from docker.errors import APIError, NotFound
+from docker.models.networks import Network
+
+from pipeline.names import (
+    LABEL_ROLE,
+    Role,
+    project_network,
+    project_network_filters,
+    project_network_labels,
+)
+
+
+def ensure_project_network(client: docker.DockerClient, project: str, edge: str) -> str:
+    """The project's network, made if missing, with this Pushdock's edge containers on it.
+
+    Run on every deploy: an edge container that was recreated since is connected again.
+    """
+    name = project_network(project)
+    found = client.networks.list(names=[name])
+    network = next((n for n in found if n.name == name), None)
+    if network is None:
+        network = client.networks.create(name, driver="bridge", check_duplicate=True,
+                                         labels=project_network_labels(project, edge))
+    _connect_edges(client, network, edge)
+    return name
+
+
+def project_networks(client: docker.DockerClient, edge: str) -> list[str]:
+    """The names of this Pushdock's project networks."""
+    return [n.name for n in client.networks.list(
+        filters={"label": project_network_filters(edge)})]
+
+
+def _edges(client: docker.DockerClient, edge: str) -> list[str]:
+    """The containers on the apps network that are not apps: Caddy and the workers."""
+    try:
+        network = client.networks.get(edge)
+    except NotFound:
+        return []
+    containers = network.attrs.get("Containers") or {}
+    edges = []
+    for ident in containers:
+        try:
+            container = client.containers.get(ident)
+        except NotFound:
+            continue
+        if container.labels.get(LABEL_ROLE) != Role.APP.value:
+            edges.append(container.id)
+    return edges
+
+
+def _connect_edges(client: docker.DockerClient, network: Network, edge: str) -> None:
+    network.reload()
+    present = set(network.attrs.get("Containers") or {})
+    for ident in _edges(client, edge):
+        if ident in present:
+            continue
+        try:
+            network.connect(ident)
+        except APIError as exc:
+            if "already exists" not in str(exc):
+                raise

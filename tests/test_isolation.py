@@ -1,0 +1,77 @@
+"""Projects cannot reach each other (DESIGN.md §9.3), on the real engine: project A's app
+answers through Caddy, and on its own network, but not from project B's network, a run's
+network, or the default bridge."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.deploy.networks import ensure_project_network
+from pipeline.names import Role, run_labels, run_network
+from pipeline.store import Store
+from tests.conftest import CaddyProcess, remove_project_resources
+from tests.support import SampleRepo
+from tests.test_bluegreen import app_containers, image_of, request, served
+
+
+@pytest.fixture
+def other_project(docker_client) -> Iterator[str]:
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    remove_project_resources(docker_client, name)
+
+
+def reaches(docker_client, image: str, network: str, address: str) -> bool:
+    """Whether a container on `network` gets an answer from http://address/."""
+    output = docker_client.containers.run(
+        # `timeout`, not wget's -T, which crashes Debian's static busybox.
+        image, ["sh", "-c", f"timeout 5 wget -q -O - http://{address}/ && echo REACHED || true"],
+        network=network, remove=True)
+    return b"REACHED" in output
+
+
+def test_another_project_a_test_step_and_the_bridge_cannot_reach_an_app(
+        deployer, docker_client, base_image: str, project_name: str, other_project: str,
+        sample_repo: SampleRepo, store: Store, caddy: CaddyProcess) -> None:
+    bluegreen, _ = deployer
+    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
+    bluegreen.deploy(request(project_name, v1, sha1, "1"))
+    assert served(caddy, f"{project_name}.test") == "v1"
+    [app] = app_containers(docker_client, project_name)
+    own = f"pushdock-{project_name}"
+    assert list(app.attrs["NetworkSettings"]["Networks"]) == [own]
+    address = f"{app.attrs['NetworkSettings']['Networks'][own]['IPAddress']}:8000"
+
+    other = ensure_project_network(docker_client, other_project, bluegreen.settings.apps_network)
+    steps = docker_client.networks.create(
+        run_network(other_project, "1"), driver="bridge",
+        labels=run_labels(other_project, "1", Role.NETWORK))
+    try:
+        assert reaches(docker_client, base_image, own, address)  # the check can succeed
+        assert not reaches(docker_client, base_image, other, address)
+        assert not reaches(docker_client, base_image, steps.name, address)
+        assert not reaches(docker_client, base_image, "bridge", address)
+    finally:
+        steps.remove()
+    assert served(caddy, f"{project_name}.test") == "v1"
+
+
+def test_the_edge_on_the_apps_network_is_connected_to_each_project_network(
+        docker_client, base_image: str, project_name: str, apps_network: str) -> None:
+    """A Caddy or worker in a container (the compose stack's) reaches the project's apps;
+    an app on the apps network, left by an older deploy, is not made an edge."""
+    docker_client.networks.create(apps_network, driver="bridge")
+    edge = docker_client.containers.run(base_image, ["sleep", "60"], detach=True,
+                                        network=apps_network)
+    legacy = docker_client.containers.run(
+        base_image, ["sleep", "60"], detach=True, network=apps_network,
+        labels={"pushdock.role": "app", "pushdock.project": project_name})
+    name = ensure_project_network(docker_client, project_name, apps_network)
+    assert ensure_project_network(docker_client, project_name, apps_network) == name
+    network = docker_client.networks.get(name)
+    assert network.attrs["Labels"]["pushdock.edge"] == apps_network
+    assert set(network.attrs["Containers"]) == {edge.id}
+    assert legacy.id not in network.attrs["Containers"]
