@@ -13,6 +13,7 @@ import pytest
 from pipeline.config import DeploySpec, HealthSpec, ProcessSpec, ReleaseSpec
 from pipeline.deploy.apps import Apps
 from pipeline.deploy.bluegreen import BlueGreen
+from pipeline.deploy.networks import ensure_project_network
 from pipeline.errors import DeployError, HealthCheckFailed
 from pipeline.model import Color
 from pipeline.store import Store
@@ -47,7 +48,7 @@ def app_spec(**changes: object) -> DeploySpec:
     return replace(spec, **changes)
 
 
-MARKS_HOST = "marks"  # the marks service's name on the apps network
+MARKS_HOST = "marks"  # the marks service's name on the project's network
 MARKS_SERVICE = "mkdir -p /srv/cgi-bin && touch /tmp/marks && exec httpd -f -p 9000 -h /srv"
 MARK = ('#!/bin/sh\necho "$QUERY_STRING" >> /tmp/marks\n'
         'printf "Content-Type: text/plain\\r\\n\\r\\nok\\n"\n')
@@ -65,13 +66,14 @@ def script_archive(name: str, text: str) -> bytes:
 
 @pytest.fixture
 def marks(docker_client, base_image: str, project_name: str, apps_network: str):
-    """A service on the apps network that keeps the query of every request to
-    /cgi-bin/mark on port 9000, one a line."""
+    """A service on the project's own network (where its accessories will be) that keeps
+    the query of every request to /cgi-bin/mark on port 9000, one a line."""
     Apps(docker_client, apps_network).ensure_network()
+    network = ensure_project_network(docker_client, project_name, apps_network)
     container = docker_client.containers.run(
         base_image, ["sh", "-c", MARKS_SERVICE],
-        name=f"{project_name}-marks", network=apps_network, detach=True,
-        networking_config={apps_network: docker_client.api.create_endpoint_config(
+        name=f"{project_name}-marks", network=network, detach=True,
+        networking_config={network: docker_client.api.create_endpoint_config(
             aliases=[MARKS_HOST])},
         labels={"pushdock.project": project_name})
     wait_for(lambda: "9000" in container.exec_run(["netstat", "-ln"]).output.decode(),
