@@ -51,7 +51,6 @@ class BuildBounds:
 class Limit:
     file: Path
     value: int
-    what: str  # how the reason names it: "memory" or "processes"
     required: bool = True  # False: only where the kernel has the file (swap accounting)
 
 
@@ -65,14 +64,14 @@ class BuildGroups:
 
     def limits(self, bounds: BuildBounds) -> tuple[Limit, ...]:
         if self.version is CgroupVersion.V1:
-            return (Limit(self.memory / "memory.limit_in_bytes", bounds.memory, "memory"),
+            return (Limit(self.memory / "memory.limit_in_bytes", bounds.memory),
                     # Memory and swap together: without it a step swaps past the limit.
                     Limit(self.memory / "memory.memsw.limit_in_bytes", bounds.memory,
-                          "memory", required=False),
-                    Limit(self.pids / "pids.max", bounds.pids, "processes"))
-        return (Limit(self.memory / "memory.max", bounds.memory, "memory"),
-                Limit(self.memory / "memory.swap.max", 0, "memory", required=False),
-                Limit(self.pids / "pids.max", bounds.pids, "processes"))
+                          required=False),
+                    Limit(self.pids / "pids.max", bounds.pids))
+        return (Limit(self.memory / "memory.max", bounds.memory),
+                Limit(self.memory / "memory.swap.max", 0, required=False),
+                Limit(self.pids / "pids.max", bounds.pids))
 
 
 def build_groups(root: Path, version: str, driver: str,
@@ -271,3 +270,14 @@ def describe(guard: BuildGuard) -> str:
     bounds = guard.bounds
     return (f"build steps on this engine may use {size_text(bounds.memory)} of memory and "
             f"{bounds.pids} processes together ({guard.groups.memory})")
+
+
+def engine_guard(settings: Settings) -> BuildGuard | None:
+    """The guard of the engine this process talks to (DOCKER_HOST, else the socket)."""
+    from pipeline.engine import connect_docker  # only the commands that set bounds need it
+
+    client = connect_docker(timeout=30)
+    try:
+        return build_guard(client.info(), settings)
+    finally:
+        client.close()

@@ -68,16 +68,13 @@ def _logical_line(lines: list[str], start: int, escape: str) -> tuple[str, int]:
         if parts and line.lstrip().startswith("#"):
             continue  # a comment inside an instruction is no part of it
         stripped = line.rstrip()
-        if stripped.endswith(escape) and not _is_comment(line, parts):
+        # A comment of its own (not inside an instruction, skipped above) never continues.
+        if stripped.endswith(escape) and not line.lstrip().startswith("#"):
             parts.append(stripped[:-1])
             continue
         parts.append(line)
         break
     return "".join(parts), index - start
-
-
-def _is_comment(line: str, parts: list[str]) -> bool:
-    return not parts and line.lstrip().startswith("#")
 
 
 def _scoped(spec: str, scope: str) -> str:

@@ -78,14 +78,9 @@ def cmd_healthcheck(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_build_bounds(settings: Settings, args: argparse.Namespace) -> int:
     """Set the limits of build steps on this host's engine (root; once after each boot)."""
-    from pipeline.build_bounds import apply, build_guard, describe
-    from pipeline.engine import connect_docker
+    from pipeline.build_bounds import apply, describe, engine_guard
 
-    client = connect_docker(timeout=30)
-    try:
-        guard = build_guard(client.info(), settings)
-    finally:
-        client.close()
+    guard = engine_guard(settings)
     if guard is None:
         say("build bounds are off (PUSHDOCK_BUILD_BOUNDS)")
         return 0

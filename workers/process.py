@@ -16,7 +16,7 @@ import threading
 import redis
 from rq import Worker
 
-from pipeline.build_bounds import apply, build_guard, describe
+from pipeline.build_bounds import apply, describe, engine_guard
 from pipeline.docker_cli import docker_cli
 from pipeline.engine import connect_docker
 from pipeline.errors import PushdockError
@@ -88,11 +88,7 @@ def _hold_builds(settings: Settings) -> None:
     after a reboot the engine's cgroups come back without them. Where it may not, each
     build checks them and fails with the reason."""
     try:
-        client = connect_docker(timeout=30)
-        try:
-            guard = build_guard(client.info(), settings)
-        finally:
-            client.close()
+        guard = engine_guard(settings)
         if guard is None:
             return
         try:
