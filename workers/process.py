@@ -2,7 +2,8 @@
 
 Beside the queue it keeps the books straight: on start it removes what finished runs left
 behind, and every few seconds it marks runs whose worker was lost (SIGKILL, a crash, a
-reboot) as `error`, so no run stays `running` forever.
+reboot) as `error`, so no run stays `running` forever; and it publishes what the live apps'
+containers do for the status page (workers/process_views.py).
 """
 
 from __future__ import annotations
