@@ -40,12 +40,17 @@ def member_lines(members: Iterable[Member]) -> list[str]:
     lines = []
     for process, group in groupby(members, key=lambda member: member.process):
         replicas = list(group)
-        states = ", ".join(f"{m.label} {m.state}" + (f" ({m.restarts} restarts)"
-                                                      if m.restarts else "")
-                           for m in replicas)
+        states = ", ".join(f"{m.label} {m.state}" + _details(m) for m in replicas)
         lines.append(f"{process}: {len(replicas)} replica{'s' * (len(replicas) != 1)} — "
                      f"{states}")
     return lines
+
+
+def _details(member: Member) -> str:
+    """The image's health check's answer and the restarts, when there are any."""
+    details = [member.health] if member.health else []
+    details += [f"{member.restarts} restarts"] if member.restarts else []
+    return f" ({', '.join(details)})" if details else ""
 
 
 def sort_members(containers: Iterable[Container]) -> list[Member]:
