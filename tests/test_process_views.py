@@ -5,7 +5,9 @@ process's last lines, and the lines the app prints later."""
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,13 +15,14 @@ import pytest
 from pipeline.deploy.apps import Apps
 from pipeline.deploy.process_view import Member, ProcessView, process_tails
 from pipeline.model import Color, LiveApp
+from pipeline.records.processes import turn_key
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess
 from tests.support import SampleRepo, project_file, wait_for
 from tests.test_generations import first_generation, marks  # noqa: F401 (a fixture)
 from webhooks.app import create_app
-from workers.process_views import publish_views
+from workers.process_views import publish_views, publisher
 
 
 @pytest.fixture
@@ -39,15 +42,15 @@ def say(container, text: str) -> None:
 
 def test_the_page_shows_each_process_its_replicas_and_its_last_lines_live(
         deployer, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
-        store: Store, caddy: CaddyProcess, marks, pages) -> None:  # noqa: F811
+        store: Store, caddy: CaddyProcess, marks, pages, settings: Settings) -> None:  # noqa: F811
     bluegreen, _ = deployer
     sha1 = first_generation(docker_client, sample_repo, bluegreen, project_name, marks)
     apps = Apps(docker_client, bluegreen.settings.apps_network)
     assert "No worker has published" in pages.get(f"/projects/{project_name}").text
 
-    assert publish_views(store, apps, "worker-a") == [project_name]
-    # Another worker in the same interval leaves it to the first.
-    assert publish_views(store, apps, "worker-b") == []
+    assert publish_views(store, apps, "worker-a", interval=60) == [project_name]
+    # Another worker leaves it to the one that holds the turn.
+    assert publish_views(store, apps, "worker-b", interval=60) == []
     view = store.processes.get(project_name)
     assert view is not None and view.sha == sha1 and view.color == "blue"
     assert [(m.label, m.state, m.sha) for m in view.members] == [
@@ -85,6 +88,20 @@ def test_the_page_shows_each_process_its_replicas_and_its_last_lines_live(
             "html": "GET /cart 200"} in web["lines"]
     assert [line["text"] for line in worker["lines"]] == ["worker up", "<b>job 42</b> done"]
 
+    # The worker process's own loop publishes on its own.
+    before = api["seen"]
+    stop = threading.Event()
+    loop = threading.Thread(target=publisher, args=(
+        replace(settings, apps_network=apps.network), "worker-c", stop, 0.1))
+    loop.start()
+    try:
+        wait_for(lambda: store.processes.get(project_name).at > before, timeout=30,
+                 what="a view published by the worker's loop")
+    finally:
+        stop.set()
+        loop.join()
+    assert store.redis.get(turn_key(project_name)) == "worker-c"
+
 
 def test_a_view_no_worker_renewed_is_shown_as_stale(store: Store, pages,
                                                     project_name: str) -> None:
@@ -109,3 +126,14 @@ def test_a_project_without_a_file_or_runs_has_no_processes(pages) -> None:
     assert pages.get("/projects/nosuch/processes").status_code == 404
     assert pages.get("/api/projects/nosuch/processes").status_code == 404
 
+
+
+def test_the_turn_stays_with_its_holder_and_passes_when_it_stops_asking(store: Store) -> None:
+    turns = store.processes
+    assert turns.take_turn("shop", 0.3, "worker-a")
+    assert not turns.take_turn("shop", 0.3, "worker-b")
+    assert turns.take_turn("shop", 0.3, "worker-a")  # asked again in time: kept
+    assert not turns.take_turn("shop", 0.3, "worker-b")
+    wait_for(lambda: turns.take_turn("shop", 60, "worker-b"), timeout=10,
+             what="the turn passing to another worker")
+    assert not turns.take_turn("shop", 60, "worker-a")

@@ -1,6 +1,6 @@
 """The workers publish what the live generations' containers do (states, last lines) for
-the status page: the web service has no engine. Every worker looks every few seconds; per
-project, the first to take the turn publishes and the others skip."""
+the status page: the web service has no engine. Every worker asks every few seconds; per
+project, one holds the turn and publishes, the others skip until it stops."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store, connect
 
 PUBLISH_INTERVAL = 2.0  # seconds between two views of a project
+TURN_ROUNDS = 3  # rounds a worker that stopped asking keeps the turn; then another takes it
 log = logging.getLogger("pushdock.processes")
 
 
@@ -37,7 +38,7 @@ def publish_views(store: Store, apps: Apps, holder: str,
     published = []
     for project in store.live.projects():
         live = store.live.get(project)
-        if live is None or not store.processes.take_turn(project, interval * 0.9, holder):
+        if live is None or not store.processes.take_turn(project, interval * TURN_ROUNDS, holder):
             continue
         store.processes.publish(take_view(apps, live))
         published.append(project)

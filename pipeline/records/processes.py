@@ -44,11 +44,17 @@ class ProcessViews:
         self.redis = client
 
     def take_turn(self, project: str, seconds: float, holder: str) -> bool:
-        """Whether this caller publishes the project's view now: the first of the workers
-        to ask within `seconds` does, the others skip (one view written per interval)."""
+        """Whether `holder` publishes the project's view now. The turn stays with the one
+        that has it while it asks again within `seconds`; the others skip, and one of them
+        takes over once the holder stops asking (its worker stopped or died)."""
+        turn, ms = turn_key(project), max(1, int(seconds * 1000))
         with reachable():
-            return bool(self.redis.set(turn_key(project), holder, nx=True,
-                                       px=max(1, int(seconds * 1000))))
+            if self.redis.set(turn, holder, nx=True, px=ms):
+                return True
+            if self.redis.get(turn) == holder:
+                self.redis.pexpire(turn, ms)
+                return True
+        return False
 
     def publish(self, view: ProcessView) -> None:
         with reachable():
