@@ -38,7 +38,8 @@ def publish_views(store: Store, apps: Apps, holder: str,
     published = []
     for project in store.live.projects():
         live = store.live.get(project)
-        if live is None or not store.processes.take_turn(project, interval * TURN_ROUNDS, holder):
+        turn = interval * TURN_ROUNDS
+        if live is None or not store.processes.take_turn(project, turn, holder):
             continue
         store.processes.publish(take_view(apps, live))
         published.append(project)
@@ -60,7 +61,10 @@ def publisher(settings: Settings, holder: str, stop: threading.Event,
         except Exception as exc:  # Redis or the engine away: said once, tried next round
             if not failing:
                 log.warning("could not publish the processes of the live apps: %s", exc)
+            if apps is not None:
+                apps.docker.close()
             failing, apps = True, None
+
 
 def start_publisher(settings: Settings, holder: str, stop: threading.Event) -> None:
     threading.Thread(target=publisher, args=(settings, holder, stop),
