@@ -244,3 +244,47 @@ def test_approve_and_reject_with_the_page_buttons(browser, web, store: Store, re
              what="the rejected run on the page")
     assert text_of(browser, "#run-reason") == "rejected by a user of the status page"
     assert text_of(browser, "#approval").startswith("rejected by a user of the status page")
+
+
+def test_the_processes_on_a_project_page_follow_live(browser, web, store: Store,
+                                                     project_name: str) -> None:
+    """The page's Processes section takes in what a worker publishes later, without a
+    reload; the app's output stays text."""
+    import time
+
+    from pipeline.deploy.process_view import Member, ProcessView, process_tails
+    from pipeline.model import Color, LiveApp
+
+    base, _ = web
+    live = LiveApp(project=project_name, color=Color.BLUE, sha="d" * 40, run="3",
+                   container=f"pushdock-{project_name}-blue", upstream="10.0.0.5:8000")
+    store.live.set(live)
+    members = (Member("web", 1, live.container, "running", 0, sha=live.sha),
+               Member("worker", 1, f"{live.container}-worker-1", "running", 0, sha=live.sha))
+    said = ["2026-12-02T01:00:00.000000000Z worker up"]
+
+    def publish(at: float) -> None:
+        tails = process_tails({"worker.1": said}, members)
+        store.processes.publish(ProcessView(project=project_name, sha=live.sha, run="3",
+                                            color="blue", at=at, members=members,
+                                            tails=tails))
+
+    publish(time.time() - 120)  # no worker looked for two minutes
+    browser.get(f"{base}/projects/{project_name}")
+    assert "worker up" in text_of(browser, '.process-log[data-process="worker"]')
+    assert "is a worker running?" in text_of(browser, "#processes")
+    browser.execute_script("window.pushdockMarker = 'not reloaded'")
+
+    said.append("2026-12-02T01:00:05.000000000Z <img src=x onerror=\"window.pushdockHacked=1\">"
+                " \x1b[32mjob 7 done\x1b[0m")
+    publish(time.time())
+    wait_for(lambda: "job 7 done" in text_of(browser, '.process-log[data-process="worker"]'),
+             timeout=15, what="the new line in the page")
+    assert "is a worker running?" not in text_of(browser, "#processes")
+    assert browser.execute_script("return window.pushdockMarker") == "not reloaded"
+    assert browser.execute_script("return window.pushdockHacked === undefined")
+    assert "<img src=x" in text_of(browser, '.process-log[data-process="worker"]')
+    colored = browser.execute_script(
+        "return document.querySelector('.process-log .ansi-fg-green').textContent")
+    assert colored == "job 7 done"
+    screenshot(browser, "project-processes")

@@ -122,10 +122,11 @@ def test_upstreams_of_replicas() -> None:
 
 
 def test_member_lines() -> None:
-    members = [Member("web", 1, "a", "running", 0), Member("web", 2, "b", "restarting", 3),
+    members = [Member("web", 1, "a", "running", 0, health="healthy"),
+               Member("web", 2, "b", "restarting", 3, health="unhealthy"),
                Member("worker", 1, "c", "running", 0)]
     assert member_lines(members) == [
-        "web: 2 replicas — web.1 running, web.2 restarting (3 restarts)",
+        "web: 2 replicas — web.1 running (healthy), web.2 restarting (unhealthy, 3 restarts)",
         "worker: 1 replica — worker.1 running"]
 
 

@@ -14,6 +14,7 @@ from pipeline.model import Deployment, LiveApp, Run, Trigger
 from webhooks.ansi import ansi_to_html, strip_ansi
 from webhooks.auth import require_write
 from webhooks.pages import SHA_PREFIX, project_names, project_or_404
+from webhooks.processes import seen, seen_json
 from webhooks.services import services
 from workers import actions, approvals
 from workers.queue import enqueue_deploy, enqueue_rollback
@@ -109,6 +110,14 @@ def project_deployments(name: str):
     return jsonify({"live": live_json(store.live.get(name)),
                     "deployments": [deployment_json(d)
                                     for d in store.deployments.history(name, 100)]})
+
+
+@blueprint.get("/projects/<name>/processes")
+def project_processes(name: str):
+    """Each process of the live generation, its replicas and their states, and its last
+    lines, as a worker last saw them (`seen`: when; `stale`: no worker looked lately)."""
+    project_or_404(name)
+    return jsonify({"project": name, **seen_json(seen(name))})
 
 
 @blueprint.get("/runs/<run_id>")

@@ -31,6 +31,7 @@ from pipeline.units import format_duration
 from webhooks.ansi import ansi_to_html
 from webhooks.auth import can_write, csrf_token, logged_in, require_write
 from webhooks.graphics import STATUS_COLORS, UNKNOWN_COLOR, badge_svg, history_chart
+from webhooks.processes import seen
 from webhooks.services import services
 from workers import actions, approvals
 from workers.queue import enqueue_deploy, enqueue_rollback
@@ -71,6 +72,11 @@ def _duration_filter(seconds: float | None) -> str:
 def _clock_filter(timestamp: float | None) -> str:
     return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S",
                                                       time.localtime(timestamp))
+
+
+@blueprint.app_template_filter("ansi")
+def _ansi_filter(line: str) -> Markup:
+    return ansi_to_html(line)
 
 
 @blueprint.app_template_filter("iso")
@@ -177,7 +183,14 @@ def project_page(name: str):
         "project.html", name=name, runs=runs, page=page,
         pages=max(1, -(-total // RUNS_PER_PAGE)), total=total, live=store.live.get(name),
         deployments=store.deployments.history(name, limit=20), chart=history_chart(recent),
-        schedules=schedule_rows(name))
+        schedules=schedule_rows(name), processes=seen(name))
+
+
+@blueprint.get("/projects/<name>/processes")
+def processes_fragment(name: str):
+    """The Processes section alone: the project page swaps it in every few seconds."""
+    return render_template("_processes.html", name=project_or_404(name),
+                           processes=seen(name))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Beside the queue it keeps the books straight: on start it removes what finished runs left
 behind, and every few seconds it marks runs whose worker was lost (SIGKILL, a crash, a
-reboot) as `error`, so no run stays `running` forever.
+reboot) as `error`, so no run stays `running` forever; and it publishes what the live apps'
+containers do for the status page (workers/process_views.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from workers.approvals import expire_waiting
 from workers.lifecycle import reap_lost_runs, remove_leftovers
+from workers.process_views import start_publisher
 from workers.queue import job_connection, run_queue
 from workers.recover import recover
 from workers.schedules import sync
@@ -121,9 +123,9 @@ def work(settings: Settings, *, burst: bool = False) -> bool:
     connection = job_connection(settings.redis_url)
     # A random part: a container restarted after a kill has the same hostname and often the
     # same pid, and RQ refuses a name whose registration has not expired yet.
-    worker = Worker([run_queue(connection)], connection=connection,
-                    name=f"{worker_prefix(socket.gethostname())}{os.getpid()}-"
-                         f"{secrets.token_hex(3)}")
+    name = f"{worker_prefix(socket.gethostname())}{os.getpid()}-{secrets.token_hex(3)}"
+    start_publisher(settings, name, stop)
+    worker = Worker([run_queue(connection)], connection=connection, name=name)
     try:
         # RQ's scheduler fires the schedules: one worker at a time holds its lock.
         return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from itertools import groupby
 
 import requests
@@ -14,31 +13,18 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from pipeline.deploy.apps import Apps, member_order, process_of
+from pipeline.deploy.process_view import Member
 from pipeline.model import LiveApp
-from pipeline.names import replica_of_labels
-
-
-@dataclass(frozen=True)
-class Member:
-    """One container of the live generation."""
-
-    process: str  # `web` or a process's name
-    replica: int
-    name: str
-    state: str  # the engine's: running, restarting, exited…
-    restarts: int
-
-    @property
-    def label(self) -> str:
-        """How logs prefix its lines: web.1, worker.2."""
-        return f"{self.process}.{self.replica}"
+from pipeline.names import LABEL_SHA, replica_of_labels
 
 
 def member_of(container: Container) -> Member:
     state = container.attrs.get("State", {})
+    health = (state.get("Health") or {}).get("Status") or ""
     return Member(process=process_of(container), replica=replica_of_labels(container.labels),
                   name=container.name, state=str(state.get("Status", "unknown")),
-                  restarts=int(container.attrs.get("RestartCount") or 0))
+                  restarts=int(container.attrs.get("RestartCount") or 0),
+                  sha=container.labels.get(LABEL_SHA, ""), health=str(health))
 
 
 def live_containers(apps: Apps, live: LiveApp | None) -> list[Container]:
@@ -54,12 +40,17 @@ def member_lines(members: Iterable[Member]) -> list[str]:
     lines = []
     for process, group in groupby(members, key=lambda member: member.process):
         replicas = list(group)
-        states = ", ".join(f"{m.label} {m.state}" + (f" ({m.restarts} restarts)"
-                                                      if m.restarts else "")
-                           for m in replicas)
+        states = ", ".join(f"{m.label} {m.state}" + _details(m) for m in replicas)
         lines.append(f"{process}: {len(replicas)} replica{'s' * (len(replicas) != 1)} — "
                      f"{states}")
     return lines
+
+
+def _details(member: Member) -> str:
+    """The image's health check's answer and the restarts, when there are any."""
+    details = [member.health] if member.health else []
+    details += [f"{member.restarts} restarts"] if member.restarts else []
+    return f" ({', '.join(details)})" if details else ""
 
 
 def sort_members(containers: Iterable[Container]) -> list[Member]:
@@ -89,12 +80,18 @@ def stream_logs(containers: list[Container], emit: Callable[[str], None], *, tai
             emit(line)
 
 
-def _logs(container: Container, tail: int) -> list[str]:
+def _logs(container: Container, tail: int, *, timestamps: bool = False) -> list[str]:
     try:
-        data = container.logs(tail=tail)
-    except (APIError, NotFound):
+        data = container.logs(tail=tail, timestamps=timestamps)
+    except (APIError, NotFound, requests.RequestException):
         return []
     return data.decode("utf-8", errors="replace").splitlines()
+
+
+def stamped_outputs(containers: Iterable[Container], tail: int) -> dict[str, list[str]]:
+    """Each container's last `tail` lines, each led by the engine's timestamp, by the
+    member's label (web.2)."""
+    return {member_of(c).label: _logs(c, tail, timestamps=True) for c in containers}
 
 
 def _follow(container: Container, tail: int, lines: queue.Queue[str | None]) -> None:

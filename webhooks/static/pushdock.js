@@ -92,7 +92,33 @@ async function refreshProjects() {
   }
 }
 
+// The Processes section of a project page, as the server renders it: swapped in whole, each
+// process's log kept at its bottom when it was there (a person reading older lines is not
+// moved).
+async function refreshProcesses(section) {
+  try {
+    const response = await fetch(section.dataset.url);
+    if (!response.ok) return;
+    const html = await response.text();
+    const following = {};
+    for (const log of section.querySelectorAll(".process-log")) {
+      following[log.dataset.process] = log.scrollTop + log.clientHeight >= log.scrollHeight - 20;
+    }
+    section.innerHTML = html;
+    for (const log of section.querySelectorAll(".process-log")) {
+      if (following[log.dataset.process] !== false) log.scrollTop = log.scrollHeight;
+    }
+  } catch (error) {
+    // the next round tries again
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  const processes = document.getElementById("processes");
+  if (processes) {
+    for (const log of processes.querySelectorAll(".process-log")) log.scrollTop = log.scrollHeight;
+    setInterval(() => refreshProcesses(processes), 2000);
+  }
   const run = document.getElementById("run");
   if (run && !FINISHED.includes(run.dataset.status)) followRun(run);
   if (document.querySelector("tr.run")) setInterval(refreshRuns, 2000);
