@@ -245,14 +245,14 @@ def test_pull_requests_are_off_without_the_section_and_on_with_it_even_empty() -
 
 
 @pytest.mark.parametrize(("section", "error"), [
-    ("  forks: maybe\n", ':13: pull_requests.forks: "maybe" is not one of approve, run, ignore'),
+    ("  forks: maybe\n", ':12: pull_requests.forks: "maybe" is not one of approve, run, ignore'),
     ("  preview: {host: pr.shop.example.com}\n",
-     ':13: pull_requests.preview.host: "pr.shop.example.com" must hold {number}'),
+     ':12: pull_requests.preview.host: "pr.shop.example.com" must hold {number}'),
     ('  preview: {host: "pr {number}.shop"}\n',
-     ':13: pull_requests.preview.host: "pr 1.shop" is not a host name'),
-    ("  preview: {limit: 2}\n", ":13: pull_requests.preview.host: is required"),
-    ('  preview: {host: "pr-{number}.x.com", limit: 0}\n', ":13: pull_requests.preview.limit"),
-    ("  draft: true\n", ":13: pull_requests.draft: unknown key (allowed here: forks, preview)"),
+     ':12: pull_requests.preview.host: "pr 1.shop" is not a host name'),
+    ("  preview: {limit: 2}\n", ":12: pull_requests.preview.host: is required"),
+    ('  preview: {host: "pr-{number}.x.com", limit: 0}\n', ":12: pull_requests.preview.limit"),
+    ("  draft: true\n", ":12: pull_requests.draft: unknown key (allowed here: forks, preview)"),
 ])
 def test_a_wrong_pull_requests_section_names_its_line(section: str, error: str) -> None:
     assert error in error_of(SHOP + "pull_requests:\n" + section)
