@@ -126,5 +126,5 @@ def test_triggers_keep_their_recorded_values(trigger: Trigger) -> None:
 def test_trigger_values() -> None:
     # Values already in records: changing one would orphan them.
     assert [t.value for t in Trigger] == ["push", "local", "manual", "rollback", "api",
-                                          "status page", "rerun", "schedule"]
+                                          "status page", "rerun", "schedule", "pull_request"]
     assert Trigger.rerun_of("12") == "rerun of #12"
