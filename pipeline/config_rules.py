@@ -42,6 +42,17 @@ def check_repo_url(url: str) -> bool:
     return bool(_REMOTE_URL.match(url) or _SCP_URL.match(url) or url.startswith("/"))
 
 
+# A ref fetched from the project's repository for a pull request: plain characters only, no
+# "..", "//", "@{" or ".lock" that git refuses, never an option nor a refspec's "+" or ":".
+_FETCHED_REF = re.compile(r"^refs/(heads/[A-Za-z0-9._/-]+|pull/[0-9]+/head|"
+                          r"merge-requests/[0-9]+/head)$")
+
+
+def check_fetched_ref(ref: str) -> bool:
+    return (bool(_FETCHED_REF.match(ref)) and ".." not in ref and "//" not in ref
+            and not ref.endswith((".lock", "/", ".")) and "/." not in ref)
+
+
 def project_name(name: str) -> str | None:
     return None if is_project_name(name) else f'"{name}" must be lower-case letters, digits and "-"'
 
@@ -231,3 +242,31 @@ def process_name(name: str) -> str | None:
         return None
     return f'"{name}" must be lower-case letters, digits and "-" (at most 32)'
 
+
+
+# -- pull requests and previews (DESIGN.md §9.4) ----------------------------------------------
+PR_NUMBER = "{number}"
+
+
+def preview_host(host: str) -> str | None:
+    """A preview's host: a host name once `{number}` is filled in, which it must hold (two
+    pull requests' previews may never share a host)."""
+    if PR_NUMBER not in host:
+        return f'"{host}" must hold {PR_NUMBER}, filled in with the pull request\'s number'
+    return host_name(host.replace(PR_NUMBER, "1"))
+
+
+def present_mapping_of(cls: type, name: str) -> Kind:
+    """A nested section read into `cls` whenever the key is there, even empty or null (`key:`
+    alone turns the feature on with its defaults); None when the key is missing."""
+    from pipeline.config_keys import read_section
+
+    def read(section: Section, key_name: str, default: Any) -> Any:
+        if key_name not in section:
+            return None
+        return read_section(cls, section.section(key_name))
+
+    return Kind(name, read, of=cls)
+
+
+PREVIEW_HOST = checked(STRING, preview_host, "host name with {number}")
