@@ -49,7 +49,9 @@ if TYPE_CHECKING:
 
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
 _ATTEMPTS = 20  # compare-and-set retries when others keep changing the config
-SWITCH_MARGIN = 0.05  # seconds beyond Caddy's refresh for a lookup already under way
+# Seconds beyond Caddy's refresh for an answer of the old address still on its way to Caddy
+# when the resolver first answered the new one (loopback or a bridge: well under this).
+SWITCH_MARGIN = 0.01
 RESOLVER_CONFIRM = 5.0  # seconds the resolver may take to answer a switch's new address
 
 
@@ -180,7 +182,7 @@ class CaddyRouter:
                     f"the resolver at {host}:{port} "
                     + (f"still answers {given or 'nothing'}" if answered else "does not answer")
                     + f" for {project}, not {address} (is `pushdock resolver` running?)")
-            time.sleep(0.02)
+            time.sleep(0.002)  # the resolver reads the table as soon as it is published
 
     def upstream(self, project: str) -> str | None:
         """Where the project's route sends requests now, or None without a route."""
