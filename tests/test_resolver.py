@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from pipeline.deploy.dns import answer, build_query
+from pipeline.deploy.dns import answer, answer_address, build_query
 from pipeline.deploy.resolver import (
     MAX_DATAGRAM,
     TableChanges,
@@ -140,6 +140,32 @@ def test_the_resolver_reads_the_table_when_it_changes(
     store.upstreams.set("shop", "172.18.0.8")  # ends the last wait
     reader.join(timeout=5)
     assert not reader.is_alive()
+
+
+class TableOf:
+    """A table read from a dict: a new dict on every read, as from Redis."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table = table
+
+    def all(self) -> dict[str, str]:
+        return dict(self.table)
+
+
+def test_kept_replies_are_those_of_the_table_answered_from() -> None:
+    source = TableOf({"shop": "172.18.0.5"})
+    resolver = UpstreamResolver(source)
+    resolver.read_table()
+    first = resolver.reply(build_query("shop.pushdock.", ident=1))
+    resolver.read_table()  # the same table again: its replies are kept
+    kept = resolver.reply(build_query("shop.pushdock.", ident=2))
+    assert kept == answer(build_query("shop.pushdock.", ident=2), source.table.get)
+    assert kept != first and kept[2:] == first[2:]  # only the id differs
+    source.table["shop"] = "172.18.0.6"
+    resolver.read_table()
+    query = build_query("shop.pushdock.", ident=3)
+    assert answer_address(resolver.reply(query), query) == "172.18.0.6"
+    assert resolver.reply(b"\x00\x07") is None  # too short to be a query: no reply
 
 
 def reply_once(make_reply: Callable[[bytes], bytes]) -> tuple[int, threading.Thread]:

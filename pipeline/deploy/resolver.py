@@ -26,6 +26,10 @@ from pipeline.settings import split_host_port
 # the subscription reconnects, a writer that does not publish).
 READ_INTERVAL = 0.05
 MAX_DATAGRAM = 512
+# Replies kept per table. Caddy asks the same few questions again every refresh interval
+# (20 ms), and dnspython takes a few hundred microseconds to read and write each; a client
+# sending many different questions only fills this, and past it replies are rendered.
+MAX_KEPT_REPLIES = 1024
 
 
 class UpstreamTable(Protocol):
@@ -76,6 +80,10 @@ class UpstreamResolver:
         self.log = log
         self.table: dict[str, str] | None = None  # None until Redis was first read
         self.redis_down = False
+        # Used by the answering thread alone: replies by question (a query after its id),
+        # as rendered from the table `_replies_of`.
+        self._replies_of: dict[str, str] | None = None
+        self._replies: dict[bytes, bytes] = {}
 
     def read_table(self) -> None:
         try:
@@ -88,7 +96,8 @@ class UpstreamResolver:
         if self.redis_down:
             self.log("Redis is back")
         self.redis_down = False
-        self.table = table
+        if table != self.table:  # the same table stays the same object: its replies stay
+            self.table = table
 
     def keep_reading(self, stop: threading.Event | None = None) -> None:
         while stop is None or not stop.is_set():
@@ -104,6 +113,21 @@ class UpstreamResolver:
             raise UpstreamLookupFailed("Redis has not been read yet")
         return table.get(project)
 
+    def reply(self, data: bytes) -> bytes | None:
+        """answer(data), from the replies kept for the table read last when it has one."""
+        table = self.table  # one table for the whole reply, whatever the reads do meanwhile
+        if table is None:
+            return answer(data, self.lookup)
+        if self._replies_of is not table:
+            self._replies_of, self._replies = table, {}
+        kept = self._replies.get(data[2:])
+        if kept is not None:
+            return data[:2] + kept  # the reply carries the query's id
+        response = answer(data, table.get)
+        if response is not None and len(self._replies) < MAX_KEPT_REPLIES:
+            self._replies[data[2:]] = response[2:]
+        return response
+
     def serve(self, sock: socket.socket, stop: threading.Event | None = None) -> None:
         sock.settimeout(0.5)  # so a stop request is noticed
         while stop is None or not stop.is_set():
@@ -114,7 +138,7 @@ class UpstreamResolver:
             except OSError as exc:  # e.g. ICMP errors from a peer that went away
                 self.log(f"receive failed: {exc}")
                 continue
-            response = answer(data, self.lookup)
+            response = self.reply(data)
             if response is not None:
                 try:
                     sock.sendto(response, peer)
