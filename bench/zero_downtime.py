@@ -1,18 +1,22 @@
-"""Zero-downtime benchmark: wrk through Caddy while Pushdock deploys, against the old way.
+"""Zero-downtime benchmark: wrk through the proxy while an app is deployed again and again,
+by Pushdock, by a Traefik file-provider swap, and by stop-and-start.
 
 Run: .venv/bin/python bench/zero_downtime.py [--deploys 10] [--connections 8]
-                                             [--switch resolver,patch]
+         [--switch resolver,patch] [--caddy /usr/bin/caddy,.venv/bin/caddy]
+         [--no-traefik] [--traefik-write inplace,rename] [--no-old-way]
+         [--tcp-migrate-req]
 
-Starts its own redis-server, `pushdock resolver` and caddy on loopback ports, builds a small
-busybox web app locally (no registry), then, once with keep-alive and once with
-`Connection: close`:
-  pushdock: N blue/green deploys of a generation (a release, 2 web replicas, a worker)
-            plus one whose release fails, for each way of switching: through the resolver
-            (the default; no Caddy config change) and by a PATCH (PUSHDOCK_RESOLVER=off);
-  old way:  N times "stop the container, start the new one on the same address"
-while wrk sends requests through the proxy. Prints requests, non-2xx, socket errors,
-p50/p99 latency and how long after "green healthy" the route was switched.
-Everything it creates (containers, images, network, processes, files) is removed.
+Starts its own redis-server, `pushdock resolver`, each Caddy and Traefik on loopback ports,
+builds a small busybox web app locally (no registry), then, once with keep-alive and once
+with `Connection: close`, under the same wrk load:
+  pushdock:  per Caddy, N blue/green deploys of a generation (a release, 2 web replicas, a
+             worker) plus one whose release fails, for each way of switching: through the
+             resolver (the default; no Caddy config change) and by a PATCH;
+  traefik:   N swaps as platforms built on Traefik make them (bench/traefik_swap.py);
+  old way:   N times "stop the container, start the new one on the same address".
+Prints requests, failed requests (non-2xx and socket errors), p50/p99 latency and the time
+from "all new web containers healthy" to "switched". Everything it creates (containers,
+images, networks, processes, files) is removed.
 
 Caddy 2.6 restarts its servers on every config change: idle keep-alive connections are
 closed, and connections queued on the old listening socket are reset unless the kernel
@@ -27,16 +31,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,12 +45,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import docker
 import redis
 
+from bench.load import Row, Wrk, answers, start_wrk, stop_wrk, wait_until
+from bench.traefik_swap import TraefikSwap, traefik_binary, traefik_version
 from pipeline.build import build_image
 from pipeline.config import BuildSpec, DeploySpec, HealthSpec, ProcessSpec, ReleaseSpec
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.resolver import answers as resolver_answers
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import DeployError
+from pipeline.names import project_network
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from pushdock.embedded import caddy_config, free_port
@@ -70,19 +74,9 @@ FAILING = replace(SPEC, release=ReleaseSpec(run="exit 1"))
 _SWITCHED = re.compile(r"switched .* (\d+)ms after it was healthy")
 
 
-@dataclass
-class Wrk:
-    mode: str
-    requests: int = 0
-    non_2xx: int = 0
-    socket_errors: dict[str, int] = field(default_factory=dict)
-    p50: str = "?"
-    p99: str = "?"
-    output: str = ""
-
-    @property
-    def failed(self) -> int:
-        return self.non_2xx + sum(self.socket_errors.values())
+def caddy_version(binary: str) -> str:
+    output = subprocess.run([binary, "version"], capture_output=True, text=True).stdout
+    return output.split()[0] if output.split() else "?"
 
 
 class Timing:
@@ -100,51 +94,6 @@ class Timing:
         pass
 
 
-def start_wrk(url: str, host: str, keep_alive: bool, connections: int) -> subprocess.Popen[str]:
-    argv = ["wrk", "-t2", f"-c{connections}", "-d600s", "--latency", "--timeout", "5s",
-            "-H", f"Host: {host}", url]
-    if not keep_alive:
-        argv[-1:-1] = ["-H", "Connection: close"]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def stop_wrk(process: subprocess.Popen[str], mode: str) -> Wrk:
-    process.send_signal(signal.SIGINT)  # wrk prints its summary when interrupted
-    output, _ = process.communicate(timeout=30)
-    result = Wrk(mode=mode, output=output)
-    match = re.search(r"(\d+) requests in", output)
-    result.requests = int(match.group(1)) if match else 0
-    match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    result.non_2xx = int(match.group(1)) if match else 0
-    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                      output)
-    if match:
-        result.socket_errors = dict(zip(("connect", "read", "write", "timeout"),
-                                        map(int, match.groups()), strict=True))
-    for name, attribute in (("50%", "p50"), ("99%", "p99")):
-        match = re.search(rf"^\s+{re.escape(name)}\s+(\S+)", output, re.MULTILINE)
-        if match:
-            setattr(result, attribute, match.group(1))
-    return result
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def answers(url: str, host: str) -> bool:
-    try:
-        request = urllib.request.Request(url, headers={"Host": host})
-        with urllib.request.urlopen(request, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -154,9 +103,10 @@ class Bench:
         self.old_project = f"benchold{self.tag}"
         self.network = f"pushdock-bench-{self.tag}"
         self.docker = docker.from_env(timeout=120)
+        self.peer_network = f"pushdock-bench-peer-{self.tag}"
         self.processes: list[subprocess.Popen[bytes]] = []
-        # ms from "green healthy" to "route switched", by way of switching
-        self.switches: dict[str, list[int]] = {}
+        self.caddys = [each.strip() for each in args.caddy.split(",") if each.strip()]
+        self.projects: list[str] = []  # one per Caddy
         self.migrate_req_before: str | None = None
 
     # -- infrastructure ---------------------------------------------------------------------
@@ -188,14 +138,17 @@ class Bench:
         wait_until(lambda: resolver_answers("127.0.0.1", port), 15, "pushdock resolver")
         return f"udp/127.0.0.1:{port}"
 
-    def start_caddy(self) -> tuple[str, str]:
+    def start_caddy(self, binary: str, number: int) -> tuple[str, str]:
         admin = f"http://127.0.0.1:{free_port()}"
         listen = f"127.0.0.1:{free_port()}"
-        config = self.work / "caddy.json"
+        directory = self.work / f"caddy{number}"
+        directory.mkdir()
+        config = directory / "caddy.json"
         config.write_text(json.dumps(caddy_config(admin, listen)))
-        env = {**os.environ, "XDG_CONFIG_HOME": str(self.work), "XDG_DATA_HOME": str(self.work)}
-        log = open(self.work / "caddy.log", "wb")  # noqa: SIM115 (kept by the child)
-        self.processes.append(subprocess.Popen(["caddy", "run", "--config", str(config)],
+        env = {**os.environ, "XDG_CONFIG_HOME": str(directory),
+               "XDG_DATA_HOME": str(directory)}
+        log = open(directory / "caddy.log", "wb")  # noqa: SIM115 (kept by the child)
+        self.processes.append(subprocess.Popen([binary, "run", "--config", str(config)],
                                                env=env, stdout=log, stderr=subprocess.STDOUT))
         log.close()
         wait_until(CaddyRouter(admin, listen).reachable, 15, "caddy")
@@ -225,9 +178,9 @@ class Bench:
         self.docker.images.build(path=str(context), tag=BASE, rm=True, forcerm=True)
 
     # -- the two ways of deploying ----------------------------------------------------------
-    def pushdock_round(self, bluegreen: BlueGreen, images: list[tuple[str, str]],
-                       failing: tuple[str, str], url: str, keep_alive: bool,
-                       timing: Timing) -> tuple[Wrk, int, float]:
+    def pushdock_round(self, bluegreen: BlueGreen, project: str, images: list[tuple[str, str]],
+                       failing: tuple[str, str], url: str,
+                       keep_alive: bool) -> tuple[Wrk, int, float]:
         wrk = start_wrk(url, HOST, keep_alive, self.args.connections)
         time.sleep(1)
         started = time.monotonic()
@@ -235,12 +188,12 @@ class Bench:
         try:
             for number, (image, sha) in enumerate(images):
                 bluegreen.deploy(DeployRequest(
-                    project=self.project, host=HOST, image=image, sha=sha, run_id=str(number),
+                    project=project, host=HOST, image=image, sha=sha, run_id=str(number),
                     trigger="bench", spec=SPEC, secrets={}))
                 if number == len(images) // 2:
                     try:
                         bluegreen.deploy(DeployRequest(
-                            project=self.project, host=HOST, image=failing[0], sha=failing[1],
+                            project=project, host=HOST, image=failing[0], sha=failing[1],
                             run_id="failing", trigger="bench", spec=FAILING, secrets={}))
                     except DeployError:
                         failed_as_expected += 1
@@ -281,10 +234,14 @@ class Bench:
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> int:
-        for program in ("wrk", "caddy", "redis-server"):
+        for program in ("wrk", "redis-server", *self.caddys):
             if shutil.which(program) is None:
-                print(f"bench: {program} is not installed (apt-get install {program})")
+                print(f"bench: {program} is not installed (apt-get install wrk redis-server; "
+                      "script/bootstrap installs both Caddys)")
                 return 1
+        if self.args.traefik and traefik_binary() is None:
+            print("bench: traefik is not installed (script/bootstrap installs the bench extra)")
+            return 1
         if self.args.tcp_migrate_req:
             self.migrate_req_before = MIGRATE_REQ.read_text().strip()
             MIGRATE_REQ.write_text("1\n")
@@ -292,19 +249,36 @@ class Bench:
         print(f"bench: net.ipv4.tcp_migrate_req = {migrate}", flush=True)
         redis_url = self.start_redis()
         resolver = self.start_resolver(redis_url)
-        admin, listen = self.start_caddy()
-        url = f"http://{listen}/"
-        print(f"bench: redis {redis_url}, resolver {resolver}, caddy admin {admin}, "
-              f"proxy {listen}, network {self.network}", flush=True)
+        print(f"bench: redis {redis_url}, resolver {resolver}, network {self.network}",
+              flush=True)
         self.build_base()
         count = self.args.deploys + 1  # the first deploy puts an app live before wrk starts
         images = [self.build(f"v{n}") for n in range(count)]
         failing = self.build("broken")
         print(f"bench: built {len(images) + 1} images of {self.project}", flush=True)
 
-        timing = Timing()
+        rows: list[Row] = []
+        first_caddy: tuple[str, str] | None = None
+        for number, binary in enumerate(self.caddys):
+            admin, listen = self.start_caddy(binary, number)
+            first_caddy = first_caddy or (admin, listen)
+            rows += self.pushdock_rounds(binary, number, redis_url, resolver, admin, listen,
+                                         images, failing)
+        if self.args.traefik:
+            rows += self.traefik_rounds(images)
+        if first_caddy is not None and self.args.old_way:
+            rows += self.old_way_rounds(images, *first_caddy)
+        self.report(rows)
+        return 0
+
+    def pushdock_rounds(self, binary: str, number: int, redis_url: str, resolver: str,
+                        admin: str, listen: str, images: list[tuple[str, str]],
+                        failing: tuple[str, str]) -> list[Row]:
+        timing, rows = Timing(), []
         store = Store(connect(redis_url))
-        results: list[tuple[str, Wrk, int, float]] = []
+        project = f"{self.project}c{number}"  # each Caddy its own project, route and record
+        self.projects.append(project)
+        version = caddy_version(binary)
         for switch in self.args.switch.split(","):
             through_resolver = {"resolver": True, "patch": False}[switch.strip()]
             settings = Settings(redis_url=redis_url, caddy_admin=admin, proxy_listen=listen,
@@ -312,48 +286,61 @@ class Bench:
                                 resolver=resolver if through_resolver else None)
             router = CaddyRouter.from_settings(settings, store)
             bluegreen = BlueGreen(self.docker, store, router, settings, timing)
-            name = "pushdock, resolver" if through_resolver else "pushdock, PATCH"
+            name = f"pushdock, Caddy {version}, " + ("resolver" if through_resolver
+                                                      else "PATCH")
             for keep_alive in (True, False):
                 bluegreen.deploy(DeployRequest(
-                    project=self.project, host=HOST, image=images[0][0], sha=images[0][1],
+                    project=project, host=HOST, image=images[0][0], sha=images[0][1],
                     run_id="first", trigger="bench", spec=SPEC, secrets={}))
                 timing.switch_ms.clear()
-                wrk, failed, took = self.pushdock_round(bluegreen, images[1:], failing, url,
-                                                        keep_alive, timing)
-                results.append((f"{name} ({len(images) - 1} deploys + {failed} failing)",
-                                wrk, len(images) - 1, took))
-                switches = list(timing.switch_ms)
-                print(f"bench: {name} {wrk.mode}: done, healthy → switched "
-                      f"{statistics.median(switches)}ms median, {max(switches)}ms max",
-                      flush=True)
-                self.switches.setdefault(name, []).extend(switches)
+                wrk, failed, took = self.pushdock_round(bluegreen, project, images[1:], failing,
+                                                        f"http://{listen}/", keep_alive)
+                rows.append(Row(f"{name} ({len(images) - 1} deploys + {failed} failing)", wrk,
+                                took, list(timing.switch_ms)))
+                print(f"bench: {name} {wrk.mode}: done, {wrk.failed} failed", flush=True)
+        return rows
 
+    def traefik_rounds(self, images: list[tuple[str, str]]) -> list[Row]:
+        self.docker.networks.create(self.peer_network, driver="bridge")
+        peer = TraefikSwap(self.docker, self.work, self.peer_network, self.old_project,
+                           replicas=SPEC.replicas, processes=self.processes)
+        peer.start(free_port(), free_port())
+        rows = []
+        for write in self.args.traefik_write.split(","):
+            peer.renamed = {"inplace": False, "rename": True}[write.strip()]
+            name = f"Traefik {traefik_version()} file swap, " + (
+                "renamed" if peer.renamed else "in place")
+            for keep_alive in (True, False):
+                wrk, took, switches = peer.round(images, keep_alive, self.args.connections)
+                rows.append(Row(f"{name} ({len(images) - 1} deploys)", wrk, took, switches))
+                print(f"bench: {name} {wrk.mode}: done, {wrk.failed} failed", flush=True)
+        return rows
+
+    def old_way_rounds(self, images: list[tuple[str, str]], admin: str,
+                       listen: str) -> list[Row]:
         router = CaddyRouter(admin, listen)  # a fixed address: the old way's route
         old_port = free_port()
         router.set_route(self.old_project, OLD_HOST, f"127.0.0.1:{old_port}")
+        rows = []
         for keep_alive in (True, False):
-            wrk, took = self.old_way_round(images, url, old_port, keep_alive)
-            results.append((f"old way ({len(images) - 1} restarts)", wrk, len(images) - 1,
-                            took))
-            print(f"bench: old way {wrk.mode}: done", flush=True)
-        self.report(results)
-        return 0
+            wrk, took = self.old_way_round(images, f"http://{listen}/", old_port, keep_alive)
+            rows.append(Row(f"stop and start ({len(images) - 1} restarts)", wrk, took, []))
+            print(f"bench: stop and start {wrk.mode}: done, {wrk.failed} failed", flush=True)
+        return rows
 
-    def report(self, results: list[tuple[str, Wrk, int, float]]) -> None:
+    def report(self, rows: list[Row]) -> None:
         print()
-        print(f"{'':44} {'mode':18} {'requests':>9} {'non-2xx':>8} {'socket err':>10} "
-              f"{'p50':>8} {'p99':>8} {'time':>6}")
-        for label, wrk, _, took in results:
+        print(f"{'':58} {'mode':17} {'requests':>8} {'failed':>6} {'non-2xx':>7} "
+              f"{'sock err':>8} {'p50':>7} {'p99':>7} {'time':>5}  healthy → switched")
+        for row in rows:
+            wrk = row.wrk
             errors = sum(wrk.socket_errors.values())
             detail = ",".join(f"{k}={v}" for k, v in wrk.socket_errors.items() if v)
-            print(f"{label:44} {wrk.mode:18} {wrk.requests:>9} {wrk.non_2xx:>8} "
-                  f"{errors:>10} {wrk.p50:>8} {wrk.p99:>8} {took:>5.0f}s"
-                  + (f"  ({detail})" if detail else ""))
-        for name, switches in self.switches.items():
-            print(f"\n{name}: green healthy → route switched: median "
-                  f"{statistics.median(switches)}ms, max {max(switches)}ms over "
-                  f"{len(switches)} switches", end="")
-        print()
+            switched = (f"median {statistics.median(row.switches):.0f} ms, max "
+                        f"{max(row.switches)} ms" if row.switches else "-")
+            print(f"{row.label:58} {wrk.mode:17} {wrk.requests:>8} {wrk.failed:>6} "
+                  f"{wrk.non_2xx:>7} {errors:>8} {wrk.p50:>7} {wrk.p99:>7} {row.took:>4.0f}s  "
+                  f"{switched}" + (f"  ({detail})" if detail else ""))
 
     def clean_up(self) -> None:
         for process in reversed(self.processes):
@@ -362,14 +349,17 @@ class Bench:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-        for project in (self.project, self.old_project):
+        projects = (self.project, *self.projects, self.old_project)
+        for project in projects:  # every container first: they all run the images built
             for container in self.docker.containers.list(
                     all=True, filters={"label": f"pushdock.project={project}"}):
                 container.remove(force=True)
-            for image in self.docker.images.list(filters={"label": f"pushdock.project={project}"}):
-                self.docker.images.remove(image.id, force=True)
-        for network in self.docker.networks.list(names=[self.network]):
-            network.remove()
+        for image in self.docker.images.list(filters={"label": f"pushdock.project={self.project}"}):
+            self.docker.images.remove(image.id, force=True)
+        names = [self.network, self.peer_network, *map(project_network, self.projects)]
+        for network in self.docker.networks.list(names=names):
+            if network.name in names:  # names= matches parts of names too
+                network.remove()
         try:
             self.docker.images.remove(BASE, force=True)
         except docker.errors.APIError:
@@ -386,6 +376,16 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
     parser.add_argument("--switch", default="resolver,patch",
                         help="ways of switching to measure (resolver,patch)")
+    venv_caddy = Path(sys.executable).parent / "caddy"
+    parser.add_argument("--caddy", default=f"/usr/bin/caddy,{venv_caddy}",
+                        help="Caddy binaries to deploy behind, comma-separated (Debian's "
+                             "and the venv's current one)")
+    parser.add_argument("--no-traefik", dest="traefik", action="store_false",
+                        help="leave out the Traefik file-provider swap")
+    parser.add_argument("--traefik-write", default="inplace,rename",
+                        help="how the swap writes Traefik's file (inplace,rename)")
+    parser.add_argument("--no-old-way", dest="old_way", action="store_false",
+                        help="leave out stop-and-start")
     parser.add_argument("--tcp-migrate-req", action="store_true",
                         help="set net.ipv4.tcp_migrate_req=1 for the run (root)")
     args = parser.parse_args()

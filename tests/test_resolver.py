@@ -13,17 +13,20 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from pipeline.deploy.dns import answer, build_query
+from pipeline.deploy.dns import answer, answer_address, build_query
 from pipeline.deploy.resolver import (
     MAX_DATAGRAM,
+    TableChanges,
     UpstreamResolver,
     UpstreamTable,
     ask,
+    table_changes,
     upstream_table,
 )
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import RouterError, UpstreamLookupFailed
-from pipeline.records.light_redis import LightUpstreams
+from pipeline.records.light_redis import LightUpstreams, Subscription
+from pipeline.records.upstreams import UpstreamChanges
 from pipeline.store import Store, connect
 from tests.conftest import CaddyProcess
 from tests.support import free_port, wait_for
@@ -98,6 +101,71 @@ def test_answers_outlive_a_redis_outage(store: Store, redis_url: str, light: boo
     resolver.read_table()
     assert resolver.lookup("shop") == "172.18.0.9"
     assert lines[-1] == "Redis is back"
+
+
+@pytest.mark.parametrize("light", [True, False], ids=["light client", "redis-py"])
+def test_a_published_change_ends_the_wait(store: Store, redis_url: str, light: bool) -> None:
+    changes: TableChanges = (table_changes(redis_url) if light
+                             else UpstreamChanges(connect(redis_url, timeout=0.5)))
+    assert isinstance(changes, Subscription) is light
+    assert changes.wait(0) is False  # subscribes, and nothing was published since
+    store.upstreams.set("shop", "172.18.0.5")
+    assert changes.wait(30) is True
+    store.upstreams.remove("shop")
+    assert changes.wait(30) is True
+    assert changes.wait(0.1) is False
+
+
+def test_a_wait_without_redis_ends_at_its_timeout(redis_url: str) -> None:
+    changes = table_changes(f"redis://127.0.0.1:{free_port()}/0")
+    started = time.monotonic()
+    assert changes.wait(0.2) is False
+    assert time.monotonic() - started >= 0.2  # no busy loop while Redis is away
+
+
+def test_the_resolver_reads_the_table_when_it_changes(
+        store: Store, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not on its next poll: with polls an hour apart the answer still changes at once."""
+    monkeypatch.setattr("pipeline.deploy.resolver.READ_INTERVAL", 3600)
+    resolver = UpstreamResolver(upstream_table(redis_url), table_changes(redis_url))
+    resolver.read_table()
+    stop = threading.Event()
+    reader = threading.Thread(target=resolver.keep_reading, args=(stop,), daemon=True)
+    reader.start()
+    wait_for(lambda: isinstance(resolver.changes, Subscription)
+             and resolver.changes._sock is not None, timeout=5, what="the subscription")
+    store.upstreams.set("shop", "172.18.0.7")
+    wait_for(lambda: resolver.lookup("shop") == "172.18.0.7", timeout=5, what="the new answer")
+    stop.set()
+    store.upstreams.set("shop", "172.18.0.8")  # ends the last wait
+    reader.join(timeout=5)
+    assert not reader.is_alive()
+
+
+class TableOf:
+    """A table read from a dict: a new dict on every read, as from Redis."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table = table
+
+    def all(self) -> dict[str, str]:
+        return dict(self.table)
+
+
+def test_kept_replies_are_those_of_the_table_answered_from() -> None:
+    source = TableOf({"shop": "172.18.0.5"})
+    resolver = UpstreamResolver(source)
+    resolver.read_table()
+    first = resolver.reply(build_query("shop.pushdock.", ident=1))
+    resolver.read_table()  # the same table again: its replies are kept
+    kept = resolver.reply(build_query("shop.pushdock.", ident=2))
+    assert kept == answer(build_query("shop.pushdock.", ident=2), source.table.get)
+    assert kept != first and kept[2:] == first[2:]  # only the id differs
+    source.table["shop"] = "172.18.0.6"
+    resolver.read_table()
+    query = build_query("shop.pushdock.", ident=3)
+    assert answer_address(resolver.reply(query), query) == "172.18.0.6"
+    assert resolver.reply(b"\x00\x07") is None  # too short to be a query: no reply
 
 
 def reply_once(make_reply: Callable[[bytes], bytes]) -> tuple[int, threading.Thread]:

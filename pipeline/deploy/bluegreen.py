@@ -230,12 +230,13 @@ class BlueGreen:
         request, upstream = attempt.request, attempt.upstream
         previous: str | None = None
         try:
-            previous = self.router.upstream(request.project)
+            now = self.router.route_now(request.project)
+            previous = now.upstream
             if previous is None and self.router.add_route(request.project, request.host,
                                                           upstream):
                 pass  # the first deploy: the new route is the switch
             else:
-                self.router.set_route(request.project, request.host, upstream)
+                self.router.set_route(request.project, request.host, upstream, now)
         except PushdockError as exc:
             reason = f"could not switch the proxy: {exc}"
             if self._route_back(request.project, previous):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -49,8 +50,18 @@ if TYPE_CHECKING:
 
 SERVER_PATH = f"/config/apps/http/servers/{SERVER}"
 _ATTEMPTS = 20  # compare-and-set retries when others keep changing the config
-SWITCH_MARGIN = 0.05  # seconds beyond Caddy's refresh for a lookup already under way
+# Seconds beyond Caddy's refresh for an answer of the old address still on its way to Caddy
+# when the resolver first answered the new one (loopback or a bridge: well under this).
+SWITCH_MARGIN = 0.01
 RESOLVER_CONFIRM = 5.0  # seconds the resolver may take to answer a switch's new address
+
+
+@dataclass(frozen=True)
+class RouteNow:
+    """A project's route as read from Caddy (None: no route) and where it sends requests."""
+
+    config: Any
+    upstream: str | None
 
 
 def config_etag(path: str, body: bytes) -> str:
@@ -180,11 +191,15 @@ class CaddyRouter:
                     f"the resolver at {host}:{port} "
                     + (f"still answers {given or 'nothing'}" if answered else "does not answer")
                     + f" for {project}, not {address} (is `pushdock resolver` running?)")
-            time.sleep(0.02)
+            time.sleep(0.002)  # the resolver reads the table as soon as it is published
 
     def upstream(self, project: str) -> str | None:
         """Where the project's route sends requests now, or None without a route."""
-        return self._upstream_of(project, self._get(f"/id/{route_id(project)}"))
+        return self.route_now(project).upstream
+
+    def route_now(self, project: str) -> RouteNow:
+        route = self._get(f"/id/{route_id(project)}")
+        return RouteNow(route, self._upstream_of(project, route))
 
     def routes(self) -> dict[str, str | None]:
         """Pushdock's routes now: project → upstream."""
@@ -221,13 +236,20 @@ class CaddyRouter:
         if self.resolver is not None:
             time.sleep(REFRESH_SECONDS + SWITCH_MARGIN)
 
-    def set_route(self, project: str, host: str, upstream: str) -> None:
-        """Point the project's route at `upstream`, creating it (and the server) if missing."""
-        route = self._get(f"/id/{route_id(project)}")
+    def set_route(self, project: str, host: str, upstream: str,
+                  now: RouteNow | None = None) -> None:
+        """Point the project's route at `upstream`, creating it (and the server) if missing.
+
+        `now`: the route as route_now read it a moment ago under the project's deploy lock,
+        so a switch does not wait on reading it again.
+        """
+        if now is None or now.config is None:  # no route then: one may have been made since
+            now = self.route_now(project)
+        route = now.config
         if route is not None:
             if route.get("match") != [{"host": [host]}]:
                 self._call("PATCH", f"/id/{route_id(project)}/match", [{"host": [host]}])
-            if self._upstream_of(project, route) != upstream or route.get("handle") != [
+            if now.upstream != upstream or route.get("handle") != [
                     proxy_handler(project, upstream, self.resolver)]:
                 self._switch(project, route, upstream)
             return

@@ -21,3 +21,6 @@ def project_key(project: str, *parts: str) -> str:
 
 # The resolver's table: written through Upstreams, read by the resolver's light client too.
 UPSTREAMS = key("upstreams")
+# Published on every change of the table, so the resolver reads it at once instead of on its
+# next poll.
+UPSTREAMS_CHANGED = key("upstreams", "changed")

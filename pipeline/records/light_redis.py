@@ -12,6 +12,7 @@ from `from_url`, and its caller uses redis-py.
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -19,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 import hiredis
 
 from pipeline.errors import StoreUnavailable
-from pipeline.records.keys import UPSTREAMS
+from pipeline.records.keys import UPSTREAMS, UPSTREAMS_CHANGED
 
 DEFAULT_PORT = 6379
 
@@ -157,3 +158,57 @@ class LightUpstreams:
                 isinstance(item, str) for item in flat):
             raise StoreUnavailable(f"Redis answered HGETALL {UPSTREAMS} with {flat!r:.80}")
         return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class Subscription:
+    """The table's change messages (UPSTREAMS_CHANGED), on a connection of their own that
+    is opened on first use and again after any failure."""
+
+    def __init__(self, client: LightRedis) -> None:
+        self.client = client  # its address and timeout; its connection stays its own
+        self._sock: socket.socket | None = None
+        self._reader = hiredis.Reader(encoding="utf-8")
+
+    def wait(self, timeout: float) -> bool:
+        """True as soon as the table changes, False after `timeout` seconds without a change
+        (or without Redis: the caller reads the table after either, as it would on a poll)."""
+        deadline = time.monotonic() + timeout
+        try:
+            if self._sock is None:
+                self._subscribe()
+            assert self._sock is not None
+            while (left := deadline - time.monotonic()) > 0:
+                reply = self._reader.gets()
+                if reply is False:
+                    self._sock.settimeout(left)
+                    try:
+                        data = self._sock.recv(65536)
+                    except TimeoutError:
+                        return False
+                    if not data:
+                        raise ConnectionError("Redis closed the connection")
+                    self._reader.feed(data)
+                elif isinstance(reply, list) and reply[:1] == ["message"]:
+                    return True
+            return False
+        except (OSError, hiredis.HiredisError, StoreUnavailable):
+            self.close()
+            time.sleep(max(deadline - time.monotonic(), 0))
+            return False
+
+    def _subscribe(self) -> None:
+        """Subscribed once Redis confirms it: no change published after this is missed."""
+        sock = self.client._connect()
+        try:
+            reply = self.client._ask(sock, "SUBSCRIBE", UPSTREAMS_CHANGED)
+            if not isinstance(reply, list) or reply[:1] != ["subscribe"]:
+                raise StoreUnavailable(f"Redis answered SUBSCRIBE with {reply!r:.80}")
+        except BaseException:
+            sock.close()
+            raise
+        self._sock, self._reader = sock, hiredis.Reader(encoding="utf-8")
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
