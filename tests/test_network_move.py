@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from bench.zero_downtime import start_wrk, stop_wrk
 from pipeline.config import DeploySpec, HealthSpec, ProcessSpec, ReleaseSpec
-from pipeline.deploy.apps import is_web
+from pipeline.deploy.apps import is_web, member_order
 from pipeline.deploy.bluegreen import BlueGreen
 from pipeline.model import Color
 from pipeline.names import project_network
@@ -43,20 +43,21 @@ def old_shape(docker_client, bluegreen: BlueGreen, store: Store, project: str) -
     """The live generation on the apps network only, routed and recorded there; no project
     network. Returns the web replicas' upstream on the apps network."""
     own, apps = project_network(project), bluegreen.settings.apps_network
-    for container in app_containers(docker_client, project):
+    web: list[Upstream] = []
+    for container in sorted(app_containers(docker_client, project), key=member_order):
         endpoint = container.attrs["NetworkSettings"]["Networks"][own]
         # The engine gives every endpoint the container's short id as a name itself.
         aliases = [a for a in endpoint.get("Aliases") or () if a != container.id[:12]]
         docker_client.networks.get(own).disconnect(container)
         docker_client.networks.get(apps).connect(container, aliases=aliases or None)
+        container.reload()
+        if is_web(container):
+            address = container.attrs["NetworkSettings"]["Networks"][apps]["IPAddress"]
+            web.append(Upstream(address, SPEC.port))
     docker_client.networks.get(own).remove()
     live = store.live.get(project)
     assert live is not None
-    serving = bluegreen.apps.get(live.container)
-    assert serving is not None
-    upstream = join_upstreams(
-        Upstream(bluegreen.apps.ip(c) or "", SPEC.port)
-        for c in bluegreen.apps.generation(project, serving) if is_web(c))
+    upstream = join_upstreams(web)
     bluegreen.router.set_route(project, live.host, upstream)
     store.live.set(replace(live, upstream=upstream))
     return upstream
