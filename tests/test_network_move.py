@@ -22,8 +22,10 @@ from pipeline.names import project_network
 from pipeline.store import Store
 from pipeline.upstream import Upstream, join_upstreams, parse_upstreams
 from tests.conftest import CaddyProcess
-from tests.support import SampleRepo
+from tests.support import SampleRepo, wait_for
 from tests.test_bluegreen import app_containers, image_of, request, served
+from tests.test_recovery import kill, live_color, start_driver
+from workers.recover import recover
 
 # A whole generation, as the zero-downtime bench deploys it: a release, two web replicas
 # and a worker; the drain lets requests already sent to the old color finish.
@@ -156,3 +158,36 @@ def test_recovery_and_the_deploy_find_the_old_shape(
     assert live is not None and live.color is Color.BLUE and live.upstream == upstream
     assert live.container == f"pushdock-{project_name}-blue"
     assert sorted(c.name for c in app_containers(docker_client, project_name)) == blue
+
+
+def test_a_worker_killed_during_the_move_leaves_the_new_network_serving(
+        deployer, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
+        store: Store, caddy: CaddyProcess) -> None:
+    bluegreen, _ = deployer
+    host = f"{project_name}.test"
+    deployed_in_the_old_shape(deployer, docker_client, sample_repo, store, caddy,
+                              project_name)
+    blue = sorted(c.name for c in app_containers(docker_client, project_name))
+    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
+    driver = start_driver(bluegreen.settings, project_name, v2, sha2, "2",
+                          replace(SPEC, drain=300))
+    try:
+        wait_for(lambda: served(caddy, host) == "v2", timeout=90,
+                 what="the route switched to green")
+        wait_for(lambda: live_color(store, project_name) is Color.GREEN, timeout=30,
+                 what="green recorded live")
+    finally:
+        output = kill(driver)
+    assert "draining blue" in output and "deployed" not in output
+
+    # A worker starting up finds the old shape on the apps network and stops it, whole.
+    [result] = recover(bluegreen.settings, say=lambda line: None)
+    assert sorted(result.stopped) == blue
+    own = project_network(project_name)
+    green = app_containers(docker_client, project_name)
+    assert sorted(c.name for c in green) == sorted(name.replace("-blue", "-green")
+                                                   for name in blue)
+    assert all(networks_of(c) == [own] for c in green)
+    assert served(caddy, host) == "v2"
+    finished = store.deployments.history(project_name)[0]
+    assert finished.sha == sha2 and finished.result == "live"
