@@ -13,7 +13,7 @@ from __future__ import annotations
 import subprocess
 from dataclasses import replace
 
-from bench.zero_downtime import start_wrk, stop_wrk
+from bench.load import start_wrk, stop_wrk
 from pipeline.config import DeploySpec, HealthSpec, ProcessSpec, ReleaseSpec
 from pipeline.deploy.apps import is_web, member_order
 from pipeline.deploy.bluegreen import BlueGreen
