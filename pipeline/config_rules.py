@@ -43,7 +43,9 @@ def check_repo_url(url: str) -> bool:
 
 
 def project_name(name: str) -> str | None:
-    return None if is_project_name(name) else f'"{name}" must be lower-case letters, digits and "-"'
+    return None if is_project_name(name) else (
+        f'"{name}" must be lower-case letters, digits and "-" (not "--", which is kept for '
+        'the names of pull request previews)')
 
 
 def git_url(url: str) -> str | None:
@@ -196,7 +198,7 @@ def cron_expression(expression: str) -> str | None:
 ENV = Kind("map of environment variables", _env)
 COMMAND = Kind("string (run by sh -c) or list of strings", _command)
 SWITCH = Kind("true or false", _switch)  # null is refused too, unlike BOOLEAN's
-PROJECT_NAME = checked(STRING, project_name, 'lower-case letters, digits and "-"')
+PROJECT_NAME = checked(STRING, project_name, 'lower-case letters, digits and "-" (no "--")')
 GIT_URL = checked(STRING, git_url, "git URL or absolute path")
 HOST_NAME = checked(OPTIONAL_STRING, host_name, "host name")
 HTTP_URL = checked(Kind("", lambda section, name, default: section.string(name, default)

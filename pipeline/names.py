@@ -28,10 +28,50 @@ ZONE = "pushdock"  # the resolver's zone: `<project>.pushdock.`
 # A project's name goes into container, network, image and DNS names: it must fit them all.
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _RUN = "-run"  # between the project and the run id in a run's names
+# Between a project and a pull request's number in its preview's app name. "--" is refused
+# in project names, so no project is ever called like another one's preview.
+_PREVIEW = "--pr"
+RESERVED = "--"
+DNS_LABEL = 63  # the longest label a DNS name (the resolver's `<app>.pushdock.`) may hold
 
 
 def is_project_name(name: str) -> bool:
-    return bool(_PROJECT_NAME.match(name))
+    return bool(_PROJECT_NAME.match(name)) and RESERVED not in name
+
+
+def is_app_name(name: str) -> bool:
+    """A name the blue/green sequence deploys under: a project's, or one of its previews'."""
+    return is_project_name(name) or preview_of(name) is not None
+
+
+@dataclass(frozen=True)
+class PreviewRef:
+    """A preview app named back: the project it belongs to and its pull request."""
+
+    project: str
+    number: int
+
+
+def preview_app(project: str, number: int) -> str | None:
+    """The app name of a pull request's preview: its containers, network, volumes, route and
+    resolver name all derive from it, as a project's do from the project's name. None when
+    it would not fit a DNS label (a project name longer than 63 - len("--pr<N>"))."""
+    name = f"{project}{_PREVIEW}{number}"
+    return name if number > 0 and len(name) <= DNS_LABEL else None
+
+
+def preview_of(app: str) -> PreviewRef | None:
+    """The project and pull request of a preview's app name; None for a project's own."""
+    project, sep, number = app.rpartition(_PREVIEW)
+    if not sep or not number.isdigit() or number.startswith("0") or not is_project_name(project):
+        return None
+    return PreviewRef(project, int(number)) if len(app) <= DNS_LABEL else None
+
+
+def project_of_app(app: str) -> str:
+    """The project whose file describes an app: the app itself, or a preview's project."""
+    preview = preview_of(app)
+    return preview.project if preview else app
 
 
 class Role(StrEnum):

@@ -11,6 +11,7 @@ from pipeline.records.heartbeats import Heartbeats
 from pipeline.records.live import LiveApps
 from pipeline.records.locks import LOCK_TTL, Locks
 from pipeline.records.logs import LogEntry, RunLogs
+from pipeline.records.previews import PreviewRecords
 from pipeline.records.runs import RunRecords
 from pipeline.records.schedule_marks import ScheduleMarks
 from pipeline.records.stops import StopRequests
@@ -38,3 +39,4 @@ class Store:
         self.deployments = Deployments(client)
         self.locks = Locks(client)
         self.schedules = ScheduleMarks(client)
+        self.previews = PreviewRecords(client)
