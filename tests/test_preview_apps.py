@@ -1,0 +1,126 @@
+"""Preview apps on the real engine, a real Caddy and a real Redis: two pull requests, two
+apps at their own hosts; the project's app untouched; removal leaves nothing behind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.deploy.bluegreen import BlueGreen
+from pipeline.deploy.previews import PreviewRequest, Previews
+from pipeline.model import Color
+from pipeline.names import preview_app, project_network
+from pipeline.store import Store
+from tests.conftest import CaddyProcess, remove_project_resources
+from tests.support import SampleRepo
+from tests.test_bluegreen import FAST, app_containers, image_of, request, served
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def previews(deployer, docker_client, store: Store, project_name: str
+             ) -> Iterator[tuple[Previews, Clock]]:
+    bluegreen: BlueGreen = deployer[0]
+    clock = Clock()
+    yield Previews(docker_client, store, bluegreen.router, bluegreen.settings, deployer[1],
+                   clock=clock), clock
+    for number in range(1, 6):
+        remove_project_resources(docker_client, preview_app(project_name, number) or "")
+        for volume in docker_client.volumes.list(
+                filters={"label": f"pushdock.project={project_name}--pr{number}"}):
+            volume.remove(force=True)
+
+
+def pr(project: str, number: int, image: str, sha: str, run: str, limit: int = 3
+       ) -> PreviewRequest:
+    return PreviewRequest(project=project, number=number, host=f"pr-{{number}}.{project}.test",
+                          limit=limit, image=image, sha=sha, run_id=run,
+                          trigger="pull_request", spec=FAST, secrets={})
+
+
+def ids(docker_client, app: str) -> set[str]:
+    return {c.id for c in app_containers(docker_client, app)}
+
+
+def gone(caddy: CaddyProcess, host: str) -> bool:
+    return served(caddy, host) == ""  # Caddy's empty answer: no route matched
+
+
+def test_two_previews_beside_the_project_and_one_removed(
+        previews, deployer, docker_client, base_image: str, project_name: str,
+        sample_repo: SampleRepo, store: Store, caddy: CaddyProcess) -> None:
+    bluegreen, _ = deployer
+    manager, _ = previews
+    main, main_sha = image_of(docker_client, sample_repo, project_name, "main")
+    bluegreen.deploy(request(project_name, main, main_sha, "1"))
+    main_ids = ids(docker_client, project_name)
+    one, sha1 = image_of(docker_client, sample_repo, project_name, "pr one")
+    two, sha2 = image_of(docker_client, sample_repo, project_name, "pr two")
+    manager.deploy(pr(project_name, 1, one, sha1, "2"))
+    manager.deploy(pr(project_name, 2, two, sha2, "3"))
+
+    assert served(caddy, f"pr-1.{project_name}.test") == "pr one"
+    assert served(caddy, f"pr-2.{project_name}.test") == "pr two"
+    assert served(caddy, f"{project_name}.test") == "main"
+    assert ids(docker_client, project_name) == main_ids  # the project's app is untouched
+    [first] = app_containers(docker_client, f"{project_name}--pr1")
+    assert first.name == f"pushdock-{project_name}--pr1-blue"
+    assert project_network(f"{project_name}--pr1") in first.attrs["NetworkSettings"]["Networks"]
+    assert [(p.number, p.sha) for p in store.previews.of(project_name)] == [(1, sha1), (2, sha2)]
+
+    # A new commit redeploys the preview blue/green.
+    newer, sha3 = image_of(docker_client, sample_repo, project_name, "pr one again")
+    manager.deploy(pr(project_name, 1, newer, sha3, "4"))
+    assert served(caddy, f"pr-1.{project_name}.test") == "pr one again"
+    live = store.live.get(f"{project_name}--pr1")
+    assert live is not None and live.color is Color.GREEN and live.sha == sha3
+    assert len(store.previews.of(project_name)) == 2
+
+    removed = manager.remove(project_name, 1)
+    app = f"{project_name}--pr1"
+    assert removed is not None and removed.route
+    assert app_containers(docker_client, app) == []
+    assert docker_client.containers.list(
+        all=True, filters={"label": f"pushdock.project={app}"}) == []
+    assert docker_client.networks.list(names=[project_network(app)]) == []
+    assert gone(caddy, f"pr-1.{project_name}.test")
+    assert store.upstreams.get(app) is None and store.live.get(app) is None
+    assert store.deployments.history(app) == []
+    tags = {tag for image in docker_client.images.list() for tag in image.tags}
+    assert one not in tags and newer not in tags  # the preview's images
+    assert main in tags and two in tags  # the project's and the other preview's
+    assert [p.number for p in store.previews.of(project_name)] == [2]
+    assert served(caddy, f"pr-2.{project_name}.test") == "pr two"
+    assert served(caddy, f"{project_name}.test") == "main"
+    assert ids(docker_client, project_name) == main_ids
+    assert manager.remove(project_name, 1) is None  # nothing left to remove
+
+
+def test_the_limit_removes_the_oldest_and_expire_the_idle(
+        previews, docker_client, base_image: str, project_name: str,
+        sample_repo: SampleRepo, store: Store, caddy: CaddyProcess) -> None:
+    manager, clock = previews
+    images = [image_of(docker_client, sample_repo, project_name, f"pr {n}") for n in (1, 2, 3)]
+    for number, (image, sha) in enumerate(images, start=1):
+        manager.deploy(pr(project_name, number, image, sha, str(number), limit=2))
+        clock.now += 3600
+    assert [p.number for p in store.previews.of(project_name)] == [2, 3]
+    assert app_containers(docker_client, f"{project_name}--pr1") == []
+    assert gone(caddy, f"pr-1.{project_name}.test")
+    assert served(caddy, f"pr-3.{project_name}.test") == "pr 3"
+
+    # #2 was pushed two hours before the clock, #3 one hour before.
+    assert manager.expire(project_name, 3 * 3600) == []
+    [removed] = manager.expire(project_name, 2 * 3600)
+    assert removed.app == f"{project_name}--pr2"
+    assert [p.number for p in store.previews.of(project_name)] == [3]
+    assert gone(caddy, f"pr-2.{project_name}.test")
+    assert served(caddy, f"pr-3.{project_name}.test") == "pr 3"
