@@ -47,11 +47,13 @@ from pipeline.config_rules import (
     UNSIGNED,
     URL_PATH,
     WEBHOOK_SECRET,
+    PREVIEW_HOST,
     distinct_names,
+    present_mapping_of,
     process_name,  # apps with more than one container
     service_name,
 )
-from pipeline.model import Forge
+from pipeline.model import ForkPolicy, Forge
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,29 @@ class Schedule:
         SWITCH, doc="whether the run may deploy (on `deploy.branch` only)"))
 
 
+# -- pull requests and previews (DESIGN.md §9.4) ----------------------------------------------
+@dataclass(frozen=True)
+class PreviewSpec:
+    host: str = field(metadata=key(PREVIEW_HOST, required=True, doc=(
+        "the preview's host, `{number}` filled in: `pr-{number}.shop.example.com`")))
+    limit: int = field(default=3, metadata=key(
+        integer(minimum=1), doc="the most previews at once; the oldest goes first"))
+    expire: float = field(default=7 * 24 * 3600.0, metadata=key(  # seconds
+        POSITIVE_DURATION, doc="a preview is removed after this long without a push"))
+
+
+@dataclass(frozen=True)
+class PullRequests:
+    """`pull_requests:` turns pull request webhooks on; without it they run nothing."""
+
+    forks: ForkPolicy = field(default=ForkPolicy.APPROVE, metadata=key(one_of(ForkPolicy), doc=(
+        "a fork's pull request: `approve` waits for a person, `run` runs at once, `ignore` "
+        "runs nothing; it never gets secrets")))
+    preview: PreviewSpec | None = field(default=None, metadata=key(
+        present_mapping_of(PreviewSpec, "mapping"),
+        doc="a preview app per pull request (see Pull requests)"))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Project:
     """A server-side project file: the trusted half of the configuration."""
@@ -274,4 +299,7 @@ class Project:
         list_of(NotifyTarget), doc="where runs are told about (see Notifications)"))
     schedules: tuple[Schedule, ...] = field(default=(), metadata=key(
         list_of(Schedule), doc="runs started by the clock (see Schedules)"))
+    pull_requests: PullRequests | None = field(default=None, metadata=key(
+        present_mapping_of(PullRequests, "mapping"),
+        doc="pull request runs are on when this is there (see Pull requests)"))
     path: str = ""  # the file it was read from

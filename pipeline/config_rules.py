@@ -233,3 +233,31 @@ def process_name(name: str) -> str | None:
         return None
     return f'"{name}" must be lower-case letters, digits and "-" (at most 32)'
 
+
+
+# -- pull requests and previews (DESIGN.md §9.4) ----------------------------------------------
+PR_NUMBER = "{number}"
+
+
+def preview_host(host: str) -> str | None:
+    """A preview's host: a host name once `{number}` is filled in, which it must hold (two
+    pull requests' previews may never share a host)."""
+    if PR_NUMBER not in host:
+        return f'"{host}" must hold {PR_NUMBER}, filled in with the pull request\'s number'
+    return host_name(host.replace(PR_NUMBER, "1"))
+
+
+def present_mapping_of(cls: type, name: str) -> Kind:
+    """A nested section read into `cls` whenever the key is there, even empty or null (`key:`
+    alone turns the feature on with its defaults); None when the key is missing."""
+    from pipeline.config_keys import read_section
+
+    def read(section: Section, key_name: str, default: Any) -> Any:
+        if key_name not in section:
+            return None
+        return read_section(cls, section.section(key_name))
+
+    return Kind(name, read, of=cls)
+
+
+PREVIEW_HOST = checked(STRING, preview_host, "host name with {number}")

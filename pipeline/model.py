@@ -48,6 +48,7 @@ class Trigger(StrEnum):
     STATUS_PAGE = "status page"
     RERUN = "rerun"
     SCHEDULE = "schedule"  # a `schedules:` entry of the project file
+    PULL_REQUEST = "pull_request"  # a pull request opened or updated
 
     @staticmethod
     def rerun_of(run_id: str) -> str:
@@ -104,6 +105,31 @@ class Forge(StrEnum):
     GENERIC = "generic"
 
 
+class ForkPolicy(StrEnum):
+    """What a pull request from a fork does (`pull_requests.forks`); it never gets secrets."""
+
+    APPROVE = "approve"  # it waits until a person approves it
+    RUN = "run"  # it runs at once
+    IGNORE = "ignore"  # it runs nothing
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """The pull request a run tests: what the pages show, and where its head is fetched."""
+
+    number: int
+    title: str = ""
+    source_branch: str = ""
+    fork: bool = False  # its head repository is not the project's (compared by repository id)
+    ref: str = ""  # the ref of the project's own repository that holds its head commit
+
+    @property
+    def key(self) -> str:
+        """What runs of one pull request share (their `branch`): a newer one supersedes older
+        ones of the same pull request only. A full ref, never taken for a branch."""
+        return f"refs/pull/{self.number}/head"
+
+
 @dataclass(frozen=True)
 class PushEvent:
     """One push, normalised from any forge's payload."""
@@ -117,10 +143,22 @@ class PushEvent:
     forge: Forge = Forge.GENERIC
     delivery_id: str = ""
     ref: str = ""  # the full ref pushed (refs/heads/…, refs/tags/…); empty means the branch
+    pr: PullRequest | None = None  # set when a pull request was opened or updated
 
     @property
     def is_tag(self) -> bool:
         return self.ref.startswith("refs/tags/")
+
+
+@dataclass(frozen=True)
+class PullRequestClosed:
+    """A pull request closed or merged: nothing runs; what it left behind is removed."""
+
+    project: str
+    pr: PullRequest
+    merged: bool = False
+    forge: Forge = Forge.GENERIC
+    delivery_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +193,7 @@ class Run:
     delivery_id: str = ""
     deploy: bool = True  # False: the run never deploys, whatever its branch (a schedule's)
     approval: Approval | None = None  # set once the run has waited for a person
+    pr: PullRequest | None = None  # the pull request it tests (trigger `pull_request`)
 
     @property
     def short_sha(self) -> str:

@@ -1,17 +1,17 @@
-"""Durations ("90s", "10m", "1h") and sizes ("512m", "1g") as users write them."""
+"""Durations ("90s", "10m", "1h", "7d") and sizes ("512m", "1g") as users write them."""
 
 from __future__ import annotations
 
 import re
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
 _SIZE_BYTES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from 90, "90s", "10m", "1h" or "250ms"; ValueError otherwise."""
+    """Seconds from 90, "90s", "10m", "1h", "7d" or "250ms"; ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError(value)
     if isinstance(value, int | float):
@@ -52,10 +52,10 @@ def format_duration(seconds: float) -> str:
 
 
 def duration_text(seconds: float) -> str:
-    """The form a user writes: 250ms, 90s, 10m, 1h (the largest unit that is exact)."""
+    """The form a user writes: 250ms, 90s, 10m, 1h, 7d (the largest unit that is exact)."""
     if seconds == 0:
         return "0s"
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds * 1000:g}ms"

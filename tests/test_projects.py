@@ -214,7 +214,7 @@ def test_an_unknown_key_names_every_key_of_a_project_file() -> None:
     assert error_of(SHOP + "colour: red\n") == (
         "pipelines.d/shop.yml:11: colour: unknown key (allowed here: project, repo, forge, "
         "webhook_secret, branches, tags, deploy, secrets, pipeline, status_token, status_api, "
-        "timeout, supersede, notify, schedules)")
+        "timeout, supersede, notify, schedules, pull_requests)")
     assert error_of(SHOP.replace("  host:", "  hosts:")) == (
         "pipelines.d/shop.yml:8: deploy.hosts: unknown key (allowed here: branch, host, approval)")
 
@@ -226,3 +226,33 @@ def test_an_empty_or_missing_secret_and_repo() -> None:
                                   "webhooks are only taken when signed")
     assert error_of(SHOP.replace("repo: https://github.com/acme/shop.git\n", "")) == (
         "pipelines.d/shop.yml:1: repo: is required")
+
+
+# -- pull requests ---------------------------------------------------------------------------
+def test_pull_requests_are_off_without_the_section_and_on_with_it_even_empty() -> None:
+    from pipeline.model import ForkPolicy
+
+    assert parse(SHOP).pull_requests is None
+    bare = parse(SHOP + "pull_requests:\n").pull_requests
+    assert bare is not None and bare.forks is ForkPolicy.APPROVE and bare.preview is None
+    full = parse(SHOP + "pull_requests:\n  forks: ignore\n  preview:\n"
+                        '    host: "pr-{number}.shop.example.com"\n    limit: 2\n'
+                        "    expire: 3d\n").pull_requests
+    assert full is not None and full.forks is ForkPolicy.IGNORE
+    assert full.preview is not None
+    assert (full.preview.host, full.preview.limit, full.preview.expire) == (
+        "pr-{number}.shop.example.com", 2, 3 * 86400.0)
+
+
+@pytest.mark.parametrize(("section", "error"), [
+    ("  forks: maybe\n", ':12: pull_requests.forks: "maybe" is not one of approve, run, ignore'),
+    ("  preview: {host: pr.shop.example.com}\n",
+     ':12: pull_requests.preview.host: "pr.shop.example.com" must hold {number}'),
+    ('  preview: {host: "pr {number}.shop"}\n',
+     ':12: pull_requests.preview.host: "pr 1.shop" is not a host name'),
+    ("  preview: {limit: 2}\n", ":12: pull_requests.preview.host: is required"),
+    ('  preview: {host: "pr-{number}.x.com", limit: 0}\n', ":12: pull_requests.preview.limit"),
+    ("  draft: true\n", ":12: pull_requests.draft: unknown key (allowed here: forks, preview)"),
+])
+def test_a_wrong_pull_requests_section_names_its_line(section: str, error: str) -> None:
+    assert error in error_of(SHOP + "pull_requests:\n" + section)

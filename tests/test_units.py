@@ -7,12 +7,13 @@ from pipeline.units import duration_text, format_duration, parse_duration, parse
 
 @pytest.mark.parametrize(("text", "seconds"), [
     ("90s", 90), ("10m", 600), ("1h", 3600), ("250ms", 0.25), (45, 45), ("1.5m", 90), ("7", 7),
+    ("7d", 7 * 86400),
 ])
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["10 minutes", "", "m", "-1s", True, "1d", -3])
+@pytest.mark.parametrize("text", ["10 minutes", "", "m", "-1s", True, "1w", -3])
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
@@ -42,7 +43,7 @@ def test_format_duration() -> None:
 
 @pytest.mark.parametrize(("seconds", "text"), [
     (0, "0s"), (0.25, "250ms"), (1, "1s"), (90, "90s"), (60, "1m"), (600, "10m"), (3600, "1h"),
-    (5400, "90m"),
+    (5400, "90m"), (86400, "1d"), (90000, "25h"),
 ])
 def test_duration_text_is_read_back_as_written(seconds: float, text: str) -> None:
     assert duration_text(seconds) == text
