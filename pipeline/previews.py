@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pipeline.config import PreviewSpec, Project
+from pipeline.model import Run
 from pipeline.names import preview_app
 
 NUMBER = "{number}"  # what `preview.host` holds, filled in with the pull request's number
@@ -32,6 +34,20 @@ class Preview:
 
 def preview_host(template: str, number: int) -> str:
     return template.replace(NUMBER, str(number))
+
+
+def preview_url(host: str, https: bool) -> str:
+    """The link to a preview, as the proxy serves it."""
+    return f"{'https' if https else 'http'}://{host}/"
+
+
+def preview_spec(project: Project, run: Run) -> PreviewSpec | None:
+    """The preview a run deploys: a pull request's, where the project has previews on.
+    (A fork's run gets here only once it may run at all: approved, or `forks: run`.)"""
+    pulls = project.pull_requests
+    if run.pr is None or pulls is None:
+        return None
+    return pulls.preview
 
 
 def over_limit(previews: Iterable[Preview], limit: int, incoming: int) -> list[Preview]:

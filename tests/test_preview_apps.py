@@ -4,13 +4,18 @@ apps at their own hosts; the project's app untouched; removal leaves nothing beh
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
+from pipeline.config import DeployTarget, PreviewSpec, Project, PullRequests
+from pipeline.control import RunControl
 from pipeline.deploy.bluegreen import BlueGreen
 from pipeline.deploy.previews import PreviewRequest, Previews
-from pipeline.model import Color
+from pipeline.model import Color, ForkPolicy, PullRequest, PushEvent, RunStatus
 from pipeline.names import preview_app, project_network
+from pipeline.reporting import Masker, StoreReporter
+from pipeline.runner import Runner
 from pipeline.store import Store
 from tests.conftest import CaddyProcess, remove_project_resources
 from tests.support import SampleRepo
@@ -32,7 +37,7 @@ def previews(deployer, docker_client, store: Store, project_name: str
     clock = Clock()
     yield Previews(docker_client, store, bluegreen.router, bluegreen.settings, deployer[1],
                    clock=clock), clock
-    for number in range(1, 6):
+    for number in range(1, 10):
         remove_project_resources(docker_client, preview_app(project_name, number) or "")
         for volume in docker_client.volumes.list(
                 filters={"label": f"pushdock.project={project_name}--pr{number}"}):
@@ -124,3 +129,28 @@ def test_the_limit_removes_the_oldest_and_expire_the_idle(
     assert [p.number for p in store.previews.of(project_name)] == [3]
     assert gone(caddy, f"pr-2.{project_name}.test")
     assert served(caddy, f"pr-3.{project_name}.test") == "pr 3"
+
+
+def test_a_pull_request_run_deploys_its_preview_and_never_the_project(
+        previews, deployer, docker_client, base_image: str, project_name: str,
+        sample_repo: SampleRepo, store: Store, caddy: CaddyProcess) -> None:
+    bluegreen, _ = deployer
+    project = Project(name=project_name, repo=str(sample_repo.path), webhook_secret="s",
+                      deploy=DeployTarget(branch="main", host=f"{project_name}.test"),
+                      secrets={"API_KEY": "k"},
+                      pull_requests=PullRequests(forks=ForkPolicy.RUN, preview=PreviewSpec(
+                          host=f"pr-{{number}}.{project_name}.test")))
+    sha = sample_repo.commit("from a fork")
+    run = store.runs.create(PushEvent(project=project_name, branch="refs/pull/7/head", sha=sha))
+    run = replace(run, trigger="pull_request", pr=PullRequest(number=7, fork=True))
+    store.runs.start(run.id)
+    reporter = StoreReporter(store, run.id, Masker(project.secrets.values()))
+    with RunControl(timeout=300) as control:
+        outcome = Runner(bluegreen.settings, docker_client, reporter, control,
+                         store).execute(run, project, source=sample_repo.path)
+    assert outcome.status is RunStatus.SUCCESS, outcome.reason
+    assert served(caddy, f"pr-7.{project_name}.test") == "from a fork"
+    assert app_containers(docker_client, project_name) == []  # nothing at deploy.host
+    [container] = app_containers(docker_client, f"{project_name}--pr7")
+    assert not any(e.startswith("API_KEY=") for e in container.attrs["Config"]["Env"])
+    assert [(p.number, p.run) for p in store.previews.of(project_name)] == [(7, run.id)]
