@@ -331,6 +331,18 @@ def schedule_job_prefix(project: str, schedule: str = "") -> str:
     return f"{SCHEDULE_JOB}{project}-{schedule + '-' if schedule else ''}"
 
 
+PREVIEW_EXPIRY_JOB = "preview-expiry-"  # the start of every expiry check's job id
+
+
+def preview_expiry_job_id(slot: int) -> str:
+    """One check of the previews' `expire`: the same for every worker that schedules it."""
+    return f"{PREVIEW_EXPIRY_JOB}{slot}"
+
+
+def preview_removal_job_id(project: str, number: int) -> str:
+    return f"preview-remove-{project}-{number}"
+
+
 def status_job_id(run_id: str) -> str:
     return f"status-{run_id}"
 

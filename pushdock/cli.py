@@ -13,6 +13,8 @@ from pipeline.errors import ConfigError, PushdockError
 from pipeline.settings import Settings
 from pushdock.health import Part
 from pushdock.output import fail, say
+from pushdock.previews import HANDLERS as PREVIEW_HANDLERS
+from pushdock.previews import add_preview_commands
 from pushdock.redis_location import with_redis
 
 Handler = Callable[[Settings, argparse.Namespace], int]
@@ -206,7 +208,7 @@ def cmd_logs(settings: Settings, args: argparse.Namespace) -> int:
 # Commands that read or write records: they find the Redis of the Pushdock running here.
 NEEDS_REDIS: frozenset[Handler] = frozenset({
     cmd_serve, cmd_worker, cmd_resolver, cmd_cancel, cmd_status, cmd_deploy, cmd_rollback,
-    cmd_approve, cmd_reject, cmd_logs})
+    cmd_approve, cmd_reject, cmd_logs, *PREVIEW_HANDLERS})
 
 
 def _add(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
@@ -223,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service_commands(sub)
     _add_run_commands(sub)
     _add_app_commands(sub)
+    add_preview_commands(_add, sub)
     return parser
 
 

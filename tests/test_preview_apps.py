@@ -3,10 +3,14 @@ apps at their own hosts; the project's app untouched; removal leaves nothing beh
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
 
 from pipeline.config import DeployTarget, PreviewSpec, Project, PullRequests
 from pipeline.control import RunControl
@@ -16,10 +20,14 @@ from pipeline.model import Color, ForkPolicy, PullRequest, PushEvent, RunStatus
 from pipeline.names import preview_app, project_network
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.runner import Runner
+from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess, remove_project_resources
 from tests.support import SampleRepo
 from tests.test_bluegreen import FAST, app_containers, image_of, request, served
+from tests.test_cli import pushdock
+from workers.previews import expire_previews, next_check, sync_expiry
+from workers.queue import job_connection
 
 
 class Clock:
@@ -154,3 +162,67 @@ def test_a_pull_request_run_deploys_its_preview_and_never_the_project(
     [container] = app_containers(docker_client, f"{project_name}--pr7")
     assert not any(e.startswith("API_KEY=") for e in container.attrs["Config"]["Env"])
     assert [(p.number, p.run) for p in store.previews.of(project_name)] == [(7, run.id)]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {"PUSHDOCK_REDIS_URL": settings.redis_url or "",
+            "PUSHDOCK_CADDY_ADMIN": settings.caddy_admin,
+            "PUSHDOCK_PROXY_LISTEN": settings.proxy_listen,
+            "PUSHDOCK_APPS_NETWORK": settings.apps_network,
+            "PUSHDOCK_RESOLVER": settings.resolver or "",
+            "PUSHDOCK_CONFIG_DIR": str(settings.config_dir)}
+
+
+def test_the_command_line_lists_and_removes_and_the_worker_expires(
+        previews, docker_client, base_image: str, project_name: str,
+        sample_repo: SampleRepo, store: Store, caddy: CaddyProcess) -> None:
+    manager, clock = previews
+    settings = manager.settings
+    one, sha1 = image_of(docker_client, sample_repo, project_name, "pr 1")
+    two, sha2 = image_of(docker_client, sample_repo, project_name, "pr 2")
+    manager.deploy(pr(project_name, 1, one, sha1, "1"))
+    clock.now = time.time() - 3 * 3600  # #2 was last pushed three hours ago
+    manager.deploy(pr(project_name, 2, two, sha2, "2"))
+
+    listed = pushdock("previews", project_name, env=settings_env(settings))
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.splitlines()[1:]
+    assert [row.split()[:3] for row in rows] == [
+        ["#1", f"pr-1.{project_name}.test", sha1[:7]], ["#2", f"pr-2.{project_name}.test",
+                                                      sha2[:7]]]
+    assert rows[1].endswith("3h00m ago")
+
+    removed = pushdock("preview", project_name, "1", "remove", env=settings_env(settings))
+    assert removed.returncode == 0, removed.stderr
+    assert "the preview of #1 is removed" in removed.stdout
+    assert app_containers(docker_client, f"{project_name}--pr1") == []
+    assert gone(caddy, f"pr-1.{project_name}.test")
+    again = pushdock("preview", project_name, "1", "remove", env=settings_env(settings))
+    assert again.returncode == 1 and "Traceback" not in again.stderr
+    assert f"{project_name} has no preview of pull request #1" in again.stderr
+
+    # The worker's check reads `expire` from the project file.
+    settings.config_dir.mkdir(parents=True, exist_ok=True)
+    (settings.config_dir / f"{project_name}.yml").write_text(
+        f"project: {project_name}\nrepo: {sample_repo.path}\nwebhook_secret: s\n"
+        f"pull_requests:\n  preview:\n    host: 'pr-{{number}}.{project_name}.test'\n"
+        "    expire: 4h\n")
+    assert expire_previews(settings) == []
+    (settings.config_dir / f"{project_name}.yml").write_text(
+        (settings.config_dir / f"{project_name}.yml").read_text().replace("4h", "2h"))
+    [expired] = expire_previews(settings)
+    assert expired.app == f"{project_name}--pr2"
+    assert store.previews.of(project_name) == []
+    assert gone(caddy, f"pr-2.{project_name}.test")
+    assert pushdock("previews", project_name, env=settings_env(settings)).stdout.strip() \
+        == f"pushdock: {project_name}: no previews"
+
+
+def test_one_expiry_check_is_pending_whoever_asks(redis_url: str) -> None:
+    queue = Queue(f"test-{uuid.uuid4().hex[:8]}", connection=job_connection(redis_url))
+    first = sync_expiry(queue, now=1_000_000)
+    assert first == f"preview-expiry-{next_check(1_000_000)}" and next_check(1_000_000) > 1_000_000
+    assert sync_expiry(queue, now=1_000_000) is None
+    assert sync_expiry(queue, now=2_000_000) is None
+    assert ScheduledJobRegistry(queue=queue).get_job_ids() == [first]
+    ScheduledJobRegistry(queue=queue).remove(first, delete_job=True)
