@@ -38,6 +38,7 @@ from pipeline.config_rules import (
     NOTIFY_URL,
     OPTIONAL_IMAGE,
     POSITIVE_DURATION,
+    PREVIEW_HOST,
     PROJECT_NAME,
     REPO_PATH,
     SECRET_NAMES,
@@ -47,13 +48,12 @@ from pipeline.config_rules import (
     UNSIGNED,
     URL_PATH,
     WEBHOOK_SECRET,
-    PREVIEW_HOST,
     distinct_names,
     present_mapping_of,
     process_name,  # apps with more than one container
     service_name,
 )
-from pipeline.model import ForkPolicy, Forge
+from pipeline.model import Forge, ForkPolicy
 
 
 @dataclass(frozen=True)

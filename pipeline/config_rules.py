@@ -42,6 +42,17 @@ def check_repo_url(url: str) -> bool:
     return bool(_REMOTE_URL.match(url) or _SCP_URL.match(url) or url.startswith("/"))
 
 
+# A ref fetched from the project's repository for a pull request: plain characters only, no
+# "..", "//", "@{" or ".lock" that git refuses, never an option nor a refspec's "+" or ":".
+_FETCHED_REF = re.compile(r"^refs/(heads/[A-Za-z0-9._/-]+|pull/[0-9]+/head|"
+                          r"merge-requests/[0-9]+/head)$")
+
+
+def check_fetched_ref(ref: str) -> bool:
+    return (bool(_FETCHED_REF.match(ref)) and ".." not in ref and "//" not in ref
+            and not ref.endswith((".lock", "/", ".")) and "/." not in ref)
+
+
 def project_name(name: str) -> str | None:
     return None if is_project_name(name) else (
         f'"{name}" must be lower-case letters, digits and "-" (not "--", which is kept for '

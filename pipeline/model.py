@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
 # A full commit id: SHA-1, or SHA-256 in repositories that use it.
 SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+# An abbreviated one, as Bitbucket names a pull request's head: resolved by its checkout.
+ABBREVIATED_SHA = re.compile(r"^[0-9a-f]{7,63}$")
 
 
 class RunStatus(StrEnum):

@@ -34,6 +34,7 @@ from pipeline.images import ensure_image
 from pipeline.model import ApprovalNext, Run, RunStatus, StageName, StageStatus
 from pipeline.names import (
     Role,
+    cache_scope,
     image_tag,
     run_labels,
     run_network,
@@ -41,6 +42,7 @@ from pipeline.names import (
 )
 from pipeline.previews import preview_spec
 from pipeline.procfile import PROCFILE, apply_procfile, read_procfile
+from pipeline.pull_requests import NEVER_DEPLOYS, NO_SECRETS, project_for, trusted
 from pipeline.reporting import Reporter
 from pipeline.run_resources import kill_run_containers, remove_run_resources
 from pipeline.services import Services
@@ -123,6 +125,7 @@ class Progress:
     workspace: Path
     spec: PipelineSpec | None = None
     image: str = ""
+    sha: str = ""  # the full commit id, when the run was queued with an abbreviated one
 
     @property
     def pipeline(self) -> PipelineSpec:
@@ -145,6 +148,7 @@ class Runner:
                 deploy: bool = True) -> Outcome:
         """Run every stage; `source` builds that directory as it is instead of a checkout."""
         sources = Sources(self.settings.data_dir)
+        project = project_for(run, project)  # the one place a fork's run loses its secrets
         job = RunJob(run, project, source, deploy)
         progress = Progress(source or sources.workspaces / workspace_name(project.name, run.id))
         self.control.on_stop(lambda: kill_run_containers(self.docker, project.name, run.id))
@@ -153,6 +157,8 @@ class Runner:
             for stage, step in self._stages(sources):
                 self.control.check()
                 progress = self._run_stage(stage, step, job, progress)
+                if progress.sha and progress.sha != job.run.sha:
+                    job = replace(job, run=replace(job.run, sha=progress.sha))
             return Outcome(RunStatus.SUCCESS)
         except Exception as exc:  # told apart in _failed: stopped, failed, or a fault
             return self._failed(stage, exc)
@@ -165,18 +171,36 @@ class Runner:
         def checkout(job: RunJob, progress: Progress) -> Progress:
             if job.source is not None:
                 self.reporter.log(f"using the working tree {job.source} as it is")
-            else:
-                sources.checkout(job.project, job.run.sha, progress.workspace.name,
-                                 self.reporter)
-            return progress
+                return progress
+            sha = job.run.sha
+            if job.run.pr is not None:
+                sha = self._fetch_pull_request(sources, job)
+            sources.checkout(job.project, sha, progress.workspace.name, self.reporter)
+            return replace(progress, sha=sha)
 
         return [(StageName.CHECKOUT, checkout), (StageName.CONFIG, self._config),
                 (StageName.BUILD, self._build), (StageName.TEST, self._test_stage),
                 (StageName.DEPLOY, self._deploy_stage)]
 
+    def _fetch_pull_request(self, sources: Sources, job: RunJob) -> str:
+        run = job.run
+        assert run.pr is not None
+        fork = " from a fork" if run.pr.fork else ""
+        self.reporter.log(f"pull request #{run.pr.number}{fork}: {run.pr.title}")
+        if not trusted(run):
+            self.reporter.log(NO_SECRETS)
+        sha = sources.fetch_pull_request(job.project, run.pr.ref, run.sha, self.reporter)
+        if sha != run.sha and self.store is not None:
+            self.store.runs.resolve_sha(run.id, sha)
+        return sha
+
     def _run_stage(self, stage: StageName, step: StageStep, job: RunJob,
                    progress: Progress) -> Progress:
         preview = preview_spec(job.project, job.run)
+        if stage is StageName.DEPLOY and job.run.pr is not None and preview is None:
+            self.reporter.log(NEVER_DEPLOYS)
+            self.reporter.stage(stage, StageStatus.SKIPPED)
+            return progress
         if stage is StageName.DEPLOY and not (job.deploy and job.run.deploy and (
                 preview is not None or deploys(job.project, job.run.branch))):
             self.reporter.stage(stage, StageStatus.SKIPPED)
@@ -240,7 +264,8 @@ class Runner:
         image = build_image(progress.pipeline.build, progress.workspace,
                             job.project.name, job.run.sha, self.reporter,
                             check=self.control.check, secrets=job.project.secrets,
-                            guard=build_guard(self.docker.info(), self.settings))
+                            guard=build_guard(self.docker.info(), self.settings),
+                            scope=cache_scope(job.project.name, trusted=trusted(job.run)))
         return replace(progress, image=image)
 
     def _test_stage(self, job: RunJob, progress: Progress) -> Progress:

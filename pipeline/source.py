@@ -12,9 +12,9 @@ from pathlib import Path
 import git
 
 from pipeline.config import Project
-from pipeline.config_rules import check_repo_url
+from pipeline.config_rules import check_fetched_ref, check_repo_url
 from pipeline.errors import CheckoutError
-from pipeline.model import SHA
+from pipeline.model import ABBREVIATED_SHA, SHA
 from pipeline.names import mirrors_dir, workspaces_dir
 from pipeline.reporting import Reporter
 
@@ -90,6 +90,31 @@ class Sources:
             subject = repo.commit(sha).summary
         reporter.log(f"checked out {sha[:7]} {subject}")
         return workspace
+
+    def fetch_pull_request(self, project: Project, ref: str, sha: str,
+                           reporter: Reporter) -> str:
+        """Fetch a pull request's head from the project's own repository (never from a URL
+        the forge names) and give the full id of its commit `sha`, which may come abbreviated:
+        then it must be the commit `ref` points at now."""
+        if not check_fetched_ref(ref):
+            raise CheckoutError(f"refusing to fetch {ref!r}")
+        if not ABBREVIATED_SHA.match(sha):
+            raise CheckoutError(f"{sha!r} is not a commit sha")
+        with self._locked(project.name):
+            repo = self.update_mirror(project, reporter)
+            reporter.log(f"fetching {ref} from {project.repo}")
+            try:
+                repo.git.fetch("--no-tags", "origin", f"+{ref}:{ref}", env=self._trust(project))
+                head = repo.git.rev_parse("--verify", "--end-of-options", f"{ref}^{{commit}}")
+            except git.GitCommandError as exc:
+                raise CheckoutError(f"{project.repo} has no {ref}: {_git_reason(exc)}") from None
+        if SHA.match(sha):
+            return sha  # the checkout finds it, or says it is not in the repository
+        if not head.startswith(sha):
+            raise CheckoutError(f"{ref} is at {head[:12]} now, not {sha}: the pull request "
+                                "moved on, and its newer head runs on its own")
+        reporter.log(f"{sha} is {head}")
+        return head
 
     def branch_head(self, project: Project, branch: str, reporter: Reporter) -> git.Commit:
         """The commit a branch of the project's repository points at now (fetched first)."""

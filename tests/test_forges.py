@@ -105,8 +105,8 @@ def test_other_events_are_ignored() -> None:
         Ignored("event 'issues' is not a push")]
     body, headers = forge_fixture("gitlab", "push", SECRET)
     assert forge_adapter(Forge.GITLAB).parse(
-        {**headers, "X-Gitlab-Event": "Merge Request Hook"}, body, "shop") == [
-        Ignored("event 'Merge Request Hook' is not a push")]
+        {**headers, "X-Gitlab-Event": "Note Hook"}, body, "shop") == [
+        Ignored("event 'Note Hook' is not a push")]
 
 
 def test_forge_detection() -> None:

@@ -33,7 +33,10 @@ REPOS = {
 }
 
 
-def write_projects(settings: Settings, extra: str = "") -> None:
+PULL_REQUESTS = "pull_requests:\n  forks: approve\n"
+
+
+def write_projects(settings: Settings, extra: str = PULL_REQUESTS) -> None:
     for forge, repo in REPOS.items():
         project_file(settings.config_dir, forge, repo, secret_var="FORGE_SECRET", forge=forge,
                      extra=extra)
@@ -95,9 +98,13 @@ def test_a_recorded_webhook_gets_its_expected_answer(client, case: ForgeCase, st
     pushes = case.pushes(case.forge) if response.status_code == 202 else []
     runs = [store.runs.get(run_id) for run_id in response.json.get("runs", [])]
     assert None not in runs
-    assert [(run.project, run.branch, run.sha, run.message) for run in runs if run] == [
-        (push.project, push.branch, push.sha, push.message) for push in pushes]
-    assert queued(redis_url) == len(pushes)
+    assert [(run.project, run.branch, run.sha, run.message, run.pr) for run in runs if run] == [
+        (push.project, push.branch, push.sha, push.message, push.pr) for push in pushes]
+    # A fork's pull request waits for a person: its run is recorded and nothing is queued.
+    waits = [push for push in pushes if push.pr is not None and push.pr.fork]
+    assert [run.status.value for run in runs if run and run.pr and run.pr.fork] == [
+        "waiting"] * len(waits)
+    assert queued(redis_url) == len(pushes) - len(waits)
 
 
 @pytest.mark.parametrize("forge", FORGES)

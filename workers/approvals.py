@@ -42,13 +42,19 @@ def approve(store: Store, queue: Queue, run_id: str, who: str, *,
     approved = store.runs.get(run.id)
     assert approved is not None
     enqueue_approved(queue, approved, timeout)
-    for older in store.runs.active():
-        if (older.status is RunStatus.WAITING and older.project == run.project
-                and older.branch == run.branch and int(older.id) < int(run.id)):
-            store.runs.decide(older.id, Decision.SUPERSEDED, f"#{run.id}", at=now,
-                              status=RunStatus.SUPERSEDED,
-                              reason=f"superseded by #{run.id}, approved by {who}")
+    supersede_waiting(store, run, f"superseded by #{run.id}, approved by {who}", now)
     return approved
+
+
+def supersede_waiting(store: Store, newer: Run, reason: str, now: float) -> list[str]:
+    """End the runs of the newer run's branch that wait for a person and are older than it
+    (a supersede leaves waiting runs alone: one may be the deploy someone is about to
+    approve); their ids."""
+    return [older.id for older in store.runs.active()
+            if older.status is RunStatus.WAITING and older.project == newer.project
+            and older.branch == newer.branch and int(older.id) < int(newer.id)
+            and store.runs.decide(older.id, Decision.SUPERSEDED, f"#{newer.id}", at=now,
+                                  status=RunStatus.SUPERSEDED, reason=reason)]
 
 
 def reject(store: Store, run_id: str, who: str, *, now: float | None = None) -> Run:

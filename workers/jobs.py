@@ -98,7 +98,8 @@ def _execute(settings: Settings, store: Store, client: DockerClient, run: Run,
         _notify(settings, store, store.runs.get(run.id), project)
         return outcome.status
     finally:
-        _report(store, settings, project, run, final)
+        # A pull request's run may have learnt its full sha at checkout (Bitbucket's).
+        _report(store, settings, project, store.runs.get(run.id) or run, final)
 
 
 def _notify(settings: Settings, store: Store, run: Run | None,

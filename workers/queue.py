@@ -8,7 +8,7 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from pipeline.model import RUN_STAGES, PushEvent, Run, Trigger
+from pipeline.model import RUN_STAGES, Approval, PushEvent, Run, Trigger
 from pipeline.names import (
     approved_run_job_id,
     preview_expiry_job_id,
@@ -36,8 +36,11 @@ def run_queue(connection: redis.Redis) -> Queue:
 
 def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = Trigger.PUSH,
                supersede: bool = False, timeout: float = 3600.0, report_status: bool = False,
-               run_id: str | None = None, deploy: bool = True) -> Run:
+               run_id: str | None = None, deploy: bool = True,
+               approval: Approval | None = None) -> Run:
     """Record a queued run and enqueue its job, in one Redis transaction: both or neither.
+    With `approval`, the run waits for a person instead, and nothing is enqueued until one
+    approves it (workers/approvals.py).
 
     With report_status, a small job ahead of the queue tells the forge the commit is pending,
     so the webhook's answer never waits on the forge's API. With `supersede`, older queued or
@@ -45,6 +48,8 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = T
     """
 
     def enqueue(pipe: redis.client.Pipeline, run: Run) -> None:
+        if approval is not None:
+            return
         if report_status:
             queue.enqueue("workers.jobs.report_queued", run.id, run.project, at_front=True,
                           job_id=status_job_id(run.id), job_timeout=60, result_ttl=RESULT_TTL,
@@ -56,7 +61,8 @@ def submit_run(store: Store, queue: Queue, event: PushEvent, *, trigger: str = T
                       pipeline=pipe)
 
     return store.runs.create(event, trigger=trigger, stages=RUN_STAGES, along=enqueue,
-                            run_id=run_id, supersede=supersede, deploy=deploy)
+                            run_id=run_id, supersede=supersede, deploy=deploy,
+                            approval=approval)
 
 
 def enqueue_deploy(queue: Queue, project_name: str, sha: str | None,

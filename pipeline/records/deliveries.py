@@ -39,3 +39,10 @@ class Deliveries:
         """Forget a claim whose run could not be recorded, so a redelivery runs it."""
         with reachable():
             self.redis.delete(delivery_key(project, delivery_id))
+
+    def first_time(self, project: str, name: str) -> bool:
+        """Whether `name` (a pull request's head commit) is seen for the first time within
+        DELIVERY_TTL: a pull request edited without new commits runs its head once."""
+        with reachable():
+            return bool(self.redis.set(delivery_key(project, name), "1", nx=True,
+                                       ex=DELIVERY_TTL))

@@ -11,6 +11,7 @@ from pipeline.model import (
     Approval,
     ApprovalNext,
     Decision,
+    PullRequest,
     Run,
     RunStatus,
     StageName,
@@ -25,6 +26,9 @@ NO_DEPLOY = "no_deploy"
 APPROVAL_NEXT, APPROVAL_REASON = "approval_next", "approval_reason"
 APPROVAL_SINCE = "approval_since"
 DECISION, DECIDED_BY, DECIDED_AT = "decision", "decided_by", "decided_at"
+# The pull request a run tests; none of these fields on a run of a push.
+PR_NUMBER, PR_TITLE, PR_BRANCH, PR_FORK, PR_REF = (
+    "pr_number", "pr_title", "pr_branch", "pr_fork", "pr_ref")
 LEGACY_STAGES = "stages"  # one JSON list, as runs were written before; moved on first write
 
 
@@ -57,7 +61,19 @@ def encode_run(run: Run) -> dict[str, str]:
             fields[stage_field(stage.name, FINISHED)] = repr(stage.finished)
     if run.approval is not None:
         fields.update(approval_fields(run.approval))
+    if run.pr is not None:
+        fields.update({PR_NUMBER: str(run.pr.number), PR_TITLE: run.pr.title,
+                       PR_BRANCH: run.pr.source_branch, PR_FORK: "1" if run.pr.fork else "",
+                       PR_REF: run.pr.ref})
     return fields
+
+
+def _pull_request(data: dict[str, str]) -> PullRequest | None:
+    if not data.get(PR_NUMBER):
+        return None
+    return PullRequest(number=int(data[PR_NUMBER]), title=data.get(PR_TITLE, ""),
+                       source_branch=data.get(PR_BRANCH, ""), fork=bool(data.get(PR_FORK)),
+                       ref=data.get(PR_REF, ""))
 
 
 def approval_fields(approval: Approval) -> dict[str, str]:
@@ -99,5 +115,5 @@ def decode_run(data: dict[str, str]) -> Run:
         started=_optional_float(data.get(STARTED)),
         finished=_optional_float(data.get(FINISHED)),
         delivery_id=data.get("delivery_id", ""), stages=_stages(data),
-        deploy=not data.get(NO_DEPLOY), approval=_approval(data),
+        deploy=not data.get(NO_DEPLOY), approval=_approval(data), pr=_pull_request(data),
     )

@@ -78,7 +78,7 @@ class RunRecords:
             run = Run(id=run_id, project=event.project, branch=event.branch, sha=event.sha,
                       message=event.message, author=event.author, trigger=trigger,
                       created=time.time(), delivery_id=event.delivery_id,
-                      stages=_pending(stages), deploy=deploy, approval=approval,
+                      stages=_pending(stages), deploy=deploy, approval=approval, pr=event.pr,
                       status=RunStatus.WAITING if approval else RunStatus.QUEUED,
                       reason=approval.reason if approval else "")
             pipe = self.redis.pipeline()
@@ -154,6 +154,12 @@ class RunRecords:
                                       args=[name.value, status.value, repr(time.time()), change])
         if not written:
             raise KeyError(run_id)
+
+    def resolve_sha(self, run_id: str, sha: str) -> None:
+        """The full commit id of a run queued with an abbreviated one (a Bitbucket pull
+        request's), once its checkout found it."""
+        with reachable():
+            self.redis.hset(run_key(run_id), "sha", sha)
 
     def wait(self, run_id: str, approval: Approval) -> None:
         """The run stops where it is and waits for a person: it stays active, unfinished."""

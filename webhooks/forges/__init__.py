@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from pipeline.model import Forge, PushEvent
+from pipeline.model import Forge, PullRequestClosed, PushEvent
 
 
 @dataclass(frozen=True)
@@ -22,9 +22,10 @@ class ForgeAdapter(Protocol):
         """Raises BadSignature unless the raw body is signed with `secret`."""
 
     def parse(self, headers: Mapping[str, str], body: bytes,
-              project: str) -> list[PushEvent | Ignored]:
+              project: str) -> list[PushEvent | PullRequestClosed | Ignored]:
         """One PushEvent per pushed branch or tag (only Bitbucket sends several in one
-        webhook), or Ignored with the reason it runs nothing; raises MalformedPayload."""
+        webhook) or per pull request opened or updated (its `pr` set), a PullRequestClosed,
+        or Ignored with the reason it runs nothing; raises MalformedPayload."""
 
     def delivery_id(self, headers: Mapping[str, str]) -> str:
         """The forge's id of this delivery, kept across its retries."""

@@ -1,16 +1,40 @@
-"""Bitbucket Cloud push webhooks: X-Hub-Signature = "sha256=" + HMAC-SHA256(secret, raw body).
+"""Bitbucket Cloud push and pull request webhooks: X-Hub-Signature = "sha256=" +
+HMAC-SHA256(secret, raw body).
 
 One repo:push may change several branches and tags: each change is its own event.
+
+A pull request's head is its source branch, fetched from the project's repository: Bitbucket
+keeps no ref of a fork's commits in the repository pulled into, so a fork's pull request is
+ignored. Its payload names the head commit by an abbreviated hash; the run resolves it
+against the source branch once fetched (and fails when the branch moved on meanwhile).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipeline.model import Forge, PushEvent
+from pipeline.config_rules import check_fetched_ref
+from pipeline.model import Forge, PullRequestClosed, PushEvent
 from webhooks.errors import MalformedPayload
 from webhooks.forges import Ignored
-from webhooks.forges.payload import items, load_object, mapping, not_a_push, ref_event, text, texts
+from webhooks.forges.payload import (
+    items,
+    load_object,
+    mapping,
+    not_a_push,
+    number,
+    ref_event,
+    text,
+    texts,
+)
+from webhooks.forges.pull_requests import (
+    PullRequestItem,
+    action_ignored,
+    closed,
+    is_fork,
+    opened,
+    pull_request,
+)
 from webhooks.forges.signing import verify_prefixed
 
 _REF_PREFIX = {"branch": "refs/heads/", "tag": "refs/tags/"}
@@ -52,8 +76,41 @@ def _change(change: Mapping[str, object], project: str, actor: str,
         forge=Forge.BITBUCKET, delivery_id=delivery)
 
 
-def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
+PULL_REQUEST_PREFIX = "pullrequest:"
+FORK_HAS_NO_REF = ("pull request from a fork: Bitbucket keeps no ref of a fork's commits in "
+                   "the project's repository")
+
+
+def _pull_request(event: str, payload: Mapping[str, object], project: str,
+                  delivery: str) -> PullRequestItem:
+    action = event.removeprefix(PULL_REQUEST_PREFIX)
+    if action not in ("created", "updated", "fulfilled", "rejected"):
+        return action_ignored(action)
+    pr = mapping(payload, "pullrequest")
+    source, destination = mapping(pr, "source"), mapping(pr, "destination")
+    branch = text(mapping(source, "branch"), "name")
+    fork = is_fork(text(mapping(source, "repository"), "uuid"),
+                   text(mapping(destination, "repository"), "uuid"))
+    about = pull_request(number(pr, "id"), title=text(pr, "title"), source_branch=branch,
+                         fork=fork, ref=f"refs/heads/{branch}")
+    if action in ("fulfilled", "rejected"):
+        return closed(about, project=project, merged=action == "fulfilled",
+                      forge=Forge.BITBUCKET, delivery_id=delivery)
+    if fork:
+        return Ignored(FORK_HAS_NO_REF)
+    if not check_fetched_ref(about.ref):
+        return Ignored(f"source branch {branch[:100]!r} is not a plain branch name")
+    actor = mapping(payload, "actor")
+    return opened(about, project=project, sha=text(mapping(source, "commit"), "hash"),
+                  forge=Forge.BITBUCKET, delivery_id=delivery,
+                  author=text(actor, "display_name") or text(actor, "nickname"))
+
+
+def parse(headers: Mapping[str, str], body: bytes,
+          project: str) -> list[PushEvent | PullRequestClosed | Ignored]:
     event = headers.get("X-Event-Key", "")
+    if event.startswith(PULL_REQUEST_PREFIX):
+        return [_pull_request(event, load_object(body), project, delivery_id(headers))]
     # diagnostics:ping is Bitbucket Data Center's "Test connection"
     ignored = not_a_push(event, push="repo:push", ping="diagnostics:ping")
     if ignored is not None:

@@ -1,21 +1,33 @@
-"""Gitea and Forgejo push webhooks: X-Gitea-Signature (or X-Forgejo-Signature) is the bare
-hex HMAC-SHA256 of the raw body; the payload is shaped like GitHub's."""
+"""Gitea and Forgejo push and pull_request webhooks: X-Gitea-Signature (or X-Forgejo-Signature)
+is the bare hex HMAC-SHA256 of the raw body; the payload is shaped like GitHub's. A pull
+request's head is fetched from the project's repository as refs/pull/N/head, which Gitea
+keeps for forks' pull requests too."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipeline.model import Forge, PushEvent
+from pipeline.model import Forge, PullRequestClosed, PushEvent
 from webhooks.errors import BadSignature
 from webhooks.forges import Ignored
 from webhooks.forges.payload import (
     items,
     load_object,
     mapping,
+    number,
     ref_and_after,
     ref_event,
+    repository_id,
     text,
     texts,
+)
+from webhooks.forges.pull_requests import (
+    PullRequestItem,
+    action_ignored,
+    closed,
+    is_fork,
+    opened,
+    pull_request,
 )
 from webhooks.forges.signing import hmac_sha256, matches
 
@@ -45,8 +57,39 @@ def repositories(body: bytes) -> tuple[str, ...]:
                  text(repo, "ssh_url"))
 
 
-def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
+# X-Gitea-Event names new commits "pull_request_sync" in some versions, "pull_request" with
+# the action "synchronized" in others: the action decides.
+PULL_REQUEST_EVENTS = ("pull_request", "pull_request_sync")
+RUN_ACTIONS = ("opened", "synchronized", "reopened")
+
+
+def _repository_id(branch: Mapping[str, object]) -> str:
+    return repository_id(branch, "repo_id") or repository_id(mapping(branch, "repo"), "id")
+
+
+def _pull_request(payload: Mapping[str, object], project: str,
+                  delivery: str) -> PullRequestItem:
+    action = text(payload, "action")
+    if action not in (*RUN_ACTIONS, "closed"):
+        return action_ignored(action)
+    pr = mapping(payload, "pull_request")
+    head, base = mapping(pr, "head"), mapping(pr, "base")
+    n = number(payload, "number") or number(pr, "number")
+    about = pull_request(n, title=text(pr, "title"), source_branch=text(head, "ref"),
+                         fork=is_fork(_repository_id(head), _repository_id(base)),
+                         ref=f"refs/pull/{n}/head")
+    if action == "closed":
+        return closed(about, project=project, merged=pr.get("merged") is True,
+                      forge=Forge.GITEA, delivery_id=delivery)
+    return opened(about, project=project, sha=text(head, "sha"), forge=Forge.GITEA,
+                  delivery_id=delivery, author=text(mapping(pr, "user"), "login"))
+
+
+def parse(headers: Mapping[str, str], body: bytes,
+          project: str) -> list[PushEvent | PullRequestClosed | Ignored]:
     event = _header(headers, "Event")
+    if event in PULL_REQUEST_EVENTS:
+        return [_pull_request(load_object(body), project, delivery_id(headers))]
     if event == "delete":
         payload = load_object(body)
         kind = "tag" if text(payload, "ref_type") == "tag" else "branch"

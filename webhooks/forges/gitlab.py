@@ -1,22 +1,34 @@
-"""GitLab push webhooks: X-Gitlab-Token carries the secret itself (no HMAC), compared in
-constant time; "Push Hook" and "Tag Push Hook" events."""
+"""GitLab push and merge request webhooks: X-Gitlab-Token carries the secret itself (no
+HMAC), compared in constant time; "Push Hook", "Tag Push Hook" and "Merge Request Hook"
+events. A merge request's head is fetched from the project's repository as
+refs/merge-requests/N/head, which GitLab keeps for forks' merge requests too."""
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
 
-from pipeline.model import Forge, PushEvent
+from pipeline.model import Forge, PullRequestClosed, PushEvent
 from webhooks.errors import BadSignature
 from webhooks.forges import Ignored
 from webhooks.forges.payload import (
     items,
     load_object,
     mapping,
+    number,
     ref_and_after,
     ref_event,
+    repository_id,
     text,
     texts,
+)
+from webhooks.forges.pull_requests import (
+    PullRequestItem,
+    action_ignored,
+    closed,
+    is_fork,
+    opened,
+    pull_request,
 )
 
 PUSH_EVENTS = ("Push Hook", "Tag Push Hook")
@@ -45,8 +57,40 @@ def repositories(body: bytes) -> tuple[str, ...]:
                  text(repo, "git_http_url"), text(repo, "git_ssh_url"), text(repo, "homepage"))
 
 
-def parse(headers: Mapping[str, str], body: bytes, project: str) -> list[PushEvent | Ignored]:
+MERGE_REQUEST_EVENT = "Merge Request Hook"
+
+
+def _merge_request(payload: Mapping[str, object], project: str,
+                   delivery: str) -> PullRequestItem:
+    attributes = mapping(payload, "object_attributes")
+    action = text(attributes, "action")
+    if action not in ("open", "reopen", "update", "close", "merge"):
+        return action_ignored(action)
+    # An update with new commits carries the previous head as oldrev; an edit of the title,
+    # labels or assignees carries none.
+    if action == "update" and not text(attributes, "oldrev"):
+        return Ignored("merge request updated without new commits")
+    iid = number(attributes, "iid")
+    fork = is_fork(repository_id(attributes, "source_project_id"),
+                   repository_id(attributes, "target_project_id"))
+    about = pull_request(iid, title=text(attributes, "title"),
+                         source_branch=text(attributes, "source_branch"), fork=fork,
+                         ref=f"refs/merge-requests/{iid}/head")
+    if action in ("close", "merge"):
+        return closed(about, project=project, merged=action == "merge", forge=Forge.GITLAB,
+                      delivery_id=delivery)
+    head = mapping(attributes, "last_commit")
+    user = mapping(payload, "user")
+    return opened(about, project=project, sha=text(head, "id"), forge=Forge.GITLAB,
+                  delivery_id=delivery, message=text(head, "message"),
+                  author=text(user, "username") or text(user, "name"))
+
+
+def parse(headers: Mapping[str, str], body: bytes,
+          project: str) -> list[PushEvent | PullRequestClosed | Ignored]:
     event = headers.get("X-Gitlab-Event", "")
+    if event == MERGE_REQUEST_EVENT:
+        return [_merge_request(load_object(body), project, delivery_id(headers))]
     if event not in (*PUSH_EVENTS, "System Hook"):
         return [Ignored(f"event {event!r} is not a push")]
     payload = load_object(body)

@@ -80,3 +80,17 @@ def not_a_push(event: str, *, push: str, ping: str) -> list[Ignored] | None:
     if event != push:
         return [Ignored(f"event {event!r} is not a push")]
     return None
+
+
+def number(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def repository_id(data: Mapping[str, Any], key: str) -> str:
+    """A repository's id as a string (GitHub's and Gitea's are numbers, Bitbucket's a uuid);
+    "" when the payload has none."""
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return ""
+    return str(value)
