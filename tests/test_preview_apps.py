@@ -9,14 +9,21 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from rq import Queue
+from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 
 from pipeline.config import DeployTarget, PreviewSpec, Project, PullRequests
 from pipeline.control import RunControl
 from pipeline.deploy.bluegreen import BlueGreen
 from pipeline.deploy.previews import PreviewRequest, Previews
-from pipeline.model import Color, ForkPolicy, PullRequest, PushEvent, RunStatus
+from pipeline.model import (
+    Color,
+    ForkPolicy,
+    PullRequest,
+    PullRequestClosed,
+    PushEvent,
+    RunStatus,
+)
 from pipeline.names import preview_app, project_network
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.runner import Runner
@@ -27,6 +34,7 @@ from tests.support import SampleRepo
 from tests.test_bluegreen import FAST, app_containers, image_of, request, served
 from tests.test_cli import pushdock
 from workers.previews import expire_previews, next_check, sync_expiry
+from workers.pull_requests import close_pull_request
 from workers.queue import job_connection
 
 
@@ -226,3 +234,28 @@ def test_one_expiry_check_is_pending_whoever_asks(redis_url: str) -> None:
     assert sync_expiry(queue, now=2_000_000) is None
     assert ScheduledJobRegistry(queue=queue).get_job_ids() == [first]
     ScheduledJobRegistry(queue=queue).remove(first, delete_job=True)
+
+
+def test_a_closed_pull_request_s_preview_is_removed_by_a_worker(
+        previews, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
+        store: Store, caddy: CaddyProcess, redis_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    manager, _ = previews
+    image, sha = image_of(docker_client, sample_repo, project_name, "pr 4")
+    manager.deploy(pr(project_name, 4, image, sha, "1"))
+    assert served(caddy, f"pr-4.{project_name}.test") == "pr 4"
+    project = Project(name=project_name, repo=str(sample_repo.path), webhook_secret="s",
+                      pull_requests=PullRequests(preview=PreviewSpec(
+                          host=f"pr-{{number}}.{project_name}.test")))
+    queue = Queue(f"test-{uuid.uuid4().hex[:8]}", connection=job_connection(redis_url))
+    close_pull_request(store, queue, project, PullRequestClosed(
+        project=project_name, pr=PullRequest(number=4), merged=True))
+    assert queue.get_job_ids() == [f"preview-remove-{project_name}-4"]
+    assert served(caddy, f"pr-4.{project_name}.test") == "pr 4"  # the web side waits on nothing
+
+    for name, value in settings_env(manager.settings).items():
+        monkeypatch.setenv(name, value)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    assert app_containers(docker_client, f"{project_name}--pr4") == []
+    assert gone(caddy, f"pr-4.{project_name}.test")
+    assert store.previews.of(project_name) == []
