@@ -64,3 +64,4 @@ def expired(previews: Iterable[Preview], expire: float, now: float) -> list[Prev
     """The previews with no push for `expire` seconds, oldest push first."""
     return sorted((p for p in previews if now - p.pushed >= expire),
                   key=lambda p: (p.pushed, p.number))
+
