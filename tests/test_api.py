@@ -215,3 +215,25 @@ def test_dashboard_warns_when_the_resolver_does_not_answer(
     assert 'id="no-resolver"' in dashboard and address in dashboard
     off = make_client(settings, tmp_path, monkeypatch, resolver=None)
     assert 'id="no-resolver"' not in off.get("/").get_data(as_text=True)
+
+
+def test_a_pull_requests_run_shows_its_pull_request(client, store: Store) -> None:
+    from pipeline.model import PullRequest
+
+    pr = PullRequest(7, title="<i>Add</i> a wish list", source_branch="feature/wishlist",
+                     fork=True, ref="refs/pull/7/head")
+    run = store.runs.create(PushEvent(project="shop", branch=pr.key, sha=SHA, pr=pr),
+                            trigger="pull_request")
+    assert client.get(f"/api/runs/{run.id}").json["pr"] == {
+        "number": 7, "title": "<i>Add</i> a wish list", "source_branch": "feature/wishlist",
+        "fork": True, "ref": "refs/pull/7/head"}
+    assert client.get(f"/api/runs/{runs_of_push(store)}").json["pr"] is None
+    page = client.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert "pull request <b>#7</b>" in page and "&lt;i&gt;Add&lt;/i&gt; a wish list" in page
+    assert 'id="fork">from a fork: no secrets' in page
+    listing = client.get("/projects/shop").get_data(as_text=True)
+    assert "PR #7</span>" in listing and "feature/wishlist · fork" in listing
+
+
+def runs_of_push(store: Store) -> str:
+    return store.runs.create(PushEvent(project="shop", branch="main", sha=SHA)).id

@@ -92,3 +92,64 @@ def test_only_local_repos_are_trusted() -> None:
     assert "\tdirectory = /srv/git/shop\n" in config
     assert "\tdirectory = /srv/git/shop/.git\n" in config
     assert "\tpath = /home/me/.gitconfig\n" in config
+
+
+# -- pull requests: the head fetched from the project's repository by its ref ------------------
+def _pull_head(repo: SampleRepo, ref: str, version: str) -> str:
+    """A commit only `ref` holds, as a forge keeps a pull request's head."""
+    repo.git("checkout", "-q", "-b", "incoming")
+    sha = repo.commit(version)
+    repo.git("update-ref", ref, sha)
+    repo.git("checkout", "-q", "main")
+    repo.git("branch", "-q", "-D", "incoming")
+    return sha
+
+
+@pytest.mark.parametrize("ref", ["refs/pull/3/head", "refs/merge-requests/3/head"])
+def test_a_pull_requests_head_is_fetched_by_its_ref(sample_repo: SampleRepo, tmp_path: Path,
+                                                    ref: str) -> None:
+    sample_repo.commit("main")
+    sources = Sources(tmp_path / "var")
+    project = project_for(sample_repo)
+    sources.checkout(project, sample_repo.git("rev-parse", "HEAD"), "run0", Lines())
+    head = _pull_head(sample_repo, ref, "pr")
+    lines = Lines()
+    assert sources.fetch_pull_request(project, ref, head, lines) == head
+    assert f"fetching {ref} from {sample_repo.path}" in lines.lines
+    workspace = sources.checkout(project, head, "run1", lines)
+    assert (workspace / "www" / "index.html").read_text() == "pr\n"
+
+
+def test_an_abbreviated_head_is_resolved_against_the_fetched_branch(
+        sample_repo: SampleRepo, tmp_path: Path) -> None:
+    sample_repo.commit("main")
+    sample_repo.git("checkout", "-q", "-b", "feature/wishlist")
+    head = sample_repo.commit("pr")
+    sample_repo.git("checkout", "-q", "main")
+    sources = Sources(tmp_path / "var")
+    project = project_for(sample_repo)
+    ref = "refs/heads/feature/wishlist"
+    assert sources.fetch_pull_request(project, ref, head[:12], Lines()) == head
+    sample_repo.git("checkout", "-q", "feature/wishlist")
+    newer = sample_repo.commit("pr2")
+    with pytest.raises(CheckoutError, match=f"is at {newer[:12]} now, not {head[:12]}"):
+        sources.fetch_pull_request(project, ref, head[:12], Lines())
+
+
+@pytest.mark.parametrize("ref", ["refs/pull/3/head:refs/heads/main", "+refs/pull/3/head",
+                                 "--upload-pack=x", "refs/heads/a..b", "refs/tags/v1",
+                                 "refs/heads/x.lock"])
+def test_only_plain_pull_request_refs_are_fetched(sample_repo: SampleRepo, tmp_path: Path,
+                                                  ref: str) -> None:
+    sample_repo.commit("main")
+    with pytest.raises(CheckoutError, match="refusing to fetch"):
+        Sources(tmp_path / "var").fetch_pull_request(project_for(sample_repo), ref, "a" * 40,
+                                                     Lines())
+
+
+def test_a_missing_pull_request_ref_is_a_checkout_error(sample_repo: SampleRepo,
+                                                        tmp_path: Path) -> None:
+    sample_repo.commit("main")
+    with pytest.raises(CheckoutError, match="has no refs/pull/9/head"):
+        Sources(tmp_path / "var").fetch_pull_request(project_for(sample_repo),
+                                                     "refs/pull/9/head", "a" * 40, Lines())

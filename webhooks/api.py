@@ -33,10 +33,17 @@ def run_json(run: Run) -> dict[str, Any]:
         "stage": run.current_stage.value if run.current_stage else None,
         "created": run.created, "started": run.started, "finished": run.finished,
         "duration": run.duration, "url": f"{base}/runs/{run.id}",
-        "approval": approval_json(run),
+        "approval": approval_json(run), "pr": pull_request_json(run),
         "stages": [{"name": s.name.value, "status": s.status.value, "started": s.started,
                     "finished": s.finished, "duration": s.duration} for s in run.stages],
     }
+
+
+def pull_request_json(run: Run) -> dict[str, Any] | None:
+    if run.pr is None:
+        return None
+    return {"number": run.pr.number, "title": run.pr.title,
+            "source_branch": run.pr.source_branch, "fork": run.pr.fork, "ref": run.pr.ref}
 
 
 def approval_json(run: Run) -> dict[str, Any] | None:
