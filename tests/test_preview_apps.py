@@ -33,6 +33,7 @@ from tests.conftest import CaddyProcess, remove_project_resources
 from tests.support import SampleRepo
 from tests.test_bluegreen import FAST, app_containers, image_of, request, served
 from tests.test_cli import pushdock
+from tests.test_recovery import killed_while_checking_green, world  # noqa: F401 (a fixture)
 from workers.previews import expire_previews, next_check, sync_expiry
 from workers.pull_requests import close_pull_request
 from workers.queue import job_connection
@@ -259,3 +260,33 @@ def test_a_closed_pull_request_s_preview_is_removed_by_a_worker(
     assert app_containers(docker_client, f"{project_name}--pr4") == []
     assert gone(caddy, f"pr-4.{project_name}.test")
     assert store.previews.of(project_name) == []
+
+
+def test_recovery_puts_a_preview_right_as_its_own_app(
+        previews, world, docker_client, base_image: str, project_name: str,  # noqa: F811
+        sample_repo: SampleRepo, store: Store, caddy: CaddyProcess) -> None:
+    settings, bluegreen, recovery = world
+    manager = Previews(docker_client, store, bluegreen.router, settings, bluegreen.reporter)
+    main, main_sha = image_of(docker_client, sample_repo, project_name, "main")
+    bluegreen.deploy(request(project_name, main, main_sha, "1"))
+    main_ids = ids(docker_client, project_name)
+    one, sha1 = image_of(docker_client, sample_repo, project_name, "pr one")
+    manager.deploy(pr(project_name, 1, one, sha1, "2"))
+    app = f"{project_name}--pr1"
+
+    # A worker killed while it health-checks the preview's new colour (a redeploy).
+    newer, sha2 = image_of(docker_client, sample_repo, project_name, "pr one again")
+    killed_while_checking_green(settings, store, docker_client, app, newer, sha2)
+    # And Caddy restarted meanwhile, from a config with no routes (nor Pushdock's server).
+    caddy.stop()
+    caddy.start()
+
+    assert sorted(recovery.restore_routes()) == sorted([project_name, app])
+    done = {r.project: r for r in recovery.reconcile_all()}
+    assert done[app].stopped == (f"pushdock-{app}-green",)
+    assert done[project_name].stopped == ()
+    assert served(caddy, f"pr-1.{project_name}.test") == "pr one"
+    assert served(caddy, f"{project_name}.test") == "main"
+    assert ids(docker_client, project_name) == main_ids
+    assert [c.name for c in app_containers(docker_client, app)] == [f"pushdock-{app}-blue"]
+    assert store.deployments.in_progress(app) is None
