@@ -41,13 +41,26 @@ def preview_url(host: str, https: bool) -> str:
     return f"{'https' if https else 'http'}://{host}/"
 
 
+FORK_NOT_APPROVED = ("a pull request from a fork gets a preview only once a person approved "
+                     "its run: no preview deployed")
+
+
 def preview_spec(project: Project, run: Run) -> PreviewSpec | None:
-    """The preview a run deploys: a pull request's, where the project has previews on.
-    (A fork's run gets here only once it may run at all: approved, or `forks: run`.)"""
+    """The preview a run deploys: a pull request's, where the project has previews on; a
+    fork's only once a person approved its run (`forks: run` runs it, unvouched for)."""
     pulls = project.pull_requests
-    if run.pr is None or pulls is None:
+    if run.pr is None or pulls is None or no_preview_reason(project, run):
         return None
     return pulls.preview
+
+
+def no_preview_reason(project: Project, run: Run) -> str | None:
+    """Why a pull request's run of a project with previews deploys none."""
+    pulls = project.pull_requests
+    if run.pr is None or pulls is None or pulls.preview is None or not run.pr.fork:
+        return None
+    approved = run.approval is not None and run.approval.approved
+    return None if approved else FORK_NOT_APPROVED
 
 
 def over_limit(previews: Iterable[Preview], limit: int, incoming: int) -> list[Preview]:

@@ -40,7 +40,7 @@ from pipeline.names import (
     run_network,
     workspace_name,
 )
-from pipeline.previews import preview_spec
+from pipeline.previews import no_preview_reason, preview_spec
 from pipeline.procfile import PROCFILE, apply_procfile, read_procfile
 from pipeline.pull_requests import NEVER_DEPLOYS, NO_SECRETS, project_for, trusted
 from pipeline.reporting import Reporter
@@ -198,7 +198,7 @@ class Runner:
                    progress: Progress) -> Progress:
         preview = preview_spec(job.project, job.run)
         if stage is StageName.DEPLOY and job.run.pr is not None and preview is None:
-            self.reporter.log(NEVER_DEPLOYS)
+            self.reporter.log(no_preview_reason(job.project, job.run) or NEVER_DEPLOYS)
             self.reporter.stage(stage, StageStatus.SKIPPED)
             return progress
         if stage is StageName.DEPLOY and not (job.deploy and job.run.deploy and (

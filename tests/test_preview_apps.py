@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from rq import Queue, SimpleWorker
@@ -17,20 +18,25 @@ from pipeline.control import RunControl
 from pipeline.deploy.bluegreen import BlueGreen
 from pipeline.deploy.previews import PreviewRequest, Previews
 from pipeline.model import (
+    Approval,
+    ApprovalNext,
     Color,
+    Decision,
     ForkPolicy,
     PullRequest,
     PullRequestClosed,
     PushEvent,
+    Run,
     RunStatus,
 )
 from pipeline.names import preview_app, project_network
+from pipeline.previews import FORK_NOT_APPROVED
 from pipeline.reporting import Masker, StoreReporter
-from pipeline.runner import Runner
+from pipeline.runner import Outcome, Runner
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess, remove_project_resources
-from tests.support import SampleRepo
+from tests.support import SampleRepo, log_lines
 from tests.test_bluegreen import FAST, app_containers, image_of, request, served
 from tests.test_cli import pushdock
 from tests.test_recovery import killed_while_checking_green, world  # noqa: F401 (a fixture)
@@ -148,6 +154,19 @@ def test_the_limit_removes_the_oldest_and_expire_the_idle(
     assert served(caddy, f"pr-3.{project_name}.test") == "pr 3"
 
 
+def run_pull_request(bluegreen: BlueGreen, docker_client, store: Store, project: Project,
+                     sha: str, pull: PullRequest, approval: Approval | None = None
+                     ) -> tuple[Run, Outcome]:
+    run = store.runs.create(PushEvent(project=project.name, branch=pull.key, sha=sha))
+    run = replace(run, trigger="pull_request", pr=pull, approval=approval)
+    store.runs.start(run.id)
+    reporter = StoreReporter(store, run.id, Masker(project.secrets.values()))
+    with RunControl(timeout=300) as control:
+        outcome = Runner(bluegreen.settings, docker_client, reporter, control,
+                         store).execute(run, project, source=Path(project.repo))
+    return run, outcome
+
+
 def test_a_pull_request_run_deploys_its_preview_and_never_the_project(
         previews, deployer, docker_client, base_image: str, project_name: str,
         sample_repo: SampleRepo, store: Store, caddy: CaddyProcess) -> None:
@@ -157,20 +176,36 @@ def test_a_pull_request_run_deploys_its_preview_and_never_the_project(
                       secrets={"API_KEY": "k"},
                       pull_requests=PullRequests(forks=ForkPolicy.RUN, preview=PreviewSpec(
                           host=f"pr-{{number}}.{project_name}.test")))
+    # A fork's run that no one approved (`forks: run`) runs, and deploys nothing.
     sha = sample_repo.commit("from a fork")
-    run = store.runs.create(PushEvent(project=project_name, branch="refs/pull/7/head", sha=sha))
-    run = replace(run, trigger="pull_request", pr=PullRequest(number=7, fork=True))
-    store.runs.start(run.id)
-    reporter = StoreReporter(store, run.id, Masker(project.secrets.values()))
-    with RunControl(timeout=300) as control:
-        outcome = Runner(bluegreen.settings, docker_client, reporter, control,
-                         store).execute(run, project, source=sample_repo.path)
+    run, outcome = run_pull_request(bluegreen, docker_client, store, project, sha,
+                                    PullRequest(number=7, fork=True))
+    assert outcome.status is RunStatus.SUCCESS, outcome.reason
+    assert FORK_NOT_APPROVED in log_lines(store, run.id)
+    assert store.previews.of(project_name) == []
+    assert app_containers(docker_client, f"{project_name}--pr7") == []
+
+    # Approved, it gets its preview, without secrets; the project's app is never deployed.
+    approved = Approval(next=ApprovalNext.RUN, reason="fork", since=time.time(),
+                        decision=Decision.APPROVED, by="alice", at=time.time())
+    run, outcome = run_pull_request(bluegreen, docker_client, store, project, sha,
+                                    PullRequest(number=7, fork=True), approved)
     assert outcome.status is RunStatus.SUCCESS, outcome.reason
     assert served(caddy, f"pr-7.{project_name}.test") == "from a fork"
     assert app_containers(docker_client, project_name) == []  # nothing at deploy.host
     [container] = app_containers(docker_client, f"{project_name}--pr7")
     assert not any(e.startswith("API_KEY=") for e in container.attrs["Config"]["Env"])
     assert [(p.number, p.run) for p in store.previews.of(project_name)] == [(7, run.id)]
+
+    # The project's own pull request: its preview has the secrets.
+    sha = sample_repo.commit("from a branch")
+    run, outcome = run_pull_request(bluegreen, docker_client, store, project, sha,
+                                    PullRequest(number=8))
+    assert outcome.status is RunStatus.SUCCESS, outcome.reason
+    assert served(caddy, f"pr-8.{project_name}.test") == "from a branch"
+    [container] = app_containers(docker_client, f"{project_name}--pr8")
+    assert "API_KEY=k" in container.attrs["Config"]["Env"]
+
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
