@@ -39,3 +39,32 @@ def test_expired_counts_from_the_last_push() -> None:
     assert expired(live, 8 * day, now) == []
     assert [p.number for p in expired(live, 3 * day, now + day)] == [2, 1]
     assert [p.number for p in expired(live, 3 * day, now + day - 1)] == [2]
+
+
+def test_which_runs_deploy_a_preview() -> None:
+    from dataclasses import replace
+
+    from pipeline.config import PreviewSpec, Project, PullRequests
+    from pipeline.model import Approval, ApprovalNext, Decision, PullRequest, Run, RunStatus
+    from pipeline.previews import FORK_NOT_APPROVED, no_preview_reason, preview_spec
+
+    spec = PreviewSpec(host="pr-{number}.shop.test")
+    project = Project(name="shop", repo="/srv/shop.git", webhook_secret="s",
+                      pull_requests=PullRequests(preview=spec))
+    push = Run(id="1", project="shop", branch="main", sha="a" * 40, status=RunStatus.RUNNING,
+               created=0.0)
+    own = replace(push, pr=PullRequest(number=3))
+    fork = replace(push, pr=PullRequest(number=4, fork=True))
+    waited = Approval(next=ApprovalNext.RUN, reason="fork", since=0.0)
+    assert preview_spec(project, push) is None and no_preview_reason(project, push) is None
+    assert preview_spec(project, own) == spec and no_preview_reason(project, own) is None
+    assert preview_spec(project, fork) is None
+    assert no_preview_reason(project, fork) == FORK_NOT_APPROVED
+    for decision in (Decision.REJECTED, Decision.EXPIRED, None):
+        assert preview_spec(project, replace(fork, approval=replace(
+            waited, decision=decision))) is None
+    assert preview_spec(project, replace(fork, approval=replace(
+        waited, decision=Decision.APPROVED))) == spec
+    for off in (replace(project, pull_requests=None),
+                replace(project, pull_requests=PullRequests())):
+        assert preview_spec(off, own) is None and no_preview_reason(off, fork) is None
