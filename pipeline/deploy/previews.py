@@ -113,9 +113,10 @@ class Previews:
     def _anything(self, app: str) -> bool:
         """Whether a preview with no record (a worker died before writing it, or Redis was
         reset) left something behind."""
+        made = {"label": project_filter(app)}
         return bool(self.store.live.get(app) or self.store.deployments.history(app, limit=1)
-                    or self.docker.containers.list(
-                        all=True, filters={"label": project_filter(app)}))
+                    or self.docker.containers.list(all=True, filters=made)
+                    or self.docker.volumes.list(filters=made))
 
     def _kept_images(self, project: str, app: str) -> set[str]:
         """Images the project's app and its other previews may still run or roll back to."""
