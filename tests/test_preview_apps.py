@@ -112,8 +112,17 @@ def test_two_previews_beside_the_project_and_one_removed(
     assert live is not None and live.color is Color.GREEN and live.sha == sha3
     assert len(store.previews.of(project_name)) == 2
 
-    removed = manager.remove(project_name, 1)
     app = f"{project_name}--pr1"
+    # A volume made for the preview (as its accessories' are), and one of the project's.
+    own = docker_client.volumes.create(f"pushdock-{app}-db-data",
+                                       labels={"pushdock.project": app})
+    kept = docker_client.volumes.create(f"pushdock-{project_name}-db-data",
+                                        labels={"pushdock.project": project_name})
+    removed = manager.remove(project_name, 1)
+    assert removed is not None and removed.volumes == (own.name,)
+    assert [v.name for v in docker_client.volumes.list(
+        filters={"label": f"pushdock.project={project_name}"})] == [kept.name]
+    kept.remove()
     assert removed is not None and removed.route
     assert app_containers(docker_client, app) == []
     assert docker_client.containers.list(
