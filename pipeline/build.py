@@ -45,14 +45,16 @@ class BuildCommand:
 def build_command(spec: BuildSpec, workspace: Path, project: str, sha: str, *,
                   cli: str = "docker", base_env: dict[str, str] | None = None,
                   secret_files: Mapping[str, Path] | None = None,
-                  dockerfile: Path | None = None) -> BuildCommand:
-    """`dockerfile`: the file to build instead of the repository's (its scoped copy)."""
+                  dockerfile: Path | None = None,
+                  pull_request: int | None = None) -> BuildCommand:
+    """`dockerfile`: the file to build instead of the repository's (its scoped copy);
+    `pull_request`: the number of the pull request it builds, whose images are named apart."""
     # Like compose: the Dockerfile path is relative to the context.
     context = workspace / spec.context
-    tag = image_tag(project, sha)
+    tag = image_tag(project, sha, pull_request)
     argv = [cli, "build", "--progress=plain", "--file",
             str(dockerfile or context / spec.dockerfile), "--tag", tag]
-    for name, value in image_labels(project, sha).items():
+    for name, value in image_labels(project, sha, pull_request).items():
         argv += ["--label", f"{name}={value}"]
     for name, value in spec.args.items():
         argv += ["--build-arg", f"{name}={value}"]
@@ -103,7 +105,8 @@ def secret_files(names: tuple[str, ...], secrets: Mapping[str, str]
 def build_image(spec: BuildSpec, workspace: Path, project: str, sha: str, reporter: Reporter,
                 check: Callable[[], None] = lambda: None, *,
                 secrets: Mapping[str, str] | None = None,
-                guard: BuildGuard | None = None, scope: str | None = None) -> str:
+                guard: BuildGuard | None = None, scope: str | None = None,
+                pull_request: int | None = None) -> str:
     """Build and tag the image; `check` is called at least every half second (and between
     output lines) and stops the build by raising. `secrets` are the project's: those
     `spec.secrets` names are mounted for the build's RUNs. `guard` holds the build steps'
@@ -121,7 +124,8 @@ def build_image(spec: BuildSpec, workspace: Path, project: str, sha: str, report
         dockerfile = Path(folder) / "Dockerfile"
         dockerfile.write_text(scoped)
         command = build_command(spec, workspace.resolve(), project, sha, cli=docker_cli(),
-                                secret_files=files, dockerfile=dockerfile)
+                                secret_files=files, dockerfile=dockerfile,
+                                pull_request=pull_request)
         reporter.log(f"building {command.tag}")
         code = _run(command, LineSplitter(progress), check, spec.timeout)
     if code != 0:

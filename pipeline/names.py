@@ -8,6 +8,7 @@ each is made and parsed here only, so the two sides never drift apart.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +23,8 @@ LABEL_RUN = "pushdock.run"
 LABEL_ROLE = "pushdock.role"
 LABEL_PROCESS = "pushdock.process"  # `web` or a process's name (DESIGN.md §9.2)
 LABEL_REPLICA = "pushdock.replica"  # 1, 2, … within its process
+# On a pull request's images: they are never deployed to deploy.host (DESIGN.md §9.4).
+LABEL_PULL_REQUEST = "pushdock.pull-request"
 LABEL_STOP_TIMEOUT = "pushdock.stop-timeout"  # seconds from SIGTERM to SIGKILL when stopped
 WEB = "web"  # the process that has the port and the route
 ZONE = "pushdock"  # the resolver's zone: `<project>.pushdock.`
@@ -107,8 +110,17 @@ def run_labels(project: str, run_id: str, role: Role) -> dict[str, str]:
     return {LABEL_PROJECT: project, LABEL_RUN: run_id, LABEL_ROLE: role.value}
 
 
-def image_labels(project: str, sha: str) -> dict[str, str]:
-    return {LABEL_PROJECT: project, LABEL_SHA: sha}
+def image_labels(project: str, sha: str, pull_request: int | None = None) -> dict[str, str]:
+    labels = {LABEL_PROJECT: project, LABEL_SHA: sha}
+    if pull_request is not None:
+        labels[LABEL_PULL_REQUEST] = str(pull_request)
+    return labels
+
+
+def deployable(image_labels: Mapping[str, str]) -> bool:
+    """Whether an image of the project may go live: none a pull request built may, whatever
+    its commit (a fork's code, built without the project's review)."""
+    return LABEL_PULL_REQUEST not in image_labels
 
 
 def apps_network_labels() -> dict[str, str]:
@@ -275,8 +287,12 @@ def is_queued_run_id(run_id: str) -> bool:
 
 
 # -- images ---------------------------------------------------------------------------------
-def image_tag(project: str, sha: str) -> str:
-    return f"{project}:{sha}"
+def image_tag(project: str, sha: str, pull_request: int | None = None) -> str:
+    """A pull request's images are named apart, so that one never takes the name a deploy,
+    rollback or approved run looks for."""
+    if pull_request is None:
+        return f"{project}:{sha}"
+    return f"{project}/pull-{pull_request}:{sha}"
 
 
 def cache_scope(project: str, *, trusted: bool = True) -> str:

@@ -265,7 +265,8 @@ class Runner:
                             job.project.name, job.run.sha, self.reporter,
                             check=self.control.check, secrets=job.project.secrets,
                             guard=build_guard(self.docker.info(), self.settings),
-                            scope=cache_scope(job.project.name, trusted=trusted(job.run)))
+                            scope=cache_scope(job.project.name, trusted=trusted(job.run)),
+                            pull_request=job.run.pr.number if job.run.pr else None)
         return replace(progress, image=image)
 
     def _test_stage(self, job: RunJob, progress: Progress) -> Progress:

@@ -126,8 +126,18 @@ def test_triggers_keep_their_recorded_values(trigger: Trigger) -> None:
 def test_trigger_values() -> None:
     # Values already in records: changing one would orphan them.
     assert [t.value for t in Trigger] == ["push", "local", "manual", "rollback", "api",
-                                          "status page", "rerun", "schedule"]
+                                          "status page", "rerun", "schedule", "pull_request"]
     assert Trigger.rerun_of("12") == "rerun of #12"
+
+
+def test_a_pull_requests_images_are_named_and_labelled_apart() -> None:
+    sha = "a" * 40
+    assert names.image_tag("shop", sha) == f"shop:{sha}"
+    assert names.image_tag("shop", sha, 3) == f"shop/pull-3:{sha}"
+    labels = names.image_labels("shop", sha, 3)
+    assert labels["pushdock.pull-request"] == "3"
+    assert names.deployable(names.image_labels("shop", sha))
+    assert not names.deployable(labels)
 
 
 # -- previews (DESIGN.md §9.4) ----------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.deploy.apps import Apps
 from pipeline.model import RunStatus, StageName, StageStatus
 from pipeline.pull_requests import NEVER_DEPLOYS, NO_SECRETS
 from pipeline.reporting import MASK
@@ -22,6 +23,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.support import SampleRepo, forge_fixture, log_lines, project_file, wait_for
 from webhooks.app import create_app
+from workers.actions import rerun
 from workers.approvals import approve, reject
 from workers.queue import job_connection, run_queue
 
@@ -96,7 +98,7 @@ def finished(store: Store, run_id: str) -> Any:
 
 def test_pull_request_runs_fork_approval_and_no_secrets(
         worker: Path, hooks: Any, settings: Settings, store: Store, sample_repo: SampleRepo,
-        base_image: str, redis_url: str) -> None:
+        base_image: str, redis_url: str, docker_client: Any) -> None:
     own = pull_request_head(sample_repo, 3, "own")
     fork = pull_request_head(sample_repo, 4, "fork")
     rejected = pull_request_head(sample_repo, 5, "rejected")
@@ -112,6 +114,10 @@ def test_pull_request_runs_fork_approval_and_no_secrets(
     stages = {stage.name: stage.status for stage in own_run.stages}
     assert stages[StageName.DEPLOY] is StageStatus.SKIPPED
     assert store.live.get(own_run.project) is None
+    # Its image is named and labelled apart: no deploy, rollback or approval ever takes it.
+    image = docker_client.images.get(f"{own_run.project}/pull-3:{own}")
+    assert image.labels["pushdock.pull-request"] == "3"
+    assert Apps(docker_client, "unused").available_images(own_run.project) == set()
 
     # A fork's waits; approved, it runs from the start and sees no secret.
     waiting = store.runs.get(send(hooks, "pull_request_fork", 4, fork)["run"])
@@ -127,6 +133,12 @@ def test_pull_request_runs_fork_approval_and_no_secrets(
     assert "token=[]" in lines
     assert not any(TOKEN in line or MASK in line for line in lines)
     assert {s.name: s.status for s in fork_run.stages}[StageName.DEPLOY] is StageStatus.SKIPPED
+
+    # Its rerun (a person's *Rerun*) is still the fork's pull request: still no secret.
+    again = finished(store, rerun(settings, store, queue, fork_run.id).id)
+    assert again.status is RunStatus.SUCCESS, again.reason
+    assert again.pr == fork_run.pr and again.sha == fork
+    assert "token=[]" in log_lines(store, again.id)
 
     # A rejected one ends there: nothing of it ran.
     other = send(hooks, "pull_request_fork", 5, rejected)["run"]

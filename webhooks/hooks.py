@@ -16,7 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from pipeline.config import Project
 from pipeline.errors import ConfigError, StoreUnavailable, UnknownProject
-from pipeline.model import ABBREVIATED_SHA, SHA, PullRequestClosed, PushEvent
+from pipeline.model import ABBREVIATED_SHA, SHA, PullRequestClosed, PushEvent, Run
 from pipeline.projects import branch_matches
 from pipeline.repo_url import repo_matches
 from webhooks.errors import BadSignature, MalformedPayload, WebhookError, WrongForge
@@ -174,7 +174,8 @@ def _names_a_commit(event: PushEvent) -> bool:
     return bool(SHA.match(event.sha) or (event.pr and ABBREVIATED_SHA.match(event.sha)))
 
 
-def _submit(svc: Services, project: Project, event: PushEvent, ignored: list[str]):
+def _submit(svc: Services, project: Project, event: PushEvent,
+            ignored: list[str]) -> Run | None:
     """Queue one run of the event, unless its delivery was taken already."""
     # One delivery may push several refs (Bitbucket): each is claimed on its own, so a
     # redelivery after a partial failure queues only what is missing.
@@ -208,8 +209,8 @@ def _submit(svc: Services, project: Project, event: PushEvent, ignored: list[str
 def _close(svc: Services, project: Project, event: PullRequestClosed,
            ignored: list[str]) -> tuple[str, list[str]] | None:
     """End a closed pull request's runs; what was done, or None for a repeated delivery."""
-    if event.delivery_id and svc.store.deliveries.claim(
-            project.name, f"{event.delivery_id}:closed:{event.pr.number}") is None:
+    if event.delivery_id and not svc.store.deliveries.first_time(
+            project.name, f"{event.delivery_id}:closed:{event.pr.number}"):
         ignored.append("duplicate delivery")
         return None
     cancelled = pull_requests.close_pull_request(svc.store, svc.queue, project, event)

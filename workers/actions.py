@@ -36,7 +36,8 @@ def rerun(settings: Settings, store: Store, queue: Queue, run_id: str) -> Run:
     if run is None:
         raise NoSuchRun(f"no run #{run_id}")
     project = load_project(settings.config_dir, run.project)
+    # A pull request's rerun is one too: fetched by its ref, a fork's without secrets.
     event = PushEvent(project=run.project, branch=run.branch, sha=run.sha, message=run.message,
-                      author=run.author)
+                      author=run.author, ref=run.pr.ref if run.pr else "", pr=run.pr)
     return submit_run(store, queue, event, trigger=Trigger.rerun_of(run.id),
                       supersede=project.supersede, timeout=project.timeout)

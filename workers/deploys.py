@@ -24,7 +24,7 @@ from pipeline.model import (
     StageStatus,
     Trigger,
 )
-from pipeline.names import project_filter
+from pipeline.names import deployable, project_filter
 from pipeline.projects import load_project
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.settings import Settings
@@ -108,7 +108,8 @@ def _open(settings: Settings, project_name: str) -> tuple[Store, Project]:
 
 
 def _images_newest_first(client: docker.DockerClient, project: str) -> list[str]:
-    images = client.images.list(filters={"label": project_filter(project)})
+    images = [image for image in client.images.list(filters={"label": project_filter(project)})
+              if deployable(image.labels)]
     images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
     return [tag for image in images for tag in image.tags]
 

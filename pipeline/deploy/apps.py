@@ -20,6 +20,7 @@ from pipeline.names import (
     app_filters,
     apps_network_labels,
     color_of_labels,
+    deployable,
     process_of_labels,
     project_filter,
     project_network,
@@ -134,8 +135,9 @@ class Apps:
                 pass  # a container still uses it; kept
 
     def available_images(self, project: str) -> set[str]:
+        """The project's images that may go live (never a pull request's)."""
         images = self.docker.images.list(filters={"label": project_filter(project)})
-        return {tag for image in images for tag in image.tags}
+        return {tag for image in images if deployable(image.labels) for tag in image.tags}
 
     def log_tail(self, container: Container, reporter: Reporter, lines: int = 20) -> None:
         try:

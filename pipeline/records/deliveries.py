@@ -41,8 +41,9 @@ class Deliveries:
             self.redis.delete(delivery_key(project, delivery_id))
 
     def first_time(self, project: str, name: str) -> bool:
-        """Whether `name` (a pull request's head commit) is seen for the first time within
-        DELIVERY_TTL: a pull request edited without new commits runs its head once."""
+        """Whether `name` is seen for the first time within DELIVERY_TTL, taking no run id:
+        a pull request's head commit (edited without new commits, it runs its head once),
+        a delivery that runs nothing (a closed pull request's)."""
         with reachable():
             return bool(self.redis.set(delivery_key(project, name), "1", nx=True,
                                        ex=DELIVERY_TTL))
