@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
@@ -43,24 +44,25 @@ class _Say:
         pass
 
 
-def _previews(settings: Settings, say: Say) -> tuple[Previews, Callable[[], None]]:
+@contextmanager
+def _previews(settings: Settings, say: Say) -> Iterator[Previews]:
     if not settings.redis_url:
         raise ConfigError("PUSHDOCK_REDIS_URL is not set; point it at the Redis of a running "
                           "Pushdock")
     store = Store(connect(settings.redis_url))
     client = connect_docker()
-    return (Previews(client, store, CaddyRouter.from_settings(settings, store), settings,
-                     _Say(say)), client.close)
+    try:
+        yield Previews(client, store, CaddyRouter.from_settings(settings, store), settings,
+                       _Say(say))
+    finally:
+        client.close()
 
 
 def remove_preview(settings: Settings, project_name: str, number: int,
                    say: Say = log.info) -> Removed | None:
     """Everything the pull request's preview made; None when it had none."""
-    previews, close = _previews(settings, say)
-    try:
+    with _previews(settings, say) as previews:
         return previews.remove(project_name, number)
-    finally:
-        close()
 
 
 def execute_remove_preview(project_name: str, number: int) -> str:
@@ -76,12 +78,9 @@ def expire_previews(settings: Settings, say: Say = log.info) -> list[Removed]:
               if p.pull_requests is not None and p.pull_requests.preview is not None]
     if not wanted:
         return []
-    previews, close = _previews(settings, say)
-    try:
+    with _previews(settings, say) as previews:
         return [removed for name, expire in wanted
                 for removed in previews.expire(name, expire)]
-    finally:
-        close()
 
 
 def expire_job(slot: int) -> str:
