@@ -325,10 +325,12 @@ class Runner:
                 PreviewRequest(project=project.name, number=run.pr.number, host=preview.host,
                                limit=preview.limit, image=image, sha=run.sha, run_id=run.id,
                                trigger=run.trigger, spec=spec.deploy,
-                               secrets={} if run.pr.fork else project.secrets))
+                               secrets={} if run.pr.fork else project.secrets,
+                               accessories=project.accessories))
             return
         assert project.deploy.host is not None
         BlueGreen(self.docker, self.store, router, self.settings, self.reporter).deploy(
             DeployRequest(project=project.name, host=project.deploy.host, image=image,
                           sha=run.sha, run_id=run.id, trigger=run.trigger,
-                          spec=spec.deploy, secrets=project.secrets))
+                          spec=spec.deploy, secrets=project.secrets,
+                          accessories=project.accessories))

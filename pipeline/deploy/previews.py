@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import docker
 
-from pipeline.config import DeploySpec
+from pipeline.config import AccessorySpec, DeploySpec
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.router import CaddyRouter
 from pipeline.deploy.teardown import Removed, Teardown
@@ -42,6 +42,8 @@ class PreviewRequest:
     trigger: str
     spec: DeploySpec
     secrets: dict[str, str]  # none for a fork's pull request
+    # The project's definitions: the preview gets fresh ones of its own (own volumes).
+    accessories: tuple[AccessorySpec, ...] = ()
 
 
 class Previews:
@@ -84,7 +86,7 @@ class Previews:
                   lock_ttl=self.lock_ttl).deploy(
             DeployRequest(project=app, host=host, image=request.image, sha=request.sha,
                           run_id=request.run_id, trigger=request.trigger, spec=request.spec,
-                          secrets=request.secrets))
+                          secrets=request.secrets, accessories=request.accessories))
         return preview
 
     def remove(self, project: str, number: int) -> Removed | None:
