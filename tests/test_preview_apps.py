@@ -1,5 +1,6 @@
-"""Preview apps on the real engine, a real Caddy and a real Redis: two pull requests, two
-apps at their own hosts; the project's app untouched; removal leaves nothing behind."""
+"""Preview apps on the real engine, a real Caddy, a real Redis and a real PostgreSQL: two pull
+requests, two apps at their own hosts, each with a database of its own; the project's app
+untouched; removal leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from pipeline.model import (
     Run,
     RunStatus,
 )
-from pipeline.names import preview_app, project_network
+from pipeline.names import accessory_volume, preview_app, project_network
 from pipeline.previews import FORK_NOT_APPROVED
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.runner import Outcome, Runner
@@ -62,9 +63,6 @@ def previews(deployer, docker_client, store: Store, project_name: str
                    clock=clock), clock
     for number in range(1, 10):
         remove_project_resources(docker_client, preview_app(project_name, number) or "")
-        for volume in docker_client.volumes.list(
-                filters={"label": f"pushdock.project={project_name}--pr{number}"}):
-            volume.remove(force=True)
 
 
 def pr(project: str, number: int, image: str, sha: str, run: str, limit: int = 3
@@ -334,3 +332,38 @@ def test_recovery_puts_a_preview_right_as_its_own_app(
     assert ids(docker_client, project_name) == main_ids
     assert [c.name for c in app_containers(docker_client, app)] == [f"pushdock-{app}-blue"]
     assert store.deployments.in_progress(app) is None
+
+
+def test_each_preview_has_its_own_database(
+        previews, deployer, docker_client, project_name: str, db_app: SampleRepo,
+        postgres_image: str, store: Store, caddy: CaddyProcess) -> None:
+    """The release of each deploy adds a row: the count each app answers is its own."""
+    from tests.test_accessories import count, db_spec, deploy_request, postgres
+
+    bluegreen, _ = deployer
+    manager, _ = previews
+    db = postgres(postgres_image)
+    main, main_sha = image_of(docker_client, db_app, project_name, "main")
+    bluegreen.deploy(deploy_request(project_name, main, main_sha, "1", db))
+    main_ids = ids(docker_client, project_name)
+    for number in (1, 2):
+        image, sha = image_of(docker_client, db_app, project_name, f"pr {number}")
+        manager.deploy(replace(pr(project_name, number, image, sha, str(number + 1)),
+                               spec=db_spec(), accessories=(db,)))
+    newer, sha = image_of(docker_client, db_app, project_name, "pr 1 again")
+    manager.deploy(replace(pr(project_name, 1, newer, sha, "4"), spec=db_spec(),
+                           accessories=(db,)))
+    assert count(caddy, f"pr-1.{project_name}.test") == "2"  # its two deploys' rows
+    assert count(caddy, f"pr-2.{project_name}.test") == "1"
+    assert count(caddy, f"{project_name}.test") == "1"  # none of the previews' rows
+    assert ids(docker_client, project_name) == main_ids
+    volume = accessory_volume(f"{project_name}--pr1", "db", "data")
+    assert docker_client.volumes.get(volume).name == volume
+
+    removed = manager.remove(project_name, 1)
+    assert removed is not None and removed.volumes == (volume,)
+    assert f"pushdock-{project_name}--pr1-db" in removed.containers
+    assert docker_client.volumes.list(filters={"name": volume}) == []
+    assert count(caddy, f"pr-2.{project_name}.test") == "1"
+    assert count(caddy, f"{project_name}.test") == "1"
+    assert docker_client.volumes.get(accessory_volume(project_name, "db", "data"))
