@@ -59,6 +59,22 @@ _HOSTED_API = {"github.com": "https://api.github.com", "bitbucket.org": "https:/
 
 
 @dataclass(frozen=True)
+class StatusLink:
+    """Where the forge's status of a commit links to, and what it says."""
+
+    url: str
+    description: str = ""
+
+
+def status_link(run_url: str, state: CommitState, preview: str | None = None) -> StatusLink:
+    """The run's page; once a pull request's run passed with its preview live, the preview
+    itself (the run's page is a click away from there, on the status page)."""
+    if preview and state is CommitState.SUCCESS:
+        return StatusLink(preview, f"Pushdock: passed; preview at {preview}")
+    return StatusLink(run_url)
+
+
+@dataclass(frozen=True)
 class StatusRequest:
     method: str
     url: str

@@ -31,10 +31,45 @@ ZONE = "pushdock"  # the resolver's zone: `<project>.pushdock.`
 # A project's name goes into container, network, image and DNS names: it must fit them all.
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _RUN = "-run"  # between the project and the run id in a run's names
+# Between a project and a pull request's number in its preview's app name. "--" is refused
+# in project names, so no project is ever called like another one's preview.
+_PREVIEW = "--pr"
+RESERVED = "--"
+DNS_LABEL = 63  # the longest label a DNS name (the resolver's `<app>.pushdock.`) may hold
 
 
 def is_project_name(name: str) -> bool:
-    return bool(_PROJECT_NAME.match(name))
+    return bool(_PROJECT_NAME.match(name)) and RESERVED not in name
+
+
+def is_app_name(name: str) -> bool:
+    """A name the blue/green sequence deploys under: a project's, or one of its previews'."""
+    return is_project_name(name) or preview_of(name) is not None
+
+
+@dataclass(frozen=True)
+class PreviewRef:
+    """A preview app named back: the project it belongs to and its pull request."""
+
+    project: str
+    number: int
+
+
+def preview_app(project: str, number: int) -> str | None:
+    """The app name of a pull request's preview: its containers, network, volumes, route and
+    resolver name all derive from it, as a project's do from the project's name. None when
+    it would not fit a DNS label (a project name longer than 63 - len("--pr<N>"))."""
+    name = f"{project}{_PREVIEW}{number}"
+    return name if number > 0 and len(name) <= DNS_LABEL else None
+
+
+def preview_of(app: str) -> PreviewRef | None:
+    """The project and pull request of a preview's app name; None for a project's own."""
+    project, sep, number = app.rpartition(_PREVIEW)
+    if not sep or not number.isdigit() or number.startswith("0") or not is_project_name(project):
+        return None
+    return PreviewRef(project, int(number)) if len(app) <= DNS_LABEL else None
+
 
 
 class Role(StrEnum):
@@ -47,6 +82,7 @@ class Role(StrEnum):
     NETWORK = "network"  # a run's private network
     RELEASE = "release"  # the one-off container of a deploy's release command
     PROJECT = "project"  # a project's private network: its apps (and accessories)
+    ACCESSORY = "accessory"  # a container or volume beside the app that deploys never touch
 
 
 RUN_ROLES = (Role.STEP, Role.SERVICE)  # the containers a run leaves behind if it is lost
@@ -196,6 +232,43 @@ def project_network_filters(edge: str) -> list[str]:
     return [label_filter(LABEL_ROLE, Role.PROJECT.value), label_filter(LABEL_EDGE, edge)]
 
 
+# -- accessories (DESIGN.md §9.3) -----------------------------------------------------------
+LABEL_ACCESSORY = "pushdock.accessory"  # the accessory's name in the project file
+LABEL_VOLUME = "pushdock.volume"  # on an accessory's volume: its name in `volumes`
+LABEL_DEFINITION = "pushdock.definition"  # a digest of what the container was made from
+
+
+def accessory_container(project: str, accessory: str) -> str:
+    return f"{PREFIX}-{project}-{accessory}"
+
+
+def accessory_volume(project: str, accessory: str, volume: str) -> str:
+    return f"{PREFIX}-{project}-{accessory}-{volume}"
+
+
+def accessory_labels(project: str, accessory: str) -> dict[str, str]:
+    return {LABEL_PROJECT: project, LABEL_ROLE: Role.ACCESSORY.value,
+            LABEL_ACCESSORY: accessory}
+
+
+def accessory_volume_labels(project: str, accessory: str, volume: str) -> dict[str, str]:
+    return {**accessory_labels(project, accessory), LABEL_VOLUME: volume}
+
+
+def accessory_filters(project: str, accessory: str | None = None) -> list[str]:
+    """The label filters of a project's accessory containers and volumes (of one, if
+    given)."""
+    found = [label_filter(LABEL_ROLE, Role.ACCESSORY.value), project_filter(project)]
+    return found if accessory is None else [*found, label_filter(LABEL_ACCESSORY, accessory)]
+
+
+def accessory_of_labels(labels: dict[str, str]) -> str | None:
+    """The accessory a container or volume belongs to; None for anything else."""
+    if labels.get(LABEL_ROLE) != Role.ACCESSORY.value:
+        return None
+    return labels.get(LABEL_ACCESSORY) or None
+
+
 # -- runs: networks, step and service containers, workspaces --------------------------------
 def _of_run(project: str, run_id: str) -> str:
     return f"{PREFIX}-{project}{_RUN}{run_id}"
@@ -305,6 +378,17 @@ def schedule_job_id(project: str, schedule: str, slot: int) -> str:
 
 def schedule_job_prefix(project: str, schedule: str = "") -> str:
     return f"{SCHEDULE_JOB}{project}-{schedule + '-' if schedule else ''}"
+
+
+PREVIEW_EXPIRY_JOB = "preview-expiry-"  # + the slot: the same for every worker that asks
+
+
+def preview_expiry_job_id(slot: int) -> str:
+    return f"{PREVIEW_EXPIRY_JOB}{slot}"
+
+
+def preview_removal_job_id(project: str, number: int) -> str:
+    return f"preview-remove-{project}-{number}"
 
 
 def status_job_id(run_id: str) -> str:

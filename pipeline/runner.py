@@ -20,6 +20,7 @@ from pipeline.ceilings import Ceilings
 from pipeline.config import PipelineSpec, Project
 from pipeline.control import RunControl
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
+from pipeline.deploy.previews import PreviewRequest, Previews
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import (
     ConfigError,
@@ -39,6 +40,7 @@ from pipeline.names import (
     run_network,
     workspace_name,
 )
+from pipeline.previews import no_preview_reason, preview_spec
 from pipeline.procfile import PROCFILE, apply_procfile, read_procfile
 from pipeline.pull_requests import NEVER_DEPLOYS, NO_SECRETS, project_for, trusted
 from pipeline.reporting import Reporter
@@ -194,15 +196,16 @@ class Runner:
 
     def _run_stage(self, stage: StageName, step: StageStep, job: RunJob,
                    progress: Progress) -> Progress:
-        if stage is StageName.DEPLOY and job.run.pr is not None:
-            self.reporter.log(NEVER_DEPLOYS)
+        preview = preview_spec(job.project, job.run)
+        if stage is StageName.DEPLOY and job.run.pr is not None and preview is None:
+            self.reporter.log(no_preview_reason(job.project, job.run) or NEVER_DEPLOYS)
             self.reporter.stage(stage, StageStatus.SKIPPED)
             return progress
-        if stage is StageName.DEPLOY and not (job.deploy and job.run.deploy
-                                              and deploys(job.project, job.run.branch)):
+        if stage is StageName.DEPLOY and not (job.deploy and job.run.deploy and (
+                preview is not None or deploys(job.project, job.run.branch))):
             self.reporter.stage(stage, StageStatus.SKIPPED)
             return progress
-        if stage is StageName.DEPLOY and job.project.deploy.approval \
+        if stage is StageName.DEPLOY and preview is None and job.project.deploy.approval \
                 and not approved_to_deploy(job.run):
             self.reporter.log(f"tests passed: {WAITING_TO_DEPLOY}")
             raise WaitForApproval(WAITING_TO_DEPLOY)
@@ -313,9 +316,21 @@ class Runner:
     def _deploy(self, run: Run, project: Project, spec: PipelineSpec, image: str) -> None:
         if self.store is None:
             raise ConfigError("deploying needs Redis (PUSHDOCK_REDIS_URL); use --no-deploy")
-        assert project.deploy.host is not None
         router = CaddyRouter.from_settings(self.settings, self.store)
+        preview = preview_spec(project, run)
+        if preview is not None and run.pr is not None:
+            # A pull request's run deploys its preview only, never to `deploy.host`; a
+            # fork's preview gets no secrets.
+            Previews(self.docker, self.store, router, self.settings, self.reporter).deploy(
+                PreviewRequest(project=project.name, number=run.pr.number, host=preview.host,
+                               limit=preview.limit, image=image, sha=run.sha, run_id=run.id,
+                               trigger=run.trigger, spec=spec.deploy,
+                               secrets={} if run.pr.fork else project.secrets,
+                               accessories=project.accessories))
+            return
+        assert project.deploy.host is not None
         BlueGreen(self.docker, self.store, router, self.settings, self.reporter).deploy(
             DeployRequest(project=project.name, host=project.deploy.host, image=image,
                           sha=run.sha, run_id=run.id, trigger=run.trigger,
-                          spec=spec.deploy, secrets=project.secrets))
+                          spec=spec.deploy, secrets=project.secrets,
+                          accessories=project.accessories))

@@ -5,10 +5,12 @@ A status that cannot be reported is written to the run's log and never fails the
 
 from __future__ import annotations
 
-from pipeline.commit_status import CommitState, StatusRequest, status_request
+from pipeline.commit_status import CommitState, StatusRequest, status_link, status_request
 from pipeline.config import Project
 from pipeline.errors import StatusReportFailed, StoreUnavailable
 from pipeline.http_errors import error_detail, failure_reason
+from pipeline.model import Run
+from pipeline.previews import preview_url
 from pipeline.reporting import Masker
 from pipeline.store import Store
 
@@ -39,9 +41,11 @@ def send(request: StatusRequest, timeout: float = TIMEOUT) -> int:
 
 
 def report(store: Store, project: Project, run_id: str, sha: str, state: CommitState,
-           base_url: str, timeout: float = TIMEOUT) -> bool:
-    """Tell the project's forge this commit's state; True when the forge took it."""
-    request = status_request(project, sha, state, f"{base_url}/runs/{run_id}")
+           base_url: str, timeout: float = TIMEOUT, *, preview: str | None = None) -> bool:
+    """Tell the project's forge this commit's state; True when the forge took it. `preview`:
+    the link to the preview the run deployed."""
+    link = status_link(f"{base_url}/runs/{run_id}", state, preview)
+    request = status_request(project, sha, state, link.url, link.description)
     if request is None:
         return False
     mask = Masker([project.status_token])
@@ -60,3 +64,11 @@ def _log(store: Store, run_id: str, line: str) -> None:
         store.logs.append(run_id, line, stage=LOG_STAGE)
     except StoreUnavailable:
         pass  # the run's own reporting will meet the same outage and say so
+
+
+def preview_link(store: Store, project: str, run: Run, *, https: bool) -> str | None:
+    """The link to the preview this run deployed, while it is the preview's newest deploy."""
+    if run.pr is None:
+        return None
+    found = store.previews.get(project, run.pr.number)
+    return preview_url(found.host, https) if found and found.run == run.id else None

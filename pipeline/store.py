@@ -11,6 +11,7 @@ from pipeline.records.heartbeats import Heartbeats
 from pipeline.records.live import LiveApps
 from pipeline.records.locks import LOCK_TTL, Locks
 from pipeline.records.logs import LogEntry, RunLogs
+from pipeline.records.previews import PreviewRecords
 from pipeline.records.processes import ProcessViews
 from pipeline.records.runs import RunRecords
 from pipeline.records.schedule_marks import ScheduleMarks
@@ -40,3 +41,4 @@ class Store:
         self.locks = Locks(client)
         self.schedules = ScheduleMarks(client)
         self.processes = ProcessViews(client)
+        self.previews = PreviewRecords(client)

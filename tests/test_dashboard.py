@@ -85,3 +85,32 @@ def test_went_live_takes_the_newest_deployment_of_the_live_sha_and_color() -> No
     interrupted = replace(GOOD_DEPLOY, result=DeployResult.INTERRUPTED)
     assert went_live(LIVE, [interrupted]) is None
     assert went_live(None, [GOOD_DEPLOY]) is None
+
+
+def test_the_project_and_run_pages_and_the_api_link_each_preview(client, store: Store) -> None:
+    from pipeline.model import PullRequest, PushEvent
+    from pipeline.previews import Preview
+
+    run = store.runs.create(PushEvent(project="shop", branch="refs/pull/5/head", sha=GOOD,
+                                      pr=PullRequest(number=5, title="Faster search")))
+    older = store.runs.create(PushEvent(project="shop", branch="refs/pull/5/head", sha=BAD,
+                                        pr=PullRequest(number=5)))
+    store.previews.put(Preview(project="shop", number=5, host="pr-5.shop.test", sha=GOOD,
+                               run=run.id, created=GOOD_SWITCH, pushed=GOOD_SWITCH))
+    store.live.set(replace(LIVE, project="shop--pr5", run=run.id,
+                           container="pushdock-shop--pr5-blue"))
+    page = client.get("/projects/shop").get_data(as_text=True)
+    row = re.search(r'<tr class="preview" data-number="5">(.*?)</tr>', page, re.S)
+    assert row, page
+    assert '<a href="http://pr-5.shop.test/">pr-5.shop.test</a>' in row.group(1)
+    assert f'<a href="/runs/{run.id}"><code>{GOOD[:7]}</code></a>' in row.group(1)
+    assert 'id="preview"' in client.get(f"/runs/{run.id}").get_data(as_text=True)
+    assert 'id="preview"' not in client.get(f"/runs/{older.id}").get_data(as_text=True)
+    [listed] = client.get("/api/projects/shop/previews").get_json()["previews"]
+    assert listed["number"] == 5 and listed["url"] == "http://pr-5.shop.test/"
+    assert listed["live"]["sha"] == GOOD and listed["run"] == run.id
+
+
+def test_no_previews_no_table(client) -> None:
+    assert 'id="previews"' not in client.get("/projects/shop").get_data(as_text=True)
+    assert client.get("/api/projects/shop/previews").get_json() == {"previews": []}

@@ -138,3 +138,32 @@ def test_a_pull_requests_images_are_named_and_labelled_apart() -> None:
     assert labels["pushdock.pull-request"] == "3"
     assert names.deployable(names.image_labels("shop", sha))
     assert not names.deployable(labels)
+
+
+# -- previews (DESIGN.md §9.4) ----------------------------------------------------------------
+@pytest.mark.parametrize("project", ["shop", "a", "my-run-app", "x-pr1", "shop-"])
+def test_a_preview_name_is_parsed_back_to_its_project(project: str) -> None:
+    app = names.preview_app(project, 12)
+    assert app == f"{project}--pr12"
+    assert names.preview_of(app) == names.PreviewRef(project, 12)
+    assert names.is_app_name(app) and not names.is_project_name(app)
+    assert project_of(f"{app}.pushdock.") == app  # the resolver answers for it
+
+
+def test_no_project_is_named_like_a_preview() -> None:
+    assert not names.is_project_name("shop--pr1")
+    assert not names.is_project_name("a--b")
+    assert names.is_project_name("a-b")
+    assert names.preview_of("shop") is None
+    for name in ["shop--pr", "shop--pr01", "shop--prx", "--pr1", "Shop--pr1", "a--b--pr1"]:
+        assert names.preview_of(name) is None, name
+        assert not names.is_app_name(name), name
+
+
+def test_a_preview_name_fits_a_dns_label_or_there_is_none() -> None:
+    longest = "p" * (63 - len("--pr123"))
+    assert names.preview_app(longest, 123) == f"{longest}--pr123"
+    assert len(names.preview_app(longest, 123) or "") == 63
+    assert names.preview_app(longest, 1234) is None
+    assert names.preview_app(longest + "p", 123) is None
+    assert names.preview_app("shop", 0) is None

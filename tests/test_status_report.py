@@ -139,3 +139,26 @@ def test_the_webhook_queues_the_pending_report_ahead_of_the_run(
     queue = Queue(QUEUE_NAME, connection=redis.Redis.from_url(redis_url))
     assert [job.func_name for job in queue.jobs] == ["workers.jobs.report_queued",
                                                      "workers.jobs.execute_run"]
+
+
+def test_a_passing_pull_request_run_links_to_its_preview(store: Store) -> None:
+    from pipeline.model import PullRequest
+    from pipeline.previews import Preview
+    from pipeline.status_report import preview_link
+
+    run = replace(store.runs.get(a_run(store)), pr=PullRequest(number=9))
+    assert preview_link(store, "shop", run, https=True) is None  # no preview yet
+    store.previews.put(Preview(project="shop", number=9, host="pr-9.shop.test", sha=SHA,
+                               run=run.id, created=1.0, pushed=1.0))
+    link = preview_link(store, "shop", run, https=True)
+    assert link == "https://pr-9.shop.test/"
+    assert preview_link(store, "shop", replace(run, id="0"), https=True) is None  # not its run
+    with RecordingServer() as server:
+        project = make_project("github", server.url)
+        assert report(store, project, run.id, SHA, CommitState.RUNNING, BASE, preview=link)
+        assert report(store, project, run.id, SHA, CommitState.SUCCESS, BASE, preview=link)
+    running, passed = server.requests
+    assert running["body"]["target_url"] == f"{BASE}/runs/{run.id}"
+    assert passed["body"]["target_url"] == link
+    assert passed["body"]["description"] == f"Pushdock: passed; preview at {link}"
+    store.previews.remove("shop", 9)

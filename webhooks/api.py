@@ -11,6 +11,7 @@ from flask import Blueprint, Response, abort, jsonify, request, stream_with_cont
 
 from pipeline.errors import PushdockError, StoreUnavailable
 from pipeline.model import Deployment, LiveApp, Run, Trigger
+from pipeline.previews import preview_url
 from webhooks.ansi import ansi_to_html, strip_ansi
 from webhooks.auth import require_write
 from webhooks.pages import SHA_PREFIX, project_names, project_or_404
@@ -125,6 +126,19 @@ def project_processes(name: str):
     lines, as a worker last saw them (`seen`: when; `stale`: no worker looked lately)."""
     project_or_404(name)
     return jsonify({"project": name, **seen_json(seen(name))})
+
+
+@blueprint.get("/projects/<name>/previews")
+def project_previews(name: str):
+    store = services().store
+    project_or_404(name)
+    https = services().settings.proxy_https
+    previews = store.previews.of(name)
+    live = store.live.many([p.app for p in previews])
+    return jsonify({"previews": [
+        {"number": p.number, "host": p.host, "url": preview_url(p.host, https),
+         "sha": p.sha, "run": p.run, "created": p.created, "pushed": p.pushed,
+         "live": live_json(live.get(p.app))} for p in previews]})
 
 
 @blueprint.get("/runs/<run_id>")

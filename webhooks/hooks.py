@@ -213,7 +213,7 @@ def _close(svc: Services, project: Project, event: PullRequestClosed,
             project.name, f"{event.delivery_id}:closed:{event.pr.number}"):
         ignored.append("duplicate delivery")
         return None
-    cancelled = pull_requests.close_pull_request(svc.store, project, event)
+    cancelled = pull_requests.close_pull_request(svc.store, svc.queue, project, event)
     how = "merged" if event.merged else "closed"
     return f"pull request #{event.pr.number} {how}: nothing runs", cancelled
 

@@ -24,9 +24,11 @@ from rq import Worker
 from pipeline.errors import PushdockError, StoreUnavailable
 from pipeline.model import Deployment, DeployResult, LiveApp, Run, RunStatus
 from pipeline.names import is_project_name
+from pipeline.previews import preview_url
 from pipeline.records.deployments import DEPLOYMENTS_KEPT
 from pipeline.schedules import next_slot, utc_text
 from pipeline.settings import resolver_host_port
+from pipeline.status_report import preview_link
 from pipeline.units import format_duration
 from webhooks.ansi import ansi_to_html
 from webhooks.auth import can_write, csrf_token, logged_in, require_write
@@ -183,7 +185,9 @@ def project_page(name: str):
         "project.html", name=name, runs=runs, page=page,
         pages=max(1, -(-total // RUNS_PER_PAGE)), total=total, live=store.live.get(name),
         deployments=store.deployments.history(name, limit=20), chart=history_chart(recent),
-        schedules=schedule_rows(name), processes=seen(name))
+        schedules=schedule_rows(name), processes=seen(name), previews=[
+            (p, preview_url(p.host, services().settings.proxy_https))
+            for p in store.previews.of(name)], now=time.time())
 
 
 @blueprint.get("/projects/<name>/processes")
@@ -226,8 +230,10 @@ def run_page(run_id: str) -> Response:
             yield entry.id, entry.stage, ansi_to_html(entry.line)
 
     shown = min(total, LOG_LINES_ON_PAGE)
+    preview = preview_link(store, run.project, run, https=services().settings.proxy_https)
     return Response(stream_with_context(stream_template(
-        "run.html", run=run, log=log_lines(), log_total=total, log_shown=shown)))
+        "run.html", run=run, log=log_lines(), log_total=total, log_shown=shown,
+        preview=preview)))
 
 
 @blueprint.get("/badge/<name>.svg")

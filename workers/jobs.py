@@ -17,7 +17,7 @@ from pipeline.records.heartbeats import HEARTBEAT_TTL
 from pipeline.reporting import Masker, StoreReporter
 from pipeline.runner import Runner
 from pipeline.settings import Settings
-from pipeline.status_report import report
+from pipeline.status_report import preview_link, report
 from pipeline.store import Store, connect
 from workers.notify import notify_run
 from workers.queue import job_connection, run_queue
@@ -26,7 +26,8 @@ from workers.queue import job_connection, run_queue
 def _report(store: Store, settings: Settings, project: Project, run: Run,
             state: CommitState) -> None:
     if project.status_token:
-        report(store, project, run.id, run.sha, state, settings.base_url)
+        report(store, project, run.id, run.sha, state, settings.base_url,
+               preview=preview_link(store, project.name, run, https=settings.proxy_https))
 
 
 def _open() -> tuple[Settings, Store]:

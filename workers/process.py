@@ -27,6 +27,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from workers.approvals import expire_waiting
 from workers.lifecycle import reap_lost_runs, remove_leftovers
+from workers.previews import sync_expiry
 from workers.process_views import start_publisher
 from workers.queue import job_connection, run_queue
 from workers.recover import recover
@@ -61,8 +62,10 @@ def sync_schedules(settings: Settings) -> None:
     within a minute); a removed one loses it."""
     assert settings.redis_url
     projects, _ = load_projects(settings.config_dir)
-    for job_id in sync(run_queue(job_connection(settings.redis_url)), projects):
+    queue = run_queue(job_connection(settings.redis_url))
+    for job_id in sync(queue, projects):
         log.info("scheduled %s", job_id)
+    sync_expiry(queue)  # the previews' `expire`, checked every few minutes
 
 
 def tidy_up(settings: Settings) -> None:

@@ -24,7 +24,7 @@ from pipeline.store import Store
 from workers.actions import cancel_run
 from workers.approvals import supersede_waiting
 from workers.errors import RunNotActive
-from workers.queue import submit_run
+from workers.queue import enqueue_preview_removal, submit_run
 
 PULL_REQUESTS_OFF = "pull requests are off"
 FORK_IGNORED = "pull request from a fork (forks: ignore)"
@@ -59,7 +59,8 @@ def submit_pull_request(store: Store, queue: Queue, project: Project, event: Pus
     return run
 
 
-def close_pull_request(store: Store, project: Project, event: PullRequestClosed) -> list[str]:
+def close_pull_request(store: Store, queue: Queue, project: Project,
+                       event: PullRequestClosed) -> list[str]:
     """A pull request was closed or merged: its runs that have not finished are cancelled
     (nothing of it runs any more) and what it left behind is removed. The ids cancelled."""
     pr = event.pr
@@ -75,13 +76,14 @@ def close_pull_request(store: Store, project: Project, event: PullRequestClosed)
         cancelled.append(run.id)
     log.info("%s: pull request #%d %s; runs cancelled: %s", project.name, pr.number, how,
              ", ".join(cancelled) or "none")
-    remove_preview(store, project, pr)
+    remove_preview(queue, project, pr)
     return cancelled
 
 
-def remove_preview(store: Store, project: Project, pr: PullRequest) -> None:
-    """Remove what the pull request's preview app made. Previews are not deployed yet
-    (`pull_requests.preview` is read and checked only), so a closed pull request has none:
-    this is where their removal goes once they are."""
+def remove_preview(queue: Queue, project: Project, pr: PullRequest) -> None:
+    """Queue the removal of what the pull request's preview app made (a worker does it: the
+    web service never waits on the engine). A project without previews has nothing to."""
     if project.pull_requests is not None and project.pull_requests.preview is not None:
-        log.info("%s: pull request #%d has no preview to remove", project.name, pr.number)
+        enqueue_preview_removal(queue, project.name, pr.number)
+        log.info("%s: pull request #%d: its preview's removal is queued", project.name,
+                 pr.number)

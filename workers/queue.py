@@ -9,7 +9,14 @@ from rq import Queue
 from rq.job import Job
 
 from pipeline.model import RUN_STAGES, Approval, PushEvent, Run, Trigger
-from pipeline.names import approved_run_job_id, run_job_id, schedule_job_id, status_job_id
+from pipeline.names import (
+    approved_run_job_id,
+    preview_expiry_job_id,
+    preview_removal_job_id,
+    run_job_id,
+    schedule_job_id,
+    status_job_id,
+)
 from pipeline.store import Store
 
 QUEUE_NAME = "pushdock"
@@ -93,3 +100,21 @@ def enqueue_schedule(queue: Queue, project: str, schedule: str, slot: int) -> Jo
                             job_id=schedule_job_id(project, schedule, slot), job_timeout=600,
                             result_ttl=RESULT_TTL, failure_ttl=RESULT_TTL, at_front=True,
                             description=f"schedule {schedule} of {project} at {slot}")
+
+
+def enqueue_preview_removal(queue: Queue, project: str, number: int) -> Job:
+    """A closed or merged pull request's preview, removed by a worker (the web service never
+    waits on the engine). One job per pull request: asking twice removes once."""
+    return queue.enqueue("workers.previews.execute_remove_preview", project, number,
+                         job_id=preview_removal_job_id(project, number),
+                         job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
+                         failure_ttl=RESULT_TTL,
+                         description=f"remove the preview of {project} #{number}")
+
+
+def enqueue_preview_expiry(queue: Queue, slot: int) -> Job:
+    """The next check of the previews' `expire`, left to RQ's scheduler until `slot`."""
+    return queue.enqueue_at(datetime.fromtimestamp(slot, UTC), "workers.previews.expire_job",
+                            slot, job_id=preview_expiry_job_id(slot),
+                            job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
+                            failure_ttl=RESULT_TTL, description=f"preview expiry at {slot}")

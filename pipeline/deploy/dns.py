@@ -24,7 +24,7 @@ from dns.rcode import Rcode
 from dns.rdatatype import RdataType as RecordType
 
 from pipeline.errors import DnsMessageError, UpstreamLookupFailed
-from pipeline.names import ZONE, is_project_name
+from pipeline.names import ZONE, is_app_name
 from pipeline.upstream import join_addresses, split_addresses
 
 TTL = 0  # Caddy caches answers for its own refresh interval; nothing else should
@@ -70,7 +70,7 @@ def project_of(name: str) -> str | None:
         return None
     labels = parsed.relativize(_ZONE_NAME).labels
     project = labels[0].decode("ascii", errors="replace").lower() if len(labels) == 1 else ""
-    return project if is_project_name(project) else ""
+    return project if is_app_name(project) else ""
 
 
 def decide(question: Question, lookup: Callable[[str], str | None]) -> Decision:

@@ -91,3 +91,8 @@ class Deployments:
 
     def projects(self) -> list[str]:
         return projects_with(self.redis, "deployments")
+
+    def forget(self, project: str) -> None:
+        """The history and any mark of an app that is gone for good (a removed preview)."""
+        with reachable():
+            self.redis.delete(history_key(project), in_progress_key(project))
