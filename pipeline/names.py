@@ -211,6 +211,11 @@ def mirrors_dir(data_dir: Path) -> Path:
     return data_dir / "git"
 
 
+def backups_dir(data_dir: Path, project: str, accessory: str) -> Path:
+    """Where an accessory's backups are written (DESIGN.md §9.3)."""
+    return data_dir / "backups" / project / accessory
+
+
 def workspace_name(project: str, run_id: str) -> str:
     """The directory name of a run's work tree, under DATA_DIR/workspaces."""
     return f"{project}{_RUN}{run_id}"
@@ -289,6 +294,20 @@ def schedule_job_id(project: str, schedule: str, slot: int) -> str:
 
 def schedule_job_prefix(project: str, schedule: str = "") -> str:
     return f"{SCHEDULE_JOB}{project}-{schedule + '-' if schedule else ''}"
+
+
+BACKUP_JOB = "backup_"  # the start of every scheduled backup's job id
+# `_` is in no project or accessory name: one accessory's jobs are never taken for another's.
+
+
+def backup_job_prefix(project: str, accessory: str, every: float) -> str:
+    """The jobs of one accessory's schedule; a changed `every` is another schedule."""
+    return f"{BACKUP_JOB}{project}_{accessory}_{round(every)}_"
+
+
+def backup_job_id(project: str, accessory: str, every: float, slot: int) -> str:
+    """One scheduled backup of one accessory: the same for every process that schedules it."""
+    return f"{backup_job_prefix(project, accessory, every)}{slot}"
 
 
 def status_job_id(run_id: str) -> str:

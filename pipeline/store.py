@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import redis
 
+from pipeline.records.backups import BackupRecords
 from pipeline.records.deliveries import Deliveries
 from pipeline.records.deployments import Deployments
 from pipeline.records.heartbeats import Heartbeats
@@ -38,3 +39,4 @@ class Store:
         self.deployments = Deployments(client)
         self.locks = Locks(client)
         self.schedules = ScheduleMarks(client)
+        self.backups = BackupRecords(client)
