@@ -25,6 +25,7 @@ from pipeline.config_keys import (
     string_or_mapping_of,
 )
 from pipeline.config_rules import (
+    BACKUP_EXTENSION,
     COMMAND,
     COMMAND_LINE,
     CONTAINER_PATH,
@@ -46,7 +47,9 @@ from pipeline.config_rules import (
     TCP_PORT,
     UNSIGNED,
     URL_PATH,
+    VOLUMES,
     WEBHOOK_SECRET,
+    accessory_name,
     distinct_names,
     process_name,  # apps with more than one container
     service_name,
@@ -238,6 +241,50 @@ class Schedule:
         SWITCH, doc="whether the run may deploy (on `deploy.branch` only)"))
 
 
+# -- state that outlives deploys: accessories (DESIGN.md §9.3) --------------------------------
+@dataclass(frozen=True)
+class BackupSpec:
+    """How an accessory's data is backed up and restored, by commands run inside it."""
+
+    run: str = field(metadata=key(COMMAND_LINE, required=True,
+                                  doc="run inside the accessory; its output is the backup file"))
+    restore: str | None = field(default=None, metadata=key(
+        OPTIONAL_STRING, doc="run inside the accessory with a backup file as its input"))
+    every: float | None = field(default=None, metadata=key(  # seconds; None: on demand only
+        POSITIVE_DURATION, shown="none", doc="how often a backup is taken; else only when "
+                                             "asked for"))
+    keep: int = field(default=7, metadata=key(
+        integer(minimum=1), doc="backups kept; older ones are removed"))
+    ext: str = field(default="dump", metadata=key(
+        BACKUP_EXTENSION, doc="the backup files' extension (`sql` for `pg_dumpall`)"))
+    timeout: float = field(default=3600.0, metadata=key(  # seconds
+        POSITIVE_DURATION, doc="a backup or restore is stopped, and failed, after this long"))
+
+
+@dataclass(frozen=True)
+class AccessorySpec:
+    """A container beside the app (a database, say) that no deploy restarts: its data lives
+    in named volumes, and the app reaches it by its name on the project's network."""
+
+    name: str  # its key in `accessories`
+    image: str = field(metadata=key(IMAGE, required=True, doc="the accessory's image"))
+    env: dict[str, str] = field(default_factory=dict, metadata=key(
+        ENV, doc="environment variables of the accessory (`${VAR}` from the server's)"))
+    command: tuple[str, ...] | None = field(default=None, metadata=key(
+        COMMAND, doc="replaces the image's command"))
+    volumes: dict[str, str] = field(default_factory=dict, metadata=key(
+        VOLUMES, doc="named volumes and where they are mounted: `{data: /var/lib/data}`"))
+    ready: str | None = field(default=None, metadata=key(
+        OPTIONAL_STRING, doc="a command polled inside until it exits 0; else running is ready"))
+    deadline: float = field(default=120.0, metadata=key(  # seconds
+        POSITIVE_DURATION, doc="how long it may take to become ready"))
+    resources: Resources = field(default_factory=Resources, metadata=key(
+        mapping_of(Resources), doc="limits of its container"))
+    backup: BackupSpec | None = field(default=None, metadata=key(
+        optional_mapping_of(BackupSpec, "mapping", expand=True),
+        doc="how its data is backed up (see Backups)"))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Project:
     """A server-side project file: the trusted half of the configuration."""
@@ -274,4 +321,7 @@ class Project:
         list_of(NotifyTarget), doc="where runs are told about (see Notifications)"))
     schedules: tuple[Schedule, ...] = field(default=(), metadata=key(
         list_of(Schedule), doc="runs started by the clock (see Schedules)"))
+    accessories: tuple[AccessorySpec, ...] = field(default=(), metadata=key(
+        map_of(AccessorySpec, "name", accessory_name),
+        doc="containers beside the app that deploys never restart (see Accessories)"))
     path: str = ""  # the file it was read from

@@ -181,16 +181,16 @@ def string_or_mapping_of(cls: type, field_name: str) -> Kind:
     return Kind("string, or mapping", read, of=cls)
 
 
-def optional_mapping_of(cls: type, name: str) -> Kind:
-    """A nested section read into `cls` when it is there and not null, else None; the tables
-    name it and do not list its keys (they have a table of their own)."""
+def optional_mapping_of(cls: type, name: str, *, expand: bool = False) -> Kind:
+    """A nested section read into `cls` when it is there and not null, else None; unless
+    `expand`, the tables name it and do not list its keys (they have a table of their own)."""
 
     def read(section: Section, key_name: str, default: Any) -> Any:
         if section.data.get(key_name) is None:
             return None
         return read_section(cls, section.section(key_name))
 
-    return Kind(name, read, of=cls, expand=False)
+    return Kind(name, read, of=cls, expand=expand)
 
 
 def list_of(cls: type, given: Callable[[int], Mapping[str, Any]] | None = None) -> Kind:

@@ -231,3 +231,56 @@ def process_name(name: str) -> str | None:
         return None
     return f'"{name}" must be lower-case letters, digits and "-" (at most 32)'
 
+
+
+# -- state that outlives deploys: accessories (DESIGN.md §9.3) --------------------------------
+# A Docker volume's own name: never a path, so never a directory of the host.
+_VOLUME_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_EXTENSION = re.compile(r"^[a-z0-9]{1,10}(\.[a-z0-9]{1,10})?$")
+# The names the app's own containers take after `pushdock-<project>-`: an accessory's
+# container would take one of them (`blue`, `green-release`, a run's `run12-…`).
+_TAKEN_ACCESSORY_NAME = re.compile(r"^(blue|green)(-|$)|^run(\d|local)")
+
+
+def accessory_name(name: str) -> str | None:
+    """An accessory's name is the host name the app reaches it by, and part of its
+    container's and volumes' names."""
+    if not _SERVICE_NAME.match(name) or len(name) > 32:
+        return (f'"{name}" must be lower-case letters, digits and "-" (at most 32; it becomes '
+                "the host name the app reaches it by)")
+    if _TAKEN_ACCESSORY_NAME.match(name):
+        return f'"{name}" is not an accessory name here (it names the app\'s own containers)'
+    return None
+
+
+def backup_extension(ext: str) -> str | None:
+    if _EXTENSION.match(ext):
+        return None
+    return f'"{ext}" must be a file extension such as sql or sql.gz (no leading ".")'
+
+
+def _volumes(section: Section, name: str, default: Any) -> dict[str, str]:
+    """`{volume name: path in the container}`; a host path, a `host:container` string or a
+    list of them is refused: an accessory's data lives in volumes Pushdock names."""
+    if isinstance(section.data.get(name), list):
+        raise section.error(name, "must map volume names to paths in the container "
+                                  "(data: /var/lib/postgresql/data); host paths are not allowed")
+    volumes = section.section(name)
+    result: dict[str, str] = {}
+    for volume, path in volumes.data.items():
+        if not isinstance(volume, str) or not _VOLUME_NAME.match(volume):
+            raise volumes.error(volume, f'"{volume}" must be a volume name (lower-case letters, '
+                                        'digits, "_" and "-", at most 32); host paths are not '
+                                        "allowed")
+        if not isinstance(path, str) or not path.startswith("/") or ":" in path:
+            raise volumes.error(volume, "must be an absolute path in the container")
+        result[volume] = path.rstrip("/") or "/"
+    paths = list(result.values())
+    for volume, path in result.items():
+        if paths.count(path) > 1:
+            raise volumes.error(volume, f"{path} is the path of another volume too")
+    return result
+
+
+VOLUMES = Kind("map of volume names to paths in the container", _volumes)
+BACKUP_EXTENSION = checked(STRING, backup_extension, "file extension")

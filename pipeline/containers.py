@@ -30,6 +30,8 @@ class ContainerSpec:
     restart: bool = False  # restarted by the engine unless Pushdock stopped it
     stop_signal: str | None = None
     init: bool = False  # an init as PID 1 reaps zombies and forwards signals
+    # (volume name, path in the container): named volumes only, never a directory of the host
+    volumes: tuple[tuple[str, str], ...] = ()
 
     def kwargs(self) -> dict[str, Any]:
         """docker-py's arguments of containers.create (or containers.run)."""
@@ -62,4 +64,7 @@ class ContainerSpec:
             kwargs["stop_signal"] = self.stop_signal
         if self.init:
             kwargs["init"] = True
+        if self.volumes:
+            kwargs["mounts"] = [{"Type": "volume", "Source": source, "Target": target,
+                                 "ReadOnly": False} for source, target in self.volumes]
         return kwargs

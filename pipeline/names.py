@@ -44,6 +44,7 @@ class Role(StrEnum):
     NETWORK = "network"  # a run's private network
     RELEASE = "release"  # the one-off container of a deploy's release command
     PROJECT = "project"  # a project's private network: its apps (and accessories)
+    ACCESSORY = "accessory"  # a container or volume beside the app that deploys never touch
 
 
 RUN_ROLES = (Role.STEP, Role.SERVICE)  # the containers a run leaves behind if it is lost
@@ -182,6 +183,43 @@ def project_network_labels(project: str, edge: str) -> dict[str, str]:
 def project_network_filters(edge: str) -> list[str]:
     """The label filters of the project networks of one Pushdock (by its apps network)."""
     return [label_filter(LABEL_ROLE, Role.PROJECT.value), label_filter(LABEL_EDGE, edge)]
+
+
+# -- accessories (DESIGN.md §9.3) -----------------------------------------------------------
+LABEL_ACCESSORY = "pushdock.accessory"  # the accessory's name in the project file
+LABEL_VOLUME = "pushdock.volume"  # on an accessory's volume: its name in `volumes`
+LABEL_DEFINITION = "pushdock.definition"  # a digest of what the container was made from
+
+
+def accessory_container(project: str, accessory: str) -> str:
+    return f"{PREFIX}-{project}-{accessory}"
+
+
+def accessory_volume(project: str, accessory: str, volume: str) -> str:
+    return f"{PREFIX}-{project}-{accessory}-{volume}"
+
+
+def accessory_labels(project: str, accessory: str) -> dict[str, str]:
+    return {LABEL_PROJECT: project, LABEL_ROLE: Role.ACCESSORY.value,
+            LABEL_ACCESSORY: accessory}
+
+
+def accessory_volume_labels(project: str, accessory: str, volume: str) -> dict[str, str]:
+    return {**accessory_labels(project, accessory), LABEL_VOLUME: volume}
+
+
+def accessory_filters(project: str, accessory: str | None = None) -> list[str]:
+    """The label filters of a project's accessory containers and volumes (of one, if
+    given)."""
+    found = [label_filter(LABEL_ROLE, Role.ACCESSORY.value), project_filter(project)]
+    return found if accessory is None else [*found, label_filter(LABEL_ACCESSORY, accessory)]
+
+
+def accessory_of_labels(labels: dict[str, str]) -> str | None:
+    """The accessory a container or volume belongs to; None for anything else."""
+    if labels.get(LABEL_ROLE) != Role.ACCESSORY.value:
+        return None
+    return labels.get(LABEL_ACCESSORY) or None
 
 
 # -- runs: networks, step and service containers, workspaces --------------------------------

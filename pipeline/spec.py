@@ -24,7 +24,13 @@ def parse_spec(text: str | bytes, filename: str = SPEC_FILENAME,
         raise ConfigError(f"the file is larger than {MAX_SPEC_BYTES // 1024} KiB",
                           path=filename)
     doc = YamlDoc.parse(text, filename)
-    spec = read_section(PipelineSpec, doc.root())
+    root = doc.root()
+    if "accessories" in root:
+        # They outlive every deploy and hold the data: only the server's file says what runs.
+        raise root.error("accessories", "accessories are declared in the project file on the "
+                                        "server (pipelines.d/<project>.yml), not in the "
+                                        "repository")
+    spec = read_section(PipelineSpec, root)
     if ceilings is not None:
         check_ceilings(doc, spec, ceilings)
     return spec

@@ -214,7 +214,7 @@ def test_an_unknown_key_names_every_key_of_a_project_file() -> None:
     assert error_of(SHOP + "colour: red\n") == (
         "pipelines.d/shop.yml:11: colour: unknown key (allowed here: project, repo, forge, "
         "webhook_secret, branches, tags, deploy, secrets, pipeline, status_token, status_api, "
-        "timeout, supersede, notify, schedules)")
+        "timeout, supersede, notify, schedules, accessories)")
     assert error_of(SHOP.replace("  host:", "  hosts:")) == (
         "pipelines.d/shop.yml:8: deploy.hosts: unknown key (allowed here: branch, host, approval)")
 
