@@ -19,12 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import docker
 import docker.errors
 from docker.models.containers import Container
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
-from pipeline.backups import BACKUP_TIMEOUT, TEMP_PREFIX, backup_name
+from pipeline.backups import TEMP_PREFIX, backup_name
 from pipeline.errors import BackupFailed
+from pipeline.names import accessory_container
 
 CHUNK = 1 << 16
 _ERROR_TAIL = 2000  # characters of the command's stderr kept for the reason
@@ -48,7 +50,7 @@ class _Ended:
 
 
 def take_backup(container: Container, command: str, folder: Path, ext: str, *,
-                started: float | None = None, timeout: float = BACKUP_TIMEOUT,
+                timeout: float, started: float | None = None,
                 progress: Progress | None = None) -> Written:
     """Run `command` in `container` and keep its stdout as the next backup in `folder`.
     Raises BackupFailed (and nothing is written) when it cannot."""
@@ -70,7 +72,7 @@ def take_backup(container: Container, command: str, folder: Path, ext: str, *,
 
 
 def restore_backup(container: Container, command: str, source: IO[bytes], *,
-                   timeout: float = BACKUP_TIMEOUT, progress: Progress | None = None) -> str:
+                   timeout: float, progress: Progress | None = None) -> str:
     """Pipe `source` into `command`'s stdin in `container`; its output when it exits 0.
     Raises BackupFailed otherwise."""
     output = bytearray()
@@ -84,6 +86,21 @@ def restore_backup(container: Container, command: str, source: IO[bytes], *,
                   timeout=timeout)
     _check(ended, timeout)
     return output.decode(errors="replace")
+
+
+def running_accessory(client: docker.DockerClient, project: str, accessory: str) -> Container:
+    """The accessory's container, when it runs; BackupFailed saying how to start it else."""
+    start = f"(pushdock accessory {project} {accessory} start)"
+    try:
+        container = client.containers.get(accessory_container(project, accessory))
+    except docker.errors.NotFound:
+        raise BackupFailed(f"accessory {accessory} of {project} is not running {start}") from None
+    except docker.errors.APIError as exc:
+        raise BackupFailed(f"the engine refused: {exc.explanation or exc}") from exc
+    if container.status != "running":
+        raise BackupFailed(f"accessory {accessory} of {project} is {container.status}, not "
+                           f"running {start}")
+    return container
 
 
 def _publish(temp: Path, folder: Path, started: float, ext: str) -> Path:

@@ -11,12 +11,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from pipeline.config import AccessorySpec, BackupSpec, Project
+from pipeline.errors import ConfigError
+
 # UTC, to the second, with nothing that sorts differently as text and as time: the newest
 # file is the last one of `ls`.
 _STAMP = "%Y%m%dT%H%M%SZ"
 _NAME = re.compile(r"^(\d{8}T\d{6}Z)(?:-(\d+))?\.([A-Za-z0-9]+)$")
 TEMP_PREFIX = ".partial-"  # a backup being written: never listed, never restored from
-BACKUP_TIMEOUT = 3600.0  # seconds a backup or a restore may take before it is abandoned
 
 
 class BackupStatus(StrEnum):
@@ -123,3 +125,25 @@ def size_text(size: int) -> str:
             return f"{value:.1f} {unit}"
         value /= 1000
     return f"{value:.1f} TB"
+
+
+def backed_up(project: Project, name: str) -> tuple[AccessorySpec, BackupSpec]:
+    """The accessory `name` of `project` and its `backup:`; ConfigError saying which is
+    missing otherwise."""
+    accessory = find_accessory(project, name)
+    if accessory is None:
+        names = ", ".join(a.name for a in project.accessories) or "none"
+        raise ConfigError(f"{project.name} has no accessory {name} (its accessories: {names})")
+    if accessory.backup is None:
+        raise ConfigError(f"{project.name}: accessory {name} has no `backup:` in {project.path}")
+    return accessory, accessory.backup
+
+
+def find_accessory(project: Project, name: str) -> AccessorySpec | None:
+    return next((a for a in project.accessories if a.name == name), None)
+
+
+def scheduled_backups(project: Project) -> list[tuple[AccessorySpec, float]]:
+    """The project's accessories backed up on a schedule, with their `every`."""
+    return [(a, a.backup.every) for a in project.accessories
+            if a.backup is not None and a.backup.every]

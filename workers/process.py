@@ -24,6 +24,7 @@ from pipeline.names import worker_prefix
 from pipeline.projects import load_projects
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
+from workers import backups
 from workers.approvals import expire_waiting
 from workers.lifecycle import reap_lost_runs, remove_leftovers
 from workers.queue import job_connection, run_queue
@@ -55,11 +56,13 @@ def _reaper(settings: Settings, stop: threading.Event) -> None:
 
 
 def sync_schedules(settings: Settings) -> None:
-    """Each schedule of the project files gets its next firing (a new or changed schedule
-    within a minute); a removed one loses it."""
+    """Each schedule of the project files, and each accessory backed up `every` so often,
+    gets its next firing (a new or changed one within a minute); a removed one loses it."""
     assert settings.redis_url
     projects, _ = load_projects(settings.config_dir)
-    for job_id in sync(run_queue(job_connection(settings.redis_url)), projects):
+    queue = run_queue(job_connection(settings.redis_url))
+    store = Store(connect(settings.redis_url))
+    for job_id in [*sync(queue, projects), *backups.sync(queue, store, projects)]:
         log.info("scheduled %s", job_id)
 
 

@@ -8,7 +8,6 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from pipeline.backups import BACKUP_TIMEOUT
 from pipeline.model import RUN_STAGES, PushEvent, Run, Trigger
 from pipeline.names import (
     approved_run_job_id,
@@ -96,15 +95,16 @@ def enqueue_schedule(queue: Queue, project: str, schedule: str, slot: int) -> Jo
                             description=f"schedule {schedule} of {project} at {slot}")
 
 
-BACKUP_JOB_TIMEOUT = BACKUP_TIMEOUT + 120  # RQ's own limit; the backup's timeout ends it first
+BACKUP_JOB_MARGIN = 120  # RQ's own limit sits above the backup's timeout: it only guards bugs
 
 
-def enqueue_backup(queue: Queue, project: str, accessory: str, every: float, slot: int) -> Job:
+def enqueue_backup(queue: Queue, project: str, accessory: str, every: float, slot: int,
+                   timeout: float) -> Job:
     """One scheduled backup of an accessory, left to RQ's scheduler until `slot`; the same
     id for every process that asks."""
     return queue.enqueue_at(datetime.fromtimestamp(slot, UTC), "workers.backups.fire",
                             project, accessory, slot,
                             job_id=backup_job_id(project, accessory, every, slot),
-                            job_timeout=BACKUP_JOB_TIMEOUT, result_ttl=RESULT_TTL,
+                            job_timeout=timeout + BACKUP_JOB_MARGIN, result_ttl=RESULT_TTL,
                             failure_ttl=RESULT_TTL,
                             description=f"backup of {accessory} of {project} at {slot}")

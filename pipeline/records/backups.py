@@ -10,12 +10,12 @@ from contextlib import contextmanager
 
 import redis
 
-from pipeline.backups import BACKUP_TIMEOUT, BackupFile, BackupResult
+from pipeline.backups import BackupFile, BackupResult
 from pipeline.records.connection import reachable
 from pipeline.records.keys import key, project_key
 
 RESULTS_KEPT = 50
-BACKUP_LOCK_TTL = BACKUP_TIMEOUT + 60  # a dead holder's lock expires after a backup would have
+LOCK_MARGIN = 60.0  # seconds a dead holder's lock outlives the backup's own timeout
 
 
 def results_key(project: str, accessory: str) -> str:
@@ -58,11 +58,12 @@ class BackupRecords:
                 for name, taken, size, seq in json.loads(text or "[]")]
 
     @contextmanager
-    def lock(self, project: str, accessory: str) -> Iterator[bool]:
-        """Yields whether this caller holds the accessory's backup lock: a second backup of
-        the same accessory does not wait, it is told another one runs."""
+    def lock(self, project: str, accessory: str, timeout: float) -> Iterator[bool]:
+        """Yields whether this caller holds the accessory's backup lock (for the backup's
+        `timeout`): a second backup of it does not wait, it is told another one runs."""
         lock = self.redis.lock(key("lock", "backup", project, accessory),
-                               timeout=BACKUP_LOCK_TTL, blocking=False, thread_local=False)
+                               timeout=timeout + LOCK_MARGIN, blocking=False,
+                               thread_local=False)
         with reachable():
             held = lock.acquire()
         try:
