@@ -6,19 +6,25 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from pipeline.backups import (
     BackupFile,
     BackupResult,
     BackupStatus,
     BackupTrigger,
+    backed_up,
     backup_name,
     backups_of,
     next_backup,
     parse_backup_name,
+    scheduled_backups,
     size_text,
     to_prune,
 )
+from pipeline.errors import ConfigError
 from pipeline.names import backup_job_id, backup_job_prefix, backups_dir
+from pipeline.projects import parse_project
 from pipeline.store import Store
 
 
@@ -99,9 +105,30 @@ def test_records_keep_the_newest_results_and_the_files(store: Store) -> None:
 
 
 def test_one_backup_of_an_accessory_at_a_time(store: Store) -> None:
-    with (store.backups.lock("shop", "db") as first,
-          store.backups.lock("shop", "db") as second,
-          store.backups.lock("shop", "cache") as other):
+    with (store.backups.lock("shop", "db", 60) as first,
+          store.backups.lock("shop", "db", 60) as second,
+          store.backups.lock("shop", "cache", 60) as other):
         assert (first, second, other) == (True, False, True)
-    with store.backups.lock("shop", "db") as again:
+    with store.backups.lock("shop", "db", 60) as again:
         assert again
+
+
+HEAD = "project: shop\nrepo: /srv/shop.git\nwebhook_secret: s\n"
+
+
+def test_which_accessory_is_backed_up_and_how() -> None:
+    project = parse_project(HEAD + """accessories:
+  db:
+    image: postgres:15
+    backup: {run: pg_dumpall -U postgres, every: 5s, keep: 2, ext: sql}
+  cache:
+    image: redis:7
+""", Path("shop.yml"))
+    accessory, backup = backed_up(project, "db")
+    assert (accessory.name, backup.every, backup.keep, backup.ext) == ("db", 5.0, 2, "sql")
+    assert [(a.name, every) for a, every in scheduled_backups(project)] == [("db", 5.0)]
+    with pytest.raises(ConfigError, match=r"^shop has no accessory web \(its accessories: "
+                                          r"db, cache\)$"):
+        backed_up(project, "web")
+    with pytest.raises(ConfigError, match=r"^shop: accessory cache has no `backup:` in "):
+        backed_up(project, "cache")
