@@ -132,3 +132,39 @@ def test_which_accessory_is_backed_up_and_how() -> None:
         backed_up(project, "web")
     with pytest.raises(ConfigError, match=r"^shop: accessory cache has no `backup:` in "):
         backed_up(project, "cache")
+
+
+def test_the_project_page_and_api_show_the_backups(settings, store: Store) -> None:
+    from webhooks.app import create_app
+
+    settings.config_dir.mkdir(parents=True)
+    (settings.config_dir / "shop.yml").write_text(HEAD + """accessories:
+  db:
+    image: postgres:15
+    backup: {run: pg_dumpall -U postgres, every: 24h, keep: 3, ext: sql}
+  cache:
+    image: redis:7
+    backup: {run: redis-cli save}
+""")
+    good = BackupFile("20261202T013005Z.sql", epoch("2026-12-02T01:30:05"), 1_450_000)
+    store.backups.add(BackupResult("shop", "db", BackupStatus.OK, BackupTrigger.MANUAL,
+                                   good.taken, good.taken + 2, file=good.name,
+                                   size=good.size), [good])
+    store.backups.add(BackupResult("shop", "db", BackupStatus.FAILED, BackupTrigger.SCHEDULE,
+                                   good.taken + 60, good.taken + 61,
+                                   reason="exited with 1: disk full"), [good])
+    client = create_app(settings).test_client()
+    page = client.get("/projects/shop").get_data(as_text=True)
+    section = page[page.index('<table id="backups">'):page.index("<h2>Deployments")]
+    assert section.count('data-accessory="db"') == 2
+    assert "every 24h, keeps 3" in section and "on demand, keeps 7" in section
+    assert "exited with 1: disk full" in section and "1.4 MB" in section
+    assert "No backups yet." in section  # cache
+    assert "1 kept in DATA_DIR/backups/shop/db, newest 20261202T013005Z.sql" in section
+    api = client.get("/api/projects/shop/backups").json
+    assert [(a["accessory"], a["every"], a["keep"]) for a in api] == [
+        ("db", "every 24h", 3), ("cache", "on demand", 7)]
+    assert [(r["status"], r["reason"]) for r in api[0]["results"]] == [
+        ("failed", "exited with 1: disk full"), ("ok", "")]
+    assert api[0]["files"][0]["size"] == 1_450_000
+    assert client.get("/api/projects/nope/backups").status_code == 404
