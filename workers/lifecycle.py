@@ -72,7 +72,10 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
             return run.run_id
         return None
 
-    for container in client.containers.list(all=True, filters={"label": LABEL_RUN}):
+    # Other runs' containers come and go while this looks: one gone before it is read is
+    # not this worker's to remove anyway.
+    for container in client.containers.list(all=True, filters={"label": LABEL_RUN},
+                                            ignore_removed=True):
         run_id = ours(run_of_labels(container.labels))
         if run_id and role_of_labels(container.labels) in RUN_ROLES:
             try:
