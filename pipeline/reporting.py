@@ -36,6 +36,16 @@ class Masker:
         return line
 
 
+class Silent:
+    """A reporter for what only looks (the state of things for `pushdock status`)."""
+
+    def stage(self, name: StageName, status: StageStatus) -> None:
+        pass
+
+    def log(self, line: str) -> None:
+        pass
+
+
 class StoreReporter:
     """Reports into the run's Redis record and log stream."""
 

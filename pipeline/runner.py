@@ -292,4 +292,5 @@ class Runner:
         BlueGreen(self.docker, self.store, router, self.settings, self.reporter).deploy(
             DeployRequest(project=project.name, host=project.deploy.host, image=image,
                           sha=run.sha, run_id=run.id, trigger=run.trigger,
-                          spec=spec.deploy, secrets=project.secrets))
+                          spec=spec.deploy, secrets=project.secrets,
+                          accessories=project.accessories))

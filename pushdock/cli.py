@@ -204,10 +204,16 @@ def cmd_logs(settings: Settings, args: argparse.Namespace) -> int:
     return app_logs(settings, args.project, args.process, follow=args.follow, tail=args.tail)
 
 
+def cmd_accessory(settings: Settings, args: argparse.Namespace) -> int:
+    from pushdock.accessory import accessory_command
+
+    return accessory_command(settings, args)
+
+
 # Commands that read or write records: they find the Redis of the Pushdock running here.
 NEEDS_REDIS: frozenset[Handler] = frozenset({
     cmd_serve, cmd_worker, cmd_resolver, cmd_cancel, cmd_status, cmd_deploy, cmd_rollback,
-    cmd_approve, cmd_reject, cmd_logs}) | backup_commands.NEEDS_REDIS
+    cmd_approve, cmd_reject, cmd_logs, cmd_accessory}) | backup_commands.NEEDS_REDIS
 
 
 def _add(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
@@ -224,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_service_commands(sub)
     _add_run_commands(sub)
     _add_app_commands(sub)
+    _add_accessory_command(sub)
     backup_commands.add_backup_commands(sub)
     return parser
 
@@ -290,6 +297,20 @@ def _add_app_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("--tail", type=int, default=100, metavar="N",
                       help="lines of each container to start with (100)")
+
+
+def _add_accessory_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    accessory = _add(sub, "accessory", cmd_accessory, "start, stop, restart (applies a changed "
+                     "definition, keeps the data), show the logs of, or remove an accessory")
+    accessory.add_argument("project")
+    accessory.add_argument("name", help="the accessory's name in the project file")
+    accessory.add_argument("action", choices=("start", "stop", "restart", "logs", "remove"))
+    accessory.add_argument("-f", "--follow", action="store_true",
+                           help="logs: keep printing new lines")
+    accessory.add_argument("--tail", type=int, default=100, metavar="N",
+                           help="logs: lines to start with (100)")
+    accessory.add_argument("--yes", action="store_true",
+                           help="remove: yes, delete its volumes and all their data")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pipeline.deploy.apps import Apps
 from pipeline.deploy.members import live_containers, member_lines, sort_members
 from pipeline.engine import connect_docker
-from pipeline.errors import EngineUnavailable
+from pipeline.errors import EngineUnavailable, PushdockError
 from pipeline.model import Deployment, DeployResult
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
@@ -49,6 +49,28 @@ def app_lines(store: Store, name: str, *, limit: int, verbose: bool,
     return lines
 
 
+def accessory_lines(settings: Settings, apps: Apps | None, name: str) -> list[str]:
+    """Each accessory the project file declares, as the engine has it."""
+    from pipeline.deploy.accessories import Accessories
+    from pipeline.projects import load_project
+    from pipeline.reporting import Silent
+
+    try:
+        project = load_project(settings.config_dir, name)
+    except PushdockError:
+        return []  # a project without a file any more, or a broken one (`pushdock check`)
+    if apps is None or not project.accessories:
+        return []
+    try:
+        states = Accessories(apps.docker, Silent()).states(name, project.accessories)
+    except PushdockError as exc:
+        return [f"  accessories: {exc}"]
+    return [f"  accessory {state.name}: {state.status} ({state.image})"
+            + ("" if state.current or state.status == "missing" else
+               f"; its definition changed: `pushdock accessory {name} {state.name} restart` "
+               "applies it") for state in states]
+
+
 def _apps(settings: Settings) -> Apps | None:
     """The engine's app containers; None (and the processes not shown) without an engine."""
     try:
@@ -79,6 +101,8 @@ def status(settings: Settings, project: str | None, limit: int) -> int:
     apps = _apps(settings) if projects else None
     for name in projects:
         for line in app_lines(store, name, limit=limit, verbose=bool(project), apps=apps):
+            print(line)
+        for line in accessory_lines(settings, apps, name):
             print(line)
     for line in run_lines(store, project, limit=limit):
         print(line)

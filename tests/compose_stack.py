@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STANDIN_PREFIX = "pushdock-standin"
 STANDIN_TAG = "bookworm"
 TOKEN = "compose-token"  # PUSHDOCK_TOKEN in the stack's env file
-STANDINS = {role: f"{STANDIN_PREFIX}/{role}:{STANDIN_TAG}" for role in ("redis", "caddy", "python")}
+STANDINS = {role: f"{STANDIN_PREFIX}/{role}:{STANDIN_TAG}"
+            for role in ("redis", "caddy", "python", "postgres")}
 
 
 def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 600,

@@ -20,6 +20,7 @@ from pipeline.store import Store, connect
 from tests.support import (
     BASE_IMAGE,
     CADDY_BINARIES,
+    DB_APP,
     SampleRepo,
     caddy_binary,
     free_port,
@@ -133,6 +134,9 @@ def remove_project_resources(client, project: str) -> None:
         network.remove()
     for image in client.images.list(filters={"label": f"pushdock.project={project}"}):
         client.images.remove(image.id, force=True)
+    # The test's own accessories' data (Pushdock itself removes it only when asked).
+    for volume in client.volumes.list(filters={"label": f"pushdock.project={project}"}):
+        volume.remove(force=True)
 
 
 @pytest.fixture
@@ -223,3 +227,21 @@ def deployer(docker_client, store: Store, caddy: CaddyProcess, settings: Setting
     lines = Lines()
     router = CaddyRouter.from_settings(settings, store)
     return BlueGreen(docker_client, store, router, settings, lines), lines
+
+
+# -- accessories ----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_image(docker_client) -> str:
+    from tests.compose_stack import ensure_standins
+
+    return ensure_standins(docker_client)["postgres"]
+
+
+@pytest.fixture
+def db_app(sample_repo: SampleRepo, postgres_image: str) -> SampleRepo:
+    """The sample app built on the PostgreSQL image, for its psql."""
+    (sample_repo.path / "Dockerfile").write_text(
+        f"FROM {postgres_image}\nCOPY www /www\nCOPY app.py /app.py\n"
+        'CMD ["python3", "/app.py"]\n')
+    (sample_repo.path / "app.py").write_text(DB_APP)
+    return sample_repo

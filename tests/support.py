@@ -312,3 +312,22 @@ def restore_build_bounds(docker_client: Any) -> None:
     defaults = Settings()
     apply(engine_groups(docker_client.info(), defaults.cgroup_root),
           BuildBounds(memory=defaults.build_memory, pids=defaults.build_pids))
+
+
+# Answers the number of rows the releases inserted; /healthz once the database answers.
+DB_APP = '''import http.server, os, subprocess
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        sql = "select 1" if self.path == "/healthz" else "select count(*) from visits"
+        result = subprocess.run(["psql", "-tA", "-c", sql], capture_output=True)
+        self.send_response(200 if result.returncode == 0 else 500)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(result.stdout or result.stderr)
+
+    def log_message(self, *args):
+        pass
+
+http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
+'''

@@ -1,6 +1,6 @@
 """Projects cannot reach each other (DESIGN.md §9.3), on the real engine: project A's app
 answers through Caddy, and on its own network, but not from project B's network, a run's
-network, or the default bridge."""
+network, or the default bridge; nor its accessories."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pipeline.names import Role, run_labels, run_network
 from pipeline.store import Store
 from tests.conftest import CaddyProcess, remove_project_resources
 from tests.support import SampleRepo
+from tests.test_accessories import count, db_container, deploy_request, postgres
 from tests.test_bluegreen import app_containers, image_of, request, served
 
 
@@ -75,3 +76,57 @@ def test_the_edge_on_the_apps_network_is_connected_to_each_project_network(
     assert network.attrs["Labels"]["pushdock.edge"] == apps_network
     assert set(network.attrs["Containers"]) == {edge.id}
     assert legacy.id not in network.attrs["Containers"]
+
+
+def tcp_connects(container, address: str, port: int) -> bool:
+    """Whether a TCP connection from inside `container` to address:port opens."""
+    result = container.exec_run(
+        ["bash", "-c", f"timeout 5 bash -c 'exec 3<>/dev/tcp/{address}/{port}' && echo OPEN"])
+    return b"OPEN" in result.output
+
+
+def address_on(container, network: str) -> str:
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+
+
+def test_another_project_a_test_step_and_the_bridge_cannot_reach_a_database(
+        deployer, docker_client, project_name: str, other_project: str, db_app: SampleRepo,
+        postgres_image: str, caddy: CaddyProcess) -> None:
+    """Two projects, each with its PostgreSQL named `db`: B's app reaches its own, never
+    A's database nor A's web containers; neither does a test step of B nor the bridge."""
+    bluegreen, _ = deployer
+    db = postgres(postgres_image)
+    for project in (project_name, other_project):
+        image, sha = image_of(docker_client, db_app, project, "v1")
+        bluegreen.deploy(deploy_request(project, image, sha, "1", db))
+    assert count(caddy, f"{project_name}.test") == "1"  # through Caddy, A answers
+    own = f"pushdock-{project_name}"
+    database = address_on(db_container(docker_client, project_name), own)
+    [web] = app_containers(docker_client, project_name)
+    web_address = address_on(web, own)
+    [b_app] = app_containers(docker_client, other_project)
+    step_network = docker_client.networks.create(
+        run_network(other_project, "2"), driver="bridge",
+        labels=run_labels(other_project, "2", Role.NETWORK))
+    places = {"a step of B's run": step_network.name, "the default bridge": "bridge",
+              "A's own network": own}
+    probes = {}
+    try:
+        for place, network in places.items():
+            probes[place] = docker_client.containers.run(
+                postgres_image, ["sleep", "300"], detach=True, network=network,
+                labels={"pushdock.project": other_project})
+        assert tcp_connects(probes["A's own network"], database, 5432)  # the check can succeed
+        assert tcp_connects(probes["A's own network"], web_address, 8000)
+        assert tcp_connects(b_app, "db", 5432)  # B's own database, by its name
+        for place, probe in [("B's app", b_app), *probes.items()]:
+            if place == "A's own network":
+                continue
+            assert not tcp_connects(probe, database, 5432), place
+            assert not tcp_connects(probe, web_address, 8000), place
+    finally:
+        for probe in probes.values():
+            probe.remove(force=True)
+        step_network.remove()
+    assert count(caddy, f"{project_name}.test") == "1"

@@ -132,7 +132,8 @@ def _deploy(settings: Settings, store: Store, client: docker.DockerClient, proje
         deployment = BlueGreen(client, store, router, settings, reporter).deploy(
             DeployRequest(project=project.name, host=project.deploy.host, image=image,
                           sha=sha, run_id=run.id, trigger=trigger, spec=spec,
-                          secrets=project.secrets, release=release))
+                          secrets=project.secrets, release=release,
+                          accessories=project.accessories))
     except PushdockError as exc:
         reporter.stage(StageName.DEPLOY, StageStatus.FAILED)
         _told(settings, store, project, store.runs.finish(run.id, RunStatus.FAILED,

@@ -72,8 +72,7 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
             return run.run_id
         return None
 
-    # Other runs' containers come and go while this looks: one gone before it is read is
-    # not this worker's to remove anyway.
+    # ignore_removed: other runs' containers come and go while this looks.
     for container in client.containers.list(all=True, filters={"label": LABEL_RUN},
                                             ignore_removed=True):
         run_id = ours(run_of_labels(container.labels))

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 
 import docker
 
-from pipeline.config import DeploySpec, HealthSpec
+from pipeline.config import AccessorySpec, DeploySpec, HealthSpec
+from pipeline.deploy.accessories import Accessories
 from pipeline.deploy.apps import Apps, death, running
 from pipeline.deploy.generation import (
     Started,
@@ -51,6 +52,8 @@ class DeployRequest:
     # Whether the release command runs: not when a rollback puts an earlier image back (a
     # schema is not rolled back by running the old code's migrations).
     release: bool = True
+    # From the project file: started (and waited for) first when missing, never restarted.
+    accessories: tuple[AccessorySpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class BlueGreen:
 
     def _deploy_locked(self, request: DeployRequest) -> Deployment:
         attempt = self._begin(request)
+        self._accessories(attempt)
         self._release(attempt)
         started = self._start(attempt)
         attempt = self._health_check(attempt, started)
@@ -136,6 +140,23 @@ class BlueGreen:
             result=DeployResult.RUNNING, host=request.host, spec=request.spec)
         self.store.deployments.begin(record)
         return Attempt(request, live, color, app_container(request.project, color), record)
+
+    def _accessories(self, attempt: Attempt) -> None:
+        """The project's accessories running and ready before the release needs them; one
+        that is running is left as it is, whatever its definition says now."""
+        request = attempt.request
+        if not request.accessories:
+            return
+        network = self._networks(request.project)[0]
+        try:
+            Accessories(self.docker, self.reporter).ensure_all(
+                request.project, request.accessories, network)
+        except PushdockError as exc:  # an image that cannot be had, too
+            live = attempt.live
+            failure = f"{exc}; nothing new started, " + (
+                f"{live.color.value} keeps serving" if live else "nothing live")
+            self._finish(attempt.record, DeployResult.FAILED, failure)
+            raise DeployError(failure) from None
 
     def _release(self, attempt: Attempt) -> None:
         """The release command, once, in a container of the new image; a failure fails the
