@@ -61,6 +61,8 @@ def write_project(config_dir: Path, name: str, backup: str, *, extra: str = "") 
     (config_dir / f"{name}.yml").write_text(
         f"project: {name}\nrepo: /srv/{name}.git\nwebhook_secret: s\n{extra}"
         f"accessories:\n  db:\n    image: {POSTGRES_IMAGE}\n    backup: {backup}\n"
+        "    env: {POSTGRES_PASSWORD: pw}\n    volumes: {data: /var/lib/postgresql/data}\n"
+        "    ready: pg_isready -U postgres && psql -U postgres -c 'SELECT 1'\n"
         f"  cache:\n    image: {POSTGRES_IMAGE}\n    backup: {{run: 'true'}}\n"
         f"  plain:\n    image: {POSTGRES_IMAGE}\n")
 
@@ -76,9 +78,24 @@ def pushdock(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]
 GOOD = "{run: pg_dumpall -U postgres, restore: psql -U postgres, ext: sql, keep: 3}"
 
 
-def test_a_backup_brings_dropped_rows_back(postgres, project_name: str, settings: Settings,
-                                           store: Store) -> None:
+@pytest.fixture
+def started_db(docker_client, project_name: str, settings: Settings) -> Iterator:
+    """The project's `db` as `pushdock accessory` starts it: in its named volume, on the
+    project's network."""
     write_project(settings.config_dir, project_name, GOOD)
+    started = pushdock(settings, "accessory", project_name, "db", "start")
+    try:
+        assert started.returncode == 0, started.stderr
+        container = docker_client.containers.get(accessory_container(project_name, "db"))
+        psql(container, TABLE + " INSERT INTO items (name) VALUES ('a'), ('b'), ('c');")
+        yield container
+    finally:
+        pushdock(settings, "accessory", project_name, "db", "remove", "--yes")
+
+
+def test_a_backup_brings_dropped_rows_back(started_db, project_name: str,
+                                           settings: Settings, store: Store) -> None:
+    postgres = started_db
     taken = pushdock(settings, "backup", project_name, "db")
     assert taken.returncode == 0, taken.stderr
     path = Path(taken.stdout.strip().splitlines()[-1])
