@@ -154,14 +154,16 @@ def _exec(container: Container, command: str, *, out: Any, timeout: float,
     thread = threading.Thread(target=reader.run, name="backup-output", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
+    unread = ""  # why the command did not take all of `source`
     try:
         if source is not None:
-            _feed(sock, source, progress)
+            sock.settimeout(timeout)  # a command that never reads must not hold us
+            unread = _feed(sock, source, progress)
         thread.join(max(0.0, deadline - time.monotonic()))
         if thread.is_alive():
             return _Ended(None, reader.stderr_text(), timed_out=True)
-    except OSError as exc:
-        return _Ended(None, reader.stderr_text(), error=f"the connection broke: {exc}")
+    except TimeoutError:
+        return _Ended(None, reader.stderr_text(), timed_out=True)
     finally:
         with suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
@@ -169,18 +171,26 @@ def _exec(container: Container, command: str, *, out: Any, timeout: float,
         thread.join(5.0)
     if reader.error:
         return _Ended(None, reader.stderr_text(), error=reader.error)
-    return _Ended(_exit_code(api, exec_id), reader.stderr_text())
+    code = _exit_code(api, exec_id)
+    # A command that failed says more by its exit than by the input it left unread.
+    return _Ended(code, reader.stderr_text(), error=unread if code == 0 else "")
 
 
-def _feed(sock: socket.socket, source: IO[bytes], progress: Progress | None) -> None:
+def _feed(sock: socket.socket, source: IO[bytes], progress: Progress | None) -> str:
+    """Send `source` as the command's stdin, then its end; why not all of it was taken."""
     sent = 0
-    while chunk := source.read(CHUNK):
-        sock.sendall(chunk)
-        sent += len(chunk)
-        if progress is not None:
-            progress(sent)
-    # The end of the file is the end of the command's stdin.
-    sock.shutdown(socket.SHUT_WR)
+    try:
+        while chunk := source.read(CHUNK):
+            sock.sendall(chunk)
+            sent += len(chunk)
+            if progress is not None:
+                progress(sent)
+        sock.shutdown(socket.SHUT_WR)  # the end of the file is the end of its stdin
+    except TimeoutError:
+        raise
+    except OSError as exc:
+        return f"it stopped reading its input after {sent} bytes ({exc.strerror or exc})"
+    return ""
 
 
 def _exit_code(api: Any, exec_id: str) -> int | None:

@@ -6,6 +6,7 @@ target."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.backup_run import take_backup
+from pipeline.backup_run import restore_backup, take_backup
 from pipeline.errors import BackupFailed
 from pipeline.names import accessory_container, accessory_labels, backups_dir
 from pipeline.settings import Settings
@@ -147,6 +148,17 @@ def test_a_failed_or_partial_backup_leaves_no_file(postgres, tmp_path: Path) -> 
         assert str(failed.value).startswith(reason), command
     assert [p.name for p in folder.iterdir()] == [good.path.name]  # no partial file either
     assert good.path.read_bytes() == before
+
+
+def test_a_restore_that_fails_or_never_reads_is_reported(postgres) -> None:
+    with pytest.raises(BackupFailed, match=r"^exited with 2: nope$"):
+        restore_backup(postgres, "cat >/dev/null; echo nope >&2; exit 2",
+                       io.BytesIO(b"SELECT 1;"), timeout=60)
+    # Far more than the engine's and the pipe's buffers: the sender has to wait for it.
+    with pytest.raises(BackupFailed, match=r"^did not finish within 1s$"):
+        restore_backup(postgres, "sleep 30", io.BytesIO(bytes(20_000_000)), timeout=1)
+    assert restore_backup(postgres, "wc -c", io.BytesIO(bytes(3_000_000)),
+                          timeout=60).strip() == "3000000"
 
 
 @pytest.fixture
