@@ -115,6 +115,12 @@ def next_backup(every: float, last_attempt: float | None, now: float) -> float:
     return max(last_attempt + every, now)
 
 
+def following_slot(slot: float, every: float, now: float) -> float:
+    """The slot after `slot`, firing `now`: in its rhythm, or, for one that fired late
+    (Pushdock was down), `every` from now, so the missed ones do not all run at once."""
+    return slot + every if slot + every > now else now + every
+
+
 def size_text(size: int) -> str:
     """1.4 MB, 812 kB, 95 B."""
     if size < 1000:

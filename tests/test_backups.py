@@ -16,6 +16,7 @@ from pipeline.backups import (
     backed_up,
     backup_name,
     backups_of,
+    following_slot,
     next_backup,
     parse_backup_name,
     scheduled_backups,
@@ -68,6 +69,8 @@ def test_the_next_backup_follows_the_last_attempt() -> None:
     assert next_backup(day, now - 3600, now) == now - 3600 + day  # resumes its rhythm
     assert next_backup(day, now - 2 * day, now) == now  # overdue (down for days): now
     assert next_backup(5.0, now - 1, now) == now + 4
+    assert following_slot(now, 5.0, now + 0.5) == now + 5  # fired on time: the rhythm holds
+    assert following_slot(now - 2 * day, day, now) == now + day  # fired two days late
 
 
 def test_results_and_sizes_read_back() -> None:

@@ -28,6 +28,7 @@ from pipeline.backups import (
     backed_up,
     backups_of,
     find_accessory,
+    following_slot,
     next_backup,
     scheduled_backups,
     to_prune,
@@ -157,7 +158,7 @@ def fire(project_name: str, accessory_name: str, slot: int) -> str:
         return "schedule gone"  # removed from the project file since it was scheduled
     every = accessory.backup.every
     enqueue_backup(queue, project.name, accessory.name, every,
-                   math.ceil(max(slot + every, time.time())), accessory.backup.timeout)
+                   math.ceil(following_slot(slot, every, time.time())), accessory.backup.timeout)
     if not store.schedules.claim(project.name, f"backup-{accessory.name}", slot):
         return "fired already"
     return _scheduled_backup(settings, store, queue, project, accessory.name)
