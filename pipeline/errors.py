@@ -91,3 +91,7 @@ class StatusReportFailed(PushdockError):
 
 class WaitForApproval(PushdockError):
     """The run has passed what it may do unasked: it waits for a person (RunStatus.WAITING)."""
+
+
+class BackupFailed(PushdockError):
+    """A backup or a restore did not finish: nothing was written, or restored."""

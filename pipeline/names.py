@@ -296,6 +296,11 @@ def mirrors_dir(data_dir: Path) -> Path:
     return data_dir / "git"
 
 
+def backups_dir(data_dir: Path, project: str, accessory: str) -> Path:
+    """Where an accessory's backups are written (DESIGN.md §9.3)."""
+    return data_dir / "backups" / project / accessory
+
+
 def workspace_name(project: str, run_id: str) -> str:
     """The directory name of a run's work tree, under DATA_DIR/workspaces."""
     return f"{project}{_RUN}{run_id}"
@@ -356,45 +361,3 @@ def route_project(ident: object) -> str | None:
 def upstream_name(project: str) -> str:
     """The name Caddy looks up for a project (rooted, so no search domain is tried)."""
     return f"{project}.{ZONE}."
-
-
-# -- RQ -------------------------------------------------------------------------------------
-def run_job_id(run_id: str) -> str:
-    return f"run-{run_id}"
-
-
-def approved_run_job_id(run_id: str) -> str:
-    """The job that takes a run on once a person approved it (its first job is done)."""
-    return f"run-{run_id}-approved"
-
-
-SCHEDULE_JOB = "schedule-"  # the start of every schedule firing's job id
-
-
-def schedule_job_id(project: str, schedule: str, slot: int) -> str:
-    """One firing of one schedule: the same for every process that schedules it."""
-    return f"{SCHEDULE_JOB}{project}-{schedule}-{slot}"
-
-
-def schedule_job_prefix(project: str, schedule: str = "") -> str:
-    return f"{SCHEDULE_JOB}{project}-{schedule + '-' if schedule else ''}"
-
-
-PREVIEW_EXPIRY_JOB = "preview-expiry-"  # + the slot: the same for every worker that asks
-
-
-def preview_expiry_job_id(slot: int) -> str:
-    return f"{PREVIEW_EXPIRY_JOB}{slot}"
-
-
-def preview_removal_job_id(project: str, number: int) -> str:
-    return f"preview-remove-{project}-{number}"
-
-
-def status_job_id(run_id: str) -> str:
-    return f"status-{run_id}"
-
-
-def worker_prefix(hostname: str) -> str:
-    """The start of the RQ names of the workers of one host (container)."""
-    return f"{PREFIX}-{hostname}-"

@@ -32,14 +32,7 @@ from pipeline.errors import (
 )
 from pipeline.images import ensure_image
 from pipeline.model import ApprovalNext, Run, RunStatus, StageName, StageStatus
-from pipeline.names import (
-    Role,
-    cache_scope,
-    image_tag,
-    run_labels,
-    run_network,
-    workspace_name,
-)
+from pipeline.names import Role, cache_scope, image_tag, run_labels, run_network, workspace_name
 from pipeline.previews import no_preview_reason, preview_spec
 from pipeline.procfile import PROCFILE, apply_procfile, read_procfile
 from pipeline.pull_requests import NEVER_DEPLOYS, NO_SECRETS, project_for, trusted

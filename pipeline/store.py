@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import redis
 
+from pipeline.records.backups import BackupRecords
 from pipeline.records.deliveries import Deliveries
 from pipeline.records.deployments import Deployments
 from pipeline.records.heartbeats import Heartbeats
@@ -42,3 +43,4 @@ class Store:
         self.schedules = ScheduleMarks(client)
         self.processes = ProcessViews(client)
         self.previews = PreviewRecords(client)
+        self.backups = BackupRecords(client)

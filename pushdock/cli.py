@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.errors import ConfigError, PushdockError
 from pipeline.settings import Settings
+from pushdock import backups as backup_commands
 from pushdock.health import Part
 from pushdock.output import fail, say
 from pushdock.previews import HANDLERS as PREVIEW_HANDLERS
@@ -214,7 +215,8 @@ def cmd_accessory(settings: Settings, args: argparse.Namespace) -> int:
 # Commands that read or write records: they find the Redis of the Pushdock running here.
 NEEDS_REDIS: frozenset[Handler] = frozenset({
     cmd_serve, cmd_worker, cmd_resolver, cmd_cancel, cmd_status, cmd_deploy, cmd_rollback,
-    cmd_approve, cmd_reject, cmd_logs, cmd_accessory, *PREVIEW_HANDLERS})
+    cmd_approve, cmd_reject, cmd_logs, cmd_accessory, *PREVIEW_HANDLERS,
+}) | backup_commands.NEEDS_REDIS
 
 
 def _add(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
@@ -233,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_app_commands(sub)
     _add_accessory_command(sub)
     add_preview_commands(_add, sub)
+    backup_commands.add_backup_commands(sub)
     return parser
 
 

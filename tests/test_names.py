@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import names
+from pipeline import job_names, names
 from pipeline.deploy.dns import project_of
 from pipeline.model import Color, Trigger
 from pipeline.names import Role, RunRef
@@ -112,9 +112,9 @@ def test_names_outside_the_zone() -> None:
 
 
 def test_rq_names() -> None:
-    assert names.run_job_id("5") == "run-5"
-    assert names.status_job_id("5") == "status-5"
-    assert names.worker_prefix("host1") == "pushdock-host1-"
+    assert job_names.run_job_id("5") == "run-5"
+    assert job_names.status_job_id("5") == "status-5"
+    assert job_names.worker_prefix("host1") == "pushdock-host1-"
 
 
 @pytest.mark.parametrize("trigger", list(Trigger))

@@ -269,3 +269,15 @@ def rollback(name: str):
         return jsonify(error="to must be a commit sha or a prefix of one"), 400
     job = enqueue_rollback(services().queue, name, to)
     return jsonify(project=name, job=job.id, to=to), 202
+
+
+@blueprint.get("/projects/<name>/backups")
+def project_backups(name: str):
+    """Each backed-up accessory's schedule, last attempts and the files kept."""
+    from webhooks.pages import backup_rows
+
+    project_or_404(name)
+    return jsonify([{"accessory": row.accessory, "every": row.every, "keep": row.keep,
+                     "results": [r.to_json() for r in row.results],
+                     "files": [asdict(f) for f in row.files]}
+                    for row in backup_rows(name)])

@@ -21,6 +21,7 @@ from flask import (
 from markupsafe import Markup
 from rq import Worker
 
+from pipeline.backups import BackupFile, BackupResult, size_text
 from pipeline.errors import PushdockError, StoreUnavailable
 from pipeline.model import Deployment, DeployResult, LiveApp, Run, RunStatus
 from pipeline.names import is_project_name
@@ -29,6 +30,7 @@ from pipeline.records.deployments import DEPLOYMENTS_KEPT
 from pipeline.schedules import next_slot, utc_text
 from pipeline.settings import resolver_host_port
 from pipeline.status_report import preview_link
+from pipeline.units import duration_text as every_text
 from pipeline.units import format_duration
 from webhooks.ansi import ansi_to_html
 from webhooks.auth import can_write, csrf_token, logged_in, require_write
@@ -90,7 +92,7 @@ def _iso_filter(timestamp: float) -> str:
 def _helpers() -> dict[str, object]:
     return {"duration_text": duration_text, "age_text": age_text, "can_write": can_write,
             "logged_in": logged_in, "csrf_token": csrf_token,
-            "write_enabled": bool(services().settings.token)}
+            "write_enabled": bool(services().settings.token), "size_text": size_text}
 
 
 def project_names() -> list[str]:
@@ -185,7 +187,8 @@ def project_page(name: str):
         "project.html", name=name, runs=runs, page=page,
         pages=max(1, -(-total // RUNS_PER_PAGE)), total=total, live=store.live.get(name),
         deployments=store.deployments.history(name, limit=20), chart=history_chart(recent),
-        schedules=schedule_rows(name), processes=seen(name), previews=[
+        schedules=schedule_rows(name), processes=seen(name), backups=backup_rows(name),
+        previews=[
             (p, preview_url(p.host, services().settings.proxy_https))
             for p in store.previews.of(name)], now=time.time())
 
@@ -213,6 +216,28 @@ def schedule_rows(name: str) -> list[ScheduleRow]:
     now = time.time()
     return [ScheduleRow(s.cron, s.branch, s.deploy, utc_text(next_slot(s.cron, now)))
             for s in project.schedules]
+
+
+@dataclass(frozen=True)
+class BackupRow:
+    accessory: str
+    every: str  # "every 24h", or "on demand"
+    keep: int
+    results: list[BackupResult]  # newest first
+    files: list[BackupFile]  # on disk after the last backup, newest first
+
+
+def backup_rows(name: str) -> list[BackupRow]:
+    """The project's accessories that are backed up, with their last attempts."""
+    try:
+        project = services().projects.load(name)
+    except PushdockError:
+        return []
+    records = services().store.backups
+    return [BackupRow(a.name, f"every {every_text(a.backup.every)}" if a.backup.every
+                      else "on demand", a.backup.keep, records.results(name, a.name, 5),
+                      records.files(name, a.name))
+            for a in project.accessories if a.backup is not None]
 
 
 @blueprint.get("/runs/<run_id>")

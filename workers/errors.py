@@ -19,3 +19,7 @@ class NotDelivered(PushdockError):
 
 class NotWaiting(PushdockError):
     """The run does not wait for approval (any more): it was decided, or never waited."""
+
+
+class BackupBusy(PushdockError):
+    """Another backup of the same accessory is running."""

@@ -72,7 +72,9 @@ def remove_leftovers(store: Store, client: docker.DockerClient, data_dir: Path,
             return run.run_id
         return None
 
-    for container in client.containers.list(all=True, filters={"label": LABEL_RUN}):
+    # ignore_removed: other runs' containers come and go while this looks.
+    for container in client.containers.list(all=True, filters={"label": LABEL_RUN},
+                                            ignore_removed=True):
         run_id = ours(run_of_labels(container.labels))
         if run_id and role_of_labels(container.labels) in RUN_ROLES:
             try:

@@ -22,7 +22,7 @@ from pipeline.deploy.router import CaddyRouter
 from pipeline.deploy.teardown import Removed
 from pipeline.engine import connect_docker
 from pipeline.errors import ConfigError
-from pipeline.names import PREVIEW_EXPIRY_JOB
+from pipeline.job_names import PREVIEW_EXPIRY_JOB
 from pipeline.projects import load_projects
 from pipeline.settings import Settings
 from pipeline.store import Store, connect

@@ -21,10 +21,11 @@ from pipeline.build_bounds import apply, describe, engine_guard
 from pipeline.docker_cli import docker_cli
 from pipeline.engine import connect_docker
 from pipeline.errors import PushdockError
-from pipeline.names import worker_prefix
+from pipeline.job_names import worker_prefix
 from pipeline.projects import load_projects
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
+from workers import backups
 from workers.approvals import expire_waiting
 from workers.lifecycle import reap_lost_runs, remove_leftovers
 from workers.previews import sync_expiry
@@ -58,12 +59,13 @@ def _reaper(settings: Settings, stop: threading.Event) -> None:
 
 
 def sync_schedules(settings: Settings) -> None:
-    """Each schedule of the project files gets its next firing (a new or changed schedule
-    within a minute); a removed one loses it."""
+    """Each schedule of the project files, and each accessory backed up `every` so often,
+    gets its next firing (a new or changed one within a minute); a removed one loses it."""
     assert settings.redis_url
     projects, _ = load_projects(settings.config_dir)
     queue = run_queue(job_connection(settings.redis_url))
-    for job_id in sync(queue, projects):
+    store = Store(connect(settings.redis_url))
+    for job_id in [*sync(queue, projects), *backups.sync(queue, store, projects)]:
         log.info("scheduled %s", job_id)
     sync_expiry(queue)  # the previews' `expire`, checked every few minutes
 

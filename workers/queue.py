@@ -8,15 +8,16 @@ import redis
 from rq import Queue
 from rq.job import Job
 
-from pipeline.model import RUN_STAGES, Approval, PushEvent, Run, Trigger
-from pipeline.names import (
+from pipeline.job_names import (
     approved_run_job_id,
+    backup_job_id,
     preview_expiry_job_id,
     preview_removal_job_id,
     run_job_id,
     schedule_job_id,
     status_job_id,
 )
+from pipeline.model import RUN_STAGES, Approval, PushEvent, Run, Trigger
 from pipeline.store import Store
 
 QUEUE_NAME = "pushdock"
@@ -118,3 +119,18 @@ def enqueue_preview_expiry(queue: Queue, slot: int) -> Job:
                             slot, job_id=preview_expiry_job_id(slot),
                             job_timeout=DEPLOY_JOB_TIMEOUT, result_ttl=RESULT_TTL,
                             failure_ttl=RESULT_TTL, description=f"preview expiry at {slot}")
+
+
+BACKUP_JOB_MARGIN = 120  # RQ's own limit sits above the backup's timeout: it only guards bugs
+
+
+def enqueue_backup(queue: Queue, project: str, accessory: str, every: float, slot: int,
+                   timeout: float) -> Job:
+    """One scheduled backup of an accessory, left to RQ's scheduler until `slot`; the same
+    id for every process that asks."""
+    return queue.enqueue_at(datetime.fromtimestamp(slot, UTC), "workers.backups.fire",
+                            project, accessory, slot,
+                            job_id=backup_job_id(project, accessory, every, slot),
+                            job_timeout=timeout + BACKUP_JOB_MARGIN, result_ttl=RESULT_TTL,
+                            failure_ttl=RESULT_TTL,
+                            description=f"backup of {accessory} of {project} at {slot}")

@@ -18,8 +18,8 @@ from rq.registry import ScheduledJobRegistry
 
 from pipeline.config import Project
 from pipeline.errors import PushdockError
+from pipeline.job_names import SCHEDULE_JOB, schedule_job_prefix
 from pipeline.model import PushEvent, Run, StageName, StageStatus, Trigger
-from pipeline.names import SCHEDULE_JOB, schedule_job_prefix
 from pipeline.projects import load_project
 from pipeline.schedules import find, next_slot, schedule_id
 from pipeline.settings import Settings
