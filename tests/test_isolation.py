@@ -123,8 +123,12 @@ def test_another_project_a_test_step_and_the_bridge_cannot_reach_a_database(
         for place, probe in [("B's app", b_app), *probes.items()]:
             if place == "A's own network":
                 continue
-            assert not tcp_connects(probe, database, 5432), place
-            assert not tcp_connects(probe, web_address, 8000), place
+            probe.reload()
+            where = (place, {name: n["IPAddress"] for name, n in
+                             probe.attrs["NetworkSettings"]["Networks"].items()},
+                     docker_client.networks.get(own).attrs["IPAM"]["Config"])
+            assert not tcp_connects(probe, database, 5432), where
+            assert not tcp_connects(probe, web_address, 8000), where
     finally:
         for probe in probes.values():
             probe.remove(force=True)

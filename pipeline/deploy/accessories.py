@@ -79,7 +79,8 @@ class Accessories:
 
     def restart(self, project: str, accessory: AccessorySpec, network: str) -> Container:
         """The definition in the project file applied: the container made anew, the data
-        kept in its volumes."""
+        kept in its volumes. The image is had first: a missing one leaves the old running."""
+        ensure_image(self.docker, accessory.image, self.reporter)
         self.stop(project, accessory.name, remove=True)
         container = self._create(project, accessory, network)
         self.wait_ready(accessory, container)
