@@ -13,10 +13,14 @@ from __future__ import annotations
 import subprocess
 from dataclasses import replace
 
+import pytest
+
 from bench.load import start_wrk, stop_wrk
 from pipeline.config import DeploySpec, HealthSpec, ProcessSpec, ReleaseSpec
 from pipeline.deploy.apps import is_web, member_order
 from pipeline.deploy.bluegreen import BlueGreen
+from pipeline.deploy.networks import ensure_project_network
+from pipeline.errors import DeployError
 from pipeline.model import Color
 from pipeline.names import project_network
 from pipeline.store import Store
@@ -191,3 +195,19 @@ def test_a_worker_killed_during_the_move_leaves_the_new_network_serving(
     assert served(caddy, host) == "v2"
     finished = store.deployments.history(project_name)[0]
     assert finished.sha == sha2 and finished.result == "live"
+
+
+def test_a_network_of_the_projects_name_made_for_something_else_is_not_joined(
+        docker_client, project_name: str) -> None:
+    # As the apps network would be for a project called `apps`.
+    taken = docker_client.networks.create(project_network(project_name), driver="bridge")
+    try:
+        with pytest.raises(DeployError, match=r"is not .*'s own"):
+            ensure_project_network(docker_client, project_name, "pushdock-test-edge")
+    finally:
+        taken.remove()
+    made = ensure_project_network(docker_client, project_name, "pushdock-test-edge")
+    try:
+        assert ensure_project_network(docker_client, project_name, "pushdock-test-edge") == made
+    finally:
+        docker_client.networks.get(made).remove()

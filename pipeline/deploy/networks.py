@@ -14,7 +14,9 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.networks import Network
 
+from pipeline.errors import DeployError
 from pipeline.names import (
+    LABEL_PROJECT,
     LABEL_ROLE,
     Role,
     project_network,
@@ -34,8 +36,19 @@ def ensure_project_network(client: docker.DockerClient, project: str, edge: str)
     if network is None:
         network = client.networks.create(name, driver="bridge", check_duplicate=True,
                                          labels=project_network_labels(project, edge))
+    elif not _is_project_network(network, project):
+        # Joining a network of that name made for something else (the apps network for a
+        # project called `apps`, another project's run network) would undo the isolation.
+        raise DeployError(f"the network {name} exists and is not {project}'s own: rename the "
+                          f"project, or remove that network if nothing uses it")
     _connect_edges(client, network, edge)
     return name
+
+
+def _is_project_network(network: Network, project: str) -> bool:
+    labels = network.attrs.get("Labels") or {}
+    return (labels.get(LABEL_ROLE) == Role.PROJECT.value
+            and labels.get(LABEL_PROJECT) == project)
 
 
 def project_networks(client: docker.DockerClient, edge: str) -> list[str]:
