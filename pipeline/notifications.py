@@ -46,7 +46,10 @@ class Notice:
     @property
     def title(self) -> str:
         about = self.subject or " ".join(part for part in (self.branch, self.sha[:7]) if part)
-        return f"{self.project}: {about} {_HEADLINES[self.event][0]}".replace("  ", " ")
+        # A wait says what it waits for: a deploy, or a fork's pull request to run at all.
+        headline = (self.reason if self.event is NotifyEvent.WAITING and self.reason
+                    else _HEADLINES[self.event][0])
+        return f"{self.project}: {about} {headline}".replace("  ", " ")
 
     @property
     def body(self) -> str:

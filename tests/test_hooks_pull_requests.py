@@ -8,17 +8,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis
+from rq import Queue
 
-from pipeline.model import RunStatus, Trigger
+from pipeline.model import NotifyEvent, RunStatus, Trigger
+from pipeline.notifications import Notice
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.test_hooks_forges import (  # noqa: F401
+    PULL_REQUESTS,
     app_settings,
     client,
     post,
     queued,
     write_projects,
 )
+from workers.queue import QUEUE_NAME
 
 # The recorded pull request events of each forge: opened, updated with new commits, closed,
 # and from a fork.
@@ -210,3 +215,17 @@ def test_a_bitbucket_branch_name_that_is_no_plain_ref_is_ignored(client) -> None
     response = post(client, "bitbucket", "pullrequest_created", edit=odd_branch)
     assert response.status_code == 200
     assert "is not a plain branch name" in response.json["ignored"]
+
+
+def test_a_fork_waiting_for_approval_is_notified_as_waiting(
+        client, app_settings: Settings, store: Store, redis_url: str) -> None:  # noqa: F811
+    write_projects(app_settings, PULL_REQUESTS + "notify:\n  - url: json://127.0.0.1:9/x\n"
+                                                 "    on: [waiting]\n")
+    response = post(client, "github", EVENTS["github"][3])
+    assert response.status_code == 202
+    [job] = Queue(QUEUE_NAME, connection=redis.Redis.from_url(redis_url)).get_jobs()
+    assert job.func_name == "workers.notify.deliver"
+    notice = Notice.from_job(job.args[2])
+    assert notice.event is NotifyEvent.WAITING and notice.run == response.json["run"]
+    assert notice.title.endswith("waiting for approval: pull request from a fork")
+    assert notice.link == f"https://ci.example.com/runs/{response.json['run']}"

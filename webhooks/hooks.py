@@ -194,7 +194,8 @@ def _submit(svc: Services, project: Project, event: PushEvent,
     try:
         if event.pr is not None:
             return pull_requests.submit_pull_request(svc.store, svc.queue, project, event,
-                                                     run_id=run_id)
+                                                     run_id=run_id,
+                                                     base_url=svc.settings.base_url)
         return submit_run(svc.store, svc.queue, event, run_id=run_id,
                           report_status=bool(project.status_token),
                           supersede=project.supersede, timeout=project.timeout)

@@ -24,6 +24,7 @@ from pipeline.store import Store
 from workers.actions import cancel_run
 from workers.approvals import supersede_waiting
 from workers.errors import RunNotActive
+from workers.notify import notify_run
 from workers.queue import enqueue_preview_removal, submit_run
 
 PULL_REQUESTS_OFF = "pull requests are off"
@@ -43,7 +44,7 @@ def ignore_reason(project: Project, pr: PullRequest) -> str | None:
 
 
 def submit_pull_request(store: Store, queue: Queue, project: Project, event: PushEvent, *,
-                        run_id: str | None = None) -> Run:
+                        run_id: str | None = None, base_url: str = "") -> Run:
     """A run of the pull request's head; a fork's waits for approval with `forks: approve`.
     A newer run of a pull request supersedes its older ones, waiting ones included."""
     assert event.pr is not None and project.pull_requests is not None
@@ -56,6 +57,8 @@ def submit_pull_request(store: Store, queue: Queue, project: Project, event: Pus
                      run_id=run_id, approval=approval)
     if project.supersede:
         supersede_waiting(store, run, f"superseded by #{run.id}", time.time())
+    if approval is not None:
+        notify_run(store, queue, project, run, base_url)  # `waiting`: someone must look
     return run
 
 
