@@ -160,6 +160,22 @@ def test_a_route_pointing_elsewhere_than_the_record_wins(
     assert served(caddy, f"{project_name}.test") == "v2"
 
 
+def test_a_lost_record_is_rebuilt_with_the_host_its_route_matches(
+        world, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
+        store: Store, caddy: CaddyProcess) -> None:
+    """No record and no deploy under way: the route is all that names the host, and a
+    record rebuilt without it could not put a lost route back."""
+    _, bluegreen, recovery = world
+    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
+    bluegreen.deploy(request(project_name, v1, sha1, "1"))
+    before = store.live.get(project_name)
+    assert before is not None and before.host == f"{project_name}.test"
+    store.live.clear(project_name)
+    result = recovery.reconcile(project_name)
+    assert result.record_fixed and store.live.get(project_name) == before
+    assert served(caddy, f"{project_name}.test") == "v1"
+
+
 def test_caddy_gone_at_the_switch_leaves_green_to_reconciliation(
         world, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
         store: Store, caddy: CaddyProcess) -> None:
