@@ -58,8 +58,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         finally:
             supervisor.stop_all()
+    from pipeline.engine_isolation import engine_gap
     from workers.process import work
 
+    if (gap := engine_gap()) is not None:
+        say(f"warning: {gap.describe()}")
     work(settings, burst=args.burst)
     return 0
 
