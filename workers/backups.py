@@ -35,17 +35,17 @@ from pipeline.backups import (
 )
 from pipeline.config import AccessorySpec, BackupSpec, Project
 from pipeline.engine import connect_docker
-from pipeline.errors import BackupFailed, ConfigError, EngineUnavailable, PushdockError
+from pipeline.errors import BackupFailed, ConfigError, EngineUnavailable
 from pipeline.job_names import BACKUP_JOB, backup_job_prefix
 from pipeline.model import NotifyEvent
 from pipeline.names import backups_dir
 from pipeline.notifications import Notice
-from pipeline.projects import load_project
 from pipeline.settings import Settings
-from pipeline.store import Store, connect
+from pipeline.store import Store
 from workers.errors import BackupBusy
+from workers.firings import drop_unwanted, open_firing
 from workers.notify import notify
-from workers.queue import enqueue_backup, job_connection, run_queue
+from workers.queue import enqueue_backup
 
 log = logging.getLogger("pushdock.backups")
 
@@ -135,34 +135,26 @@ def sync(queue: Queue, store: Store, projects: list[Project],
             slot = next_backup(every, last.started if last else None, now)
             made.append(enqueue_backup(queue, project.name, accessory.name, every,
                                        math.ceil(slot), accessory.backup.timeout).id)
-    registry = ScheduledJobRegistry(queue=queue)
-    for job_id in pending:
-        if not any(job_id.startswith(prefix) for prefix in wanted):
-            registry.remove(job_id, delete_job=True)
+    drop_unwanted(queue, pending, wanted)
     return made
 
 
 def fire(project_name: str, accessory_name: str, slot: int) -> str:
     """RQ job: one scheduled backup. Schedules the next one, then backs up (once per
     slot); a failure is notified."""
-    settings = Settings.from_env()
-    assert settings.redis_url
-    store = Store(connect(settings.redis_url))
-    queue = run_queue(job_connection(settings.redis_url))
-    try:
-        project = load_project(settings.config_dir, project_name)
-    except PushdockError as exc:
-        log.warning("backup of %s of %s: %s", accessory_name, project_name, exc)
+    firing = open_firing(project_name, f"backup of {accessory_name}")
+    if firing is None:
         return "no project"
-    accessory = find_accessory(project, accessory_name)
+    accessory = find_accessory(firing.project, accessory_name)
     if accessory is None or accessory.backup is None or not accessory.backup.every:
         return "schedule gone"  # removed from the project file since it was scheduled
     every = accessory.backup.every
-    enqueue_backup(queue, project.name, accessory.name, every,
+    enqueue_backup(firing.queue, firing.project.name, accessory.name, every,
                    math.ceil(following_slot(slot, every, time.time())), accessory.backup.timeout)
-    if not store.schedules.claim(project.name, f"backup-{accessory.name}", slot):
+    if not firing.store.schedules.claim(firing.project.name, f"backup-{accessory.name}", slot):
         return "fired already"
-    return _scheduled_backup(settings, store, queue, project, accessory.name)
+    return _scheduled_backup(firing.settings, firing.store, firing.queue, firing.project,
+                             accessory.name)
 
 
 def _scheduled_backup(settings: Settings, store: Store, queue: Queue, project: Project,
