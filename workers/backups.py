@@ -19,6 +19,7 @@ import docker
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
+from pipeline.accessories import find_accessory
 from pipeline.backup_run import Progress, restore_backup, running_accessory, take_backup
 from pipeline.backups import (
     BackupFile,
@@ -27,9 +28,9 @@ from pipeline.backups import (
     BackupTrigger,
     backed_up,
     backups_of,
-    find_accessory,
     following_slot,
     next_backup,
+    restorable,
     scheduled_backups,
     to_prune,
 )
@@ -176,7 +177,7 @@ def _scheduled_backup(settings: Settings, store: Store, queue: Queue, project: P
         return f"backup {result.file} ({result.size} bytes)"
     log.warning("%s: the backup of %s failed: %s", project.name, name, result.reason)
     notify(queue, project, Notice(NotifyEvent.BACKUP_FAILED, project.name,
-                                  subject=f"accessory {name}", status="failed",
+                                  subject=f"accessory {name}", status=result.status.value,
                                   reason=result.reason))
     return f"failed: {result.reason}"
 
@@ -185,14 +186,15 @@ def restore_now(store: Store, client: docker.DockerClient, project: Project, nam
                 path: Path, progress: Progress | None = None) -> str:
     """Pipe the backup file `path` into the accessory's `restore` command; its output.
     Never while a backup of it runs (BackupBusy)."""
-    accessory, backup = backed_up(project, name)
-    if not backup.restore:
-        raise ConfigError(f"{project.name}: accessory {name} has no `backup.restore` "
-                          f"command in {project.path}")
-    with store.backups.lock(project.name, name, backup.timeout) as held:
+    accessory, backup = restorable(project, name)
+    assert backup.restore is not None
+    try:
+        source = path.open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    with source, store.backups.lock(project.name, name, backup.timeout) as held:
         if not held:
             raise BackupBusy(f"{project.name}: a backup of {name} is running; restore after it")
         container = running_accessory(client, project.name, accessory.name)
-        with path.open("rb") as source:
-            return restore_backup(container, backup.restore, source, timeout=backup.timeout,
-                                  progress=progress)
+        return restore_backup(container, backup.restore, source, timeout=backup.timeout,
+                              progress=progress)
