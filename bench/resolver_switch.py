@@ -23,7 +23,6 @@ import http.client
 import http.server
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,38 +34,13 @@ from typing import Any
 
 sys.path.insert(0, os.getcwd())
 
+from bench.upstream import VersionServer
 from pipeline.deploy.resolver import answers
 from pipeline.deploy.router import CaddyRouter
 from pipeline.store import Store, connect
+from pushdock.embedded import free_port
 
 HOST = "shop.test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def color_server(color: str, address: str, port: int) -> http.server.ThreadingHTTPServer:
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body are two writes
-
-        def do_GET(self) -> None:
-            body = color.encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer((address, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 class Client(threading.Thread):
@@ -130,8 +104,8 @@ def main() -> None:
     with open(config, "w") as out:
         json.dump({"admin": {"listen": f"127.0.0.1:{admin}"}}, out)
     port = free_port()
-    colors = {"blue": color_server("blue", "127.0.0.2", port),
-              "green": color_server("green", "127.0.0.3", port)}
+    colors = {"blue": VersionServer("blue", "127.0.0.2", port),
+              "green": VersionServer("green", "127.0.0.3", port)}
     try:
         store = Store(connect(redis_url))
         wait_until(lambda: _pings(store), "redis-server")

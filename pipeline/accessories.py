@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pipeline.containers import ContainerSpec
+from pipeline.errors import ConfigError
 from pipeline.names import (
     LABEL_DEFINITION,
     accessory_container,
@@ -19,7 +20,20 @@ from pipeline.names import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.config import AccessorySpec
+    from pipeline.config import AccessorySpec, Project
+
+
+def find_accessory(project: Project, name: str) -> AccessorySpec | None:
+    return next((a for a in project.accessories if a.name == name), None)
+
+
+def declared_accessory(project: Project, name: str) -> AccessorySpec:
+    """The accessory `name` of `project`; ConfigError naming the ones it has otherwise."""
+    accessory = find_accessory(project, name)
+    if accessory is None:
+        names = ", ".join(a.name for a in project.accessories) or "none"
+        raise ConfigError(f"{project.name} has no accessory {name} (its accessories: {names})")
+    return accessory
 
 
 @dataclass(frozen=True)

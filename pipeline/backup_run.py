@@ -25,6 +25,7 @@ from docker.models.containers import Container
 from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from pipeline.backups import TEMP_PREFIX, backup_name
+from pipeline.engine import ContainerState
 from pipeline.errors import BackupFailed
 from pipeline.names import accessory_container
 
@@ -97,7 +98,7 @@ def running_accessory(client: docker.DockerClient, project: str, accessory: str)
         raise BackupFailed(f"accessory {accessory} of {project} is not running {start}") from None
     except docker.errors.APIError as exc:
         raise BackupFailed(f"the engine refused: {exc.explanation or exc}") from exc
-    if container.status != "running":
+    if container.status != ContainerState.RUNNING:
         raise BackupFailed(f"accessory {accessory} of {project} is {container.status}, not "
                            f"running {start}")
     return container

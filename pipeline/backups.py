@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from pipeline.accessories import declared_accessory
 from pipeline.config import AccessorySpec, BackupSpec, Project
 from pipeline.errors import ConfigError
 
@@ -136,17 +137,19 @@ def size_text(size: int) -> str:
 def backed_up(project: Project, name: str) -> tuple[AccessorySpec, BackupSpec]:
     """The accessory `name` of `project` and its `backup:`; ConfigError saying which is
     missing otherwise."""
-    accessory = find_accessory(project, name)
-    if accessory is None:
-        names = ", ".join(a.name for a in project.accessories) or "none"
-        raise ConfigError(f"{project.name} has no accessory {name} (its accessories: {names})")
+    accessory = declared_accessory(project, name)
     if accessory.backup is None:
         raise ConfigError(f"{project.name}: accessory {name} has no `backup:` in {project.path}")
     return accessory, accessory.backup
 
 
-def find_accessory(project: Project, name: str) -> AccessorySpec | None:
-    return next((a for a in project.accessories if a.name == name), None)
+def restorable(project: Project, name: str) -> tuple[AccessorySpec, BackupSpec]:
+    """As backed_up, and ConfigError when the backup has no `restore` command."""
+    accessory, backup = backed_up(project, name)
+    if not backup.restore:
+        raise ConfigError(f"{project.name}: accessory {name} has no `backup.restore` "
+                          f"command in {project.path}")
+    return accessory, backup
 
 
 def scheduled_backups(project: Project) -> list[tuple[AccessorySpec, float]]:

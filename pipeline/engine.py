@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from enum import StrEnum
 from pathlib import Path
 
 import docker
@@ -10,6 +11,14 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
 from pipeline.errors import EngineUnavailable
+
+
+class ContainerState(StrEnum):
+    """The engine's word for where a container stands (`Container.status`), those we act on."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    RESTARTING = "restarting"
 
 
 def connect_docker(timeout: int = 120) -> docker.DockerClient:

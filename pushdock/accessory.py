@@ -8,20 +8,29 @@ import argparse
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 
 import docker
 
+from pipeline.accessories import declared_accessory
 from pipeline.config import AccessorySpec, Project
 from pipeline.deploy.accessories import Accessories
 from pipeline.deploy.apps import Apps
 from pipeline.engine import connect_docker
-from pipeline.errors import ConfigError
 from pipeline.model import StageName, StageStatus
 from pipeline.names import accessory_volume
 from pipeline.projects import load_project
 from pipeline.settings import Settings
 from pipeline.store import Store, connect
 from pushdock.output import fail, say
+
+
+class AccessoryAction(StrEnum):
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"  # applies a changed definition, keeps the data
+    LOGS = "logs"
+    REMOVE = "remove"
 
 
 class _Say:
@@ -36,51 +45,43 @@ class _Say:
 
 def accessory_command(settings: Settings, args: argparse.Namespace) -> int:
     project = load_project(settings.config_dir, args.project)
-    accessory = _declared(project, args.name)
+    accessory = declared_accessory(project, args.name)
     client = connect_docker()
     try:
         accessories = Accessories(client, _Say())
-        if args.action == "logs":
+        action = AccessoryAction(args.action)
+        if action is AccessoryAction.LOGS:
             for chunk in accessories.logs(project.name, accessory.name, follow=args.follow,
                                           tail=args.tail):
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
             return 0
-        if args.action == "remove" and not args.yes:
+        if action is AccessoryAction.REMOVE and not args.yes:
             return _refuse_removal(project, accessory)
         with _locked(settings, project.name):
-            return _act(settings, client, accessories, project, accessory, args.action)
+            return _act(settings, client, accessories, project, accessory, action)
     finally:
         client.close()
 
 
 def _act(settings: Settings, client: docker.DockerClient, accessories: Accessories,
-         project: Project, accessory: AccessorySpec, action: str) -> int:
+         project: Project, accessory: AccessorySpec, action: AccessoryAction) -> int:
     name = accessory.name
-    if action == "stop":
+    if action is AccessoryAction.STOP:
         if not accessories.stop(project.name, name):
             say(f"{project.name}: accessory {name} is not on this engine")
         return 0
-    if action == "remove":
+    if action is AccessoryAction.REMOVE:
         removed = accessories.remove(project.name, name)
         say(f"{project.name}: removed {', '.join(removed) or 'nothing (it was not there)'}")
         return 0
     network = _network(settings, client, project.name)
-    if action == "restart":
+    if action is AccessoryAction.RESTART:
         accessories.restart(project.name, accessory, network)
     else:
         accessories.ensure(project.name, accessory, network)
     say(f"{project.name}: accessory {name} is running")
     return 0
-
-
-def _declared(project: Project, name: str) -> AccessorySpec:
-    for accessory in project.accessories:
-        if accessory.name == name:
-            return accessory
-    names = ", ".join(a.name for a in project.accessories) or "none"
-    raise ConfigError(f"{project.path}: {project.name} declares no accessory {name!r} "
-                      f"(its accessories: {names})")
 
 
 def _refuse_removal(project: Project, accessory: AccessorySpec) -> int:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.backups import BackupTrigger, size_text
+from pipeline.backups import BackupTrigger, restorable, size_text
 from pipeline.errors import BackupFailed, ConfigError
 from pipeline.names import backups_dir
 from pipeline.settings import Settings
@@ -64,6 +64,7 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 
     assert settings.redis_url is not None
     project = load_project(settings.config_dir, args.project)
+    restorable(project, args.name)  # before the file: a typo in NAME is the first thing said
     path = _backup_file(settings, project.name, args.name, args.file)
     client = connect_docker()
     try:

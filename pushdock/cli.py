@@ -58,8 +58,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         finally:
             supervisor.stop_all()
+    from pipeline.engine_isolation import engine_gap
     from workers.process import work
 
+    if (gap := engine_gap()) is not None:
+        say(f"warning: {gap.describe()}")
     work(settings, burst=args.burst)
     return 0
 
@@ -219,6 +222,13 @@ NEEDS_REDIS: frozenset[Handler] = frozenset({
 }) | backup_commands.NEEDS_REDIS
 
 
+def _line_count(value: str) -> int:
+    """--tail N: a count of lines, refused plainly when it is none (-5, ten)."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of lines (0 or more)")
+    return int(value)
+
+
 def _add(sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
          handler: Handler, help: str) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help)
@@ -299,7 +309,7 @@ def _add_app_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     logs.add_argument("project")
     logs.add_argument("process", nargs="?", help="web or a process's name; default: all")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
-    logs.add_argument("--tail", type=int, default=100, metavar="N",
+    logs.add_argument("--tail", type=_line_count, default=100, metavar="N",
                       help="lines of each container to start with (100)")
 
 
@@ -311,7 +321,7 @@ def _add_accessory_command(sub: argparse._SubParsersAction[argparse.ArgumentPars
     accessory.add_argument("action", choices=("start", "stop", "restart", "logs", "remove"))
     accessory.add_argument("-f", "--follow", action="store_true",
                            help="logs: keep printing new lines")
-    accessory.add_argument("--tail", type=int, default=100, metavar="N",
+    accessory.add_argument("--tail", type=_line_count, default=100, metavar="N",
                            help="logs: lines to start with (100)")
     accessory.add_argument("--yes", action="store_true",
                            help="remove: yes, delete its volumes and all their data")

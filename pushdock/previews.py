@@ -42,10 +42,24 @@ def cmd_previews(settings: Settings, args: argparse.Namespace) -> int:
     live = store.live.many([p.app for p in previews])
     lines = preview_lines(previews, {app: each.sha for app, each in live.items()}, time.time())
     if not lines:
+        _known(settings, args.project)
         say(f"{args.project}: no previews")
     for line in lines:
         print(line)
     return 0
+
+
+def _known(settings: Settings, project: str) -> None:
+    """UnknownProject for a project with no file, where a typo would read as "no previews"."""
+    from pipeline.errors import ConfigError, UnknownProject
+    from pipeline.projects import load_project
+
+    try:
+        load_project(settings.config_dir, project)
+    except UnknownProject:
+        raise
+    except ConfigError:
+        pass  # a broken file still names the project (`pushdock check` says what is wrong)
 
 
 def cmd_preview_remove(settings: Settings, args: argparse.Namespace) -> int:
@@ -54,6 +68,7 @@ def cmd_preview_remove(settings: Settings, args: argparse.Namespace) -> int:
 
     removed = remove_preview(settings, args.project, args.number, say=say)
     if removed is None:
+        _known(settings, args.project)
         raise ConfigError(f"{args.project} has no preview of pull request #{args.number}")
     say(f"{args.project}: the preview of #{args.number} is removed")
     return 0

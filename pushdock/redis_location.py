@@ -27,6 +27,7 @@ def embedded_url(data_dir: Path) -> str | None:
 def with_redis(settings: Settings) -> Settings:
     """The settings with a Redis URL that answers, or a plain error saying where none runs."""
     if settings.redis_url:
+        _check_url(settings.redis_url)
         return settings
     # Imported here: redis-py is not needed by the commands that never call this.
     from pushdock.embedded import redis_ready
@@ -38,3 +39,13 @@ def with_redis(settings: Settings) -> Settings:
     raise NoPushdockRunning(
         f"no Pushdock is running with its data in {where} (start one with `pushdock up`, "
         "or set PUSHDOCK_DATA_DIR to its data directory) and PUSHDOCK_REDIS_URL is not set")
+
+
+def _check_url(url: str) -> None:
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        # The URL may hold a password: the message names the variable, never its value.
+        raise NoPushdockRunning(f"PUSHDOCK_REDIS_URL is not a Redis URL: {exc}") from None

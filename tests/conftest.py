@@ -127,16 +127,25 @@ def project_name(docker_client) -> Iterator[str]:
 
 
 def remove_project_resources(client, project: str) -> None:
-    for container in client.containers.list(
-            all=True, filters={"label": f"pushdock.project={project}"}):
-        container.remove(force=True)
-    for network in client.networks.list(filters={"label": f"pushdock.project={project}"}):
-        network.remove()
-    for image in client.images.list(filters={"label": f"pushdock.project={project}"}):
-        client.images.remove(image.id, force=True)
+    """What the test's project made, its previews' (`<project>--pr<N>`) included."""
+    def ours(labels: dict[str, str] | None) -> bool:
+        owner = (labels or {}).get("pushdock.project", "")
+        return owner == project or owner.startswith(f"{project}--")
+
+    has_project = {"label": "pushdock.project"}
+    for container in client.containers.list(all=True, filters=has_project):
+        if ours(container.labels):
+            container.remove(force=True)
+    for network in client.networks.list(filters=has_project):
+        if ours(network.attrs.get("Labels")):
+            network.remove()
+    for image in client.images.list(filters=has_project):
+        if ours(image.labels):
+            client.images.remove(image.id, force=True)
     # The test's own accessories' data (Pushdock itself removes it only when asked).
-    for volume in client.volumes.list(filters={"label": f"pushdock.project={project}"}):
-        volume.remove(force=True)
+    for volume in client.volumes.list(filters=has_project):
+        if ours(volume.attrs.get("Labels")):
+            volume.remove(force=True)
 
 
 @pytest.fixture

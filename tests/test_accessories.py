@@ -211,7 +211,7 @@ def test_the_accessory_command_and_status(
     assert f"deletes its container and its volumes ({volume})" in err and "--yes" in err
     assert docker_client.volumes.get(volume).name == volume
     assert main(["accessory", project_name, "cache", "stop"]) == 1
-    assert "declares no accessory 'cache' (its accessories: db)" in capsys.readouterr().err
+    assert "has no accessory cache (its accessories: db)" in capsys.readouterr().err
     assert main(["accessory", project_name, "db", "remove", "--yes"]) == 0
     assert docker_client.volumes.list(filters={"name": volume}) == []
     assert accessory_lines(settings, apps, project_name) == [

@@ -5,9 +5,6 @@ approval supersedes older waiting runs, and a run no one decided expires after 2
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +22,14 @@ from pipeline.model import (
 from pipeline.settings import Settings
 from pipeline.store import Store
 from tests.conftest import CaddyProcess
-from tests.support import RecordingServer, SampleRepo, log_lines, project_file, wait_for
+from tests.support import (
+    RecordingServer,
+    SampleRepo,
+    log_lines,
+    project_file,
+    wait_for,
+    worker_process,
+)
 from tests.test_api import AUTH, make_client
 from tests.test_bluegreen import served
 from tests.test_cli import pushdock
@@ -169,15 +173,8 @@ def deploy_worker(deployer, settings: Settings, caddy: CaddyProcess,
            "PUSHDOCK_APPS_NETWORK": bluegreen.settings.apps_network,
            "PUSHDOCK_RESOLVER_LISTEN": settings.resolver_listen,
            "PUSHDOCK_RESOLVER": settings.resolver or ""}
-    with open(tmp_path / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "pushdock", "worker"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    yield
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    with worker_process(env, tmp_path / "worker.log"):
+        yield
 
 
 def test_a_passing_run_waits_then_deploys_once_approved(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pipeline.errors import BackupFailed
 from pipeline.names import accessory_container, accessory_labels, backups_dir
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import RecordingServer, missing, wait_for
+from tests.support import RecordingServer, missing, start_pushdock, stop_group, wait_for
 
 POSTGRES_IMAGE = "postgres:15"
 TABLE = "CREATE TABLE items (id serial PRIMARY KEY, name text);"
@@ -170,26 +169,13 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[callable]:
            "PUSHDOCK_RESOLVER_LISTEN": settings.resolver_listen}
 
     def start() -> subprocess.Popen[bytes]:
-        with open(tmp_path / f"worker-{len(processes)}.log", "wb") as log:
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "pushdock", "worker"], env=env, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True))
+        processes.append(start_pushdock(["worker"], env,
+                                        tmp_path / f"worker-{len(processes)}.log"))
         return processes[-1]
 
     yield start
     for process in processes:
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        stop_group(process)
 
 
 def test_scheduled_backups_prune_resume_and_a_failure_is_notified(
@@ -207,7 +193,7 @@ def test_scheduled_backups_prune_resume_and_a_failure_is_notified(
             return sum(r.ok for r in store.backups.results(project_name, "db", 50))
 
         wait_for(lambda: ok_results() >= 3, timeout=180, what="three scheduled backups")
-        stop(first)
+        stop_group(first)
         done_before = ok_results()
         worker()  # the schedule goes on from its last backup, with another worker
         wait_for(lambda: ok_results() >= done_before + 2, timeout=180,

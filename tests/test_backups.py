@@ -172,3 +172,18 @@ def test_the_project_page_and_api_show_the_backups(settings, store: Store) -> No
         ("failed", "exited with 1: disk full"), ("ok", "")]
     assert api[0]["files"][0]["size"] == 1_450_000
     assert client.get("/api/projects/nope/backups").status_code == 404
+
+
+def test_a_backup_file_that_cannot_be_read_is_said_before_anything_runs(
+        store: Store, tmp_path: Path) -> None:
+    from workers.backups import restore_now
+
+    project = parse_project(HEAD + """accessories:
+  db:
+    image: postgres:15
+    backup: {run: pg_dumpall -U postgres, restore: psql -U postgres}
+""", Path("shop.yml"))
+    with pytest.raises(ConfigError, match=rf"^cannot read {tmp_path}: Is a directory$"):
+        restore_now(store, None, project, "db", tmp_path)  # type: ignore[arg-type]
+    with store.backups.lock("shop", "db", 60) as held:
+        assert held  # nothing was left holding the accessory

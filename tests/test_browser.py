@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -21,7 +19,7 @@ from werkzeug.serving import make_server
 from pipeline.model import PushEvent, RunStatus
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import SampleRepo, free_port, missing, project_file, wait_for
+from tests.support import SampleRepo, free_port, missing, project_file, wait_for, worker_process
 from webhooks.app import create_app
 from workers.queue import job_connection, run_queue, submit_run
 
@@ -75,15 +73,8 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[byte
            "PUSHDOCK_CONFIG_DIR": str(settings.config_dir),
            "PUSHDOCK_DATA_DIR": str(settings.data_dir), "BROWSER_SECRET": "hook",
            "PUSHDOCK_RESOLVER_LISTEN": settings.resolver_listen}
-    with open(tmp_path / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "pushdock", "worker"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    yield process
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    with worker_process(env, tmp_path / "worker.log") as process:
+        yield process
 
 
 def screenshot(browser, name: str) -> None:

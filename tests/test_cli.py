@@ -147,3 +147,42 @@ def test_resolver_on_a_taken_address_says_so(resolver_server: str, redis_url: st
     assert result.returncode == 1
     assert f"cannot listen on {resolver_server}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_mistakes_in_the_accessory_backup_and_preview_commands_are_one_line(
+        tmp_path: Path, redis_url: str) -> None:
+    config = tmp_path / "pipelines.d"
+    config.mkdir()
+    (config / "shop.yml").write_text(
+        "project: shop\nrepo: /srv/git/shop\nwebhook_secret: s\naccessories:\n"
+        "  db:\n    image: postgres:16\n    backup: {run: pg_dumpall, restore: psql}\n"
+        "  cache:\n    image: redis:7\n")
+    env = {"PUSHDOCK_REDIS_URL": redis_url, "PUSHDOCK_CONFIG_DIR": str(config),
+           "PUSHDOCK_DATA_DIR": str(tmp_path / "data")}
+    said = {
+        "previews nope": f"no project named 'nope' (no {config}/nope.yml)",
+        "preview nope 1 remove": f"no project named 'nope' (no {config}/nope.yml)",
+        "restore shop cache x.dump": f"shop: accessory cache has no `backup:` in {config}",
+        "restore shop web x.dump": "shop has no accessory web (its accessories: db, cache)",
+        "restore shop db x.dump": "no backup file x.dump (nor in ",
+        "accessory shop web start": "shop has no accessory web (its accessories: db, cache)",
+    }
+    for command, error in said.items():
+        result = pushdock(*command.split(), env=env)
+        assert (result.returncode, result.stdout) == (1, ""), command
+        assert result.stderr.startswith(f"pushdock: error: {error}"), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+    result = pushdock("previews", "shop", env=env)
+    assert (result.returncode, result.stdout.strip()) == (0, "pushdock: shop: no previews")
+    result = pushdock("accessory", "shop", "db", "logs", "--tail", "-5", env=env)
+    assert result.returncode == 2
+    assert "argument --tail: '-5' is not a number of lines (0 or more)" in result.stderr
+
+
+def test_a_redis_url_that_is_none_is_one_line_and_keeps_its_password() -> None:
+    for command in ("previews shop", "approve 3", "backup shop db"):
+        result = pushdock(*command.split(), env={"PUSHDOCK_REDIS_URL": "s3cret@somewhere"})
+        assert result.returncode == 1
+        assert result.stderr.startswith("pushdock: error: PUSHDOCK_REDIS_URL is not a Redis "
+                                         "URL: "), result.stderr
+        assert "s3cret" not in result.stderr and result.stderr.count("\n") == 1

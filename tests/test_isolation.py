@@ -4,12 +4,14 @@ network, or the default bridge; nor its accessories."""
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 
 from pipeline.deploy.networks import connect_edges_to_all, ensure_project_network
+from pipeline.engine_isolation import isolation_gap
 from pipeline.names import Role, run_labels, run_network
 from pipeline.store import Store
 from tests.conftest import CaddyProcess, remove_project_resources
@@ -25,13 +27,45 @@ def other_project(docker_client) -> Iterator[str]:
     remove_project_resources(docker_client, name)
 
 
-def reaches(docker_client, image: str, network: str, address: str) -> bool:
-    """Whether a container on `network` gets an answer from http://address/."""
+def answer(docker_client, image: str, network: str, address: str) -> str | None:
+    """What a container on `network` gets from http://address/, or None for no answer."""
     output = docker_client.containers.run(
         # `timeout`, not wget's -T, which crashes Debian's static busybox.
         image, ["sh", "-c", f"timeout 5 wget -q -O - http://{address}/ && echo REACHED || true"],
-        network=network, remove=True)
-    return b"REACHED" in output
+        network=network, remove=True).decode()
+    return output.removesuffix("REACHED\n").strip() if output.endswith("REACHED\n") else None
+
+
+def subnets(docker_client, network: str) -> list[ipaddress.IPv4Network]:
+    """The IPv4 subnets `network` has now, read from the engine (not from an older copy)."""
+    config = docker_client.networks.get(network).attrs["IPAM"]["Config"] or []
+    return [ipaddress.ip_network(c["Subnet"]) for c in config if "." in c.get("Subnet", "")]
+
+
+def holders(docker_client, address: str) -> list[str]:
+    """Every network/container of the engine that holds `address` now: who answered."""
+    found = []
+    for network in docker_client.networks.list(greedy=True):
+        for endpoint in (network.attrs.get("Containers") or {}).values():
+            if endpoint.get("IPv4Address", "").split("/")[0] == address:
+                found.append(f"{network.name}/{endpoint.get('Name')}")
+    return found
+
+
+def engine_note(docker_client) -> str:
+    """Why an answer across networks can come on this engine, for a failure's message."""
+    gap = isolation_gap(docker_client.info())
+    return gap.describe() if gap else "the engine keeps networks apart throughout"
+
+
+def assert_foreign(docker_client, address: str, own: str, probe_networks: Iterable[str]) -> None:
+    """The address is A's, on A's network, and on none of the probe's networks: an answer
+    can only come across networks, never from a neighbour given the same address."""
+    ip = ipaddress.ip_address(address)
+    assert any(ip in subnet for subnet in subnets(docker_client, own)), (address, own)
+    for network in probe_networks:
+        assert not any(ip in subnet for subnet in subnets(docker_client, network)), (
+            address, network, subnets(docker_client, network))
 
 
 def test_another_project_a_test_step_and_the_bridge_cannot_reach_an_app(
@@ -44,17 +78,20 @@ def test_another_project_a_test_step_and_the_bridge_cannot_reach_an_app(
     [app] = app_containers(docker_client, project_name)
     own = f"pushdock-{project_name}"
     assert list(app.attrs["NetworkSettings"]["Networks"]) == [own]
-    address = f"{app.attrs['NetworkSettings']['Networks'][own]['IPAddress']}:8000"
+    ip = address_on(app, own)
+    address = f"{ip}:8000"
 
     other = ensure_project_network(docker_client, other_project, bluegreen.settings.apps_network)
     steps = docker_client.networks.create(
         run_network(other_project, "1"), driver="bridge",
         labels=run_labels(other_project, "1", Role.NETWORK))
     try:
-        assert reaches(docker_client, base_image, own, address)  # the check can succeed
-        assert not reaches(docker_client, base_image, other, address)
-        assert not reaches(docker_client, base_image, steps.name, address)
-        assert not reaches(docker_client, base_image, "bridge", address)
+        assert answer(docker_client, base_image, own, address) == "v1"  # A's app answers
+        for network in (other, steps.name, "bridge"):
+            assert_foreign(docker_client, ip, own, [network])
+            got = answer(docker_client, base_image, network, address)
+            assert got is None, (network, got, holders(docker_client, ip),
+                                 engine_note(docker_client))
     finally:
         steps.remove()
     assert served(caddy, f"{project_name}.test") == "v1"
@@ -138,8 +175,12 @@ def test_another_project_a_test_step_and_the_bridge_cannot_reach_a_database(
             where = (place, {name: n["IPAddress"] for name, n in
                              probe.attrs["NetworkSettings"]["Networks"].items()},
                      docker_client.networks.get(own).attrs["IPAM"]["Config"])
-            assert not tcp_connects(probe, database, 5432), where
-            assert not tcp_connects(probe, web_address, 8000), where
+            assert_foreign(docker_client, database, own, where[1])
+            assert_foreign(docker_client, web_address, own, where[1])
+            assert not tcp_connects(probe, database, 5432), (
+                *where, holders(docker_client, database), engine_note(docker_client))
+            assert not tcp_connects(probe, web_address, 8000), (
+                *where, holders(docker_client, web_address), engine_note(docker_client))
     finally:
         for probe in probes.values():
             probe.remove(force=True)

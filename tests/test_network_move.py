@@ -26,9 +26,9 @@ from pipeline.names import project_network
 from pipeline.store import Store
 from pipeline.upstream import Upstream, join_upstreams, parse_upstreams
 from tests.conftest import CaddyProcess
-from tests.support import SampleRepo, wait_for
+from tests.support import SampleRepo
 from tests.test_bluegreen import app_containers, image_of, request, served
-from tests.test_recovery import kill, live_color, start_driver
+from tests.test_recovery import killed_after_the_switch
 from workers.recover import recover
 
 # A whole generation, as the zero-downtime bench deploys it: a release, two web replicas
@@ -89,14 +89,20 @@ def deployed_in_the_old_shape(deployer, docker_client, sample_repo: SampleRepo, 
     return upstream
 
 
+def next_after_the_old_shape(deployer, docker_client, sample_repo: SampleRepo, store: Store,
+                             caddy: CaddyProcess, project: str) -> tuple[str, str]:
+    """The project live in the old shape, and the image of its next commit built."""
+    deployed_in_the_old_shape(deployer, docker_client, sample_repo, store, caddy, project)
+    return image_of(docker_client, sample_repo, project, "v2")
+
+
 def test_the_next_deploy_moves_it_to_the_project_network_without_a_failed_request(
         deployer, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
         store: Store, caddy: CaddyProcess) -> None:
     bluegreen, _ = deployer
     host = f"{project_name}.test"
-    deployed_in_the_old_shape(deployer, docker_client, sample_repo, store, caddy,
-                              project_name)
-    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
+    v2, sha2 = next_after_the_old_shape(deployer, docker_client, sample_repo, store, caddy,
+                                        project_name)
     url = f"http://{caddy.proxy_listen}/"
     loads: list[tuple[subprocess.Popen[str], str]] = []
     try:
@@ -169,20 +175,11 @@ def test_a_worker_killed_during_the_move_leaves_the_new_network_serving(
         store: Store, caddy: CaddyProcess) -> None:
     bluegreen, _ = deployer
     host = f"{project_name}.test"
-    deployed_in_the_old_shape(deployer, docker_client, sample_repo, store, caddy,
-                              project_name)
+    v2, sha2 = next_after_the_old_shape(deployer, docker_client, sample_repo, store, caddy,
+                                        project_name)
     blue = sorted(c.name for c in app_containers(docker_client, project_name))
-    v2, sha2 = image_of(docker_client, sample_repo, project_name, "v2")
-    driver = start_driver(bluegreen.settings, project_name, v2, sha2, "2",
-                          replace(SPEC, drain=300))
-    try:
-        wait_for(lambda: served(caddy, host) == "v2", timeout=90,
-                 what="the route switched to green")
-        wait_for(lambda: live_color(store, project_name) is Color.GREEN, timeout=30,
-                 what="green recorded live")
-    finally:
-        output = kill(driver)
-    assert "draining blue" in output and "deployed" not in output
+    killed_after_the_switch(bluegreen.settings, store, caddy, project_name, v2, sha2,
+                            replace(SPEC, drain=300), timeout=90)
 
     # A worker starting up finds the old shape on the apps network and stops it, whole.
     [result] = recover(bluegreen.settings, say=lambda line: None)

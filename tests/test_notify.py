@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import email
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from email.message import Message
@@ -23,7 +20,15 @@ from pipeline.model import StageStatus as S
 from pipeline.notifications import Notice, previous_verdict, run_events, run_notice, target_name
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import RecordingServer, SampleRepo, free_port, log_lines, project_file, wait_for
+from tests.support import (
+    RecordingServer,
+    SampleRepo,
+    free_port,
+    log_lines,
+    project_file,
+    wait_for,
+    worker_process,
+)
 from workers.queue import job_connection, run_queue, submit_run
 
 
@@ -159,15 +164,8 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[None]:
            "PUSHDOCK_DATA_DIR": str(settings.data_dir), "NOTIFY_SECRET": "s",
            "PUSHDOCK_PUBLIC_URL": "https://ci.test",
            "PUSHDOCK_RESOLVER_LISTEN": settings.resolver_listen}
-    with open(tmp_path / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "pushdock", "worker"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    yield
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    with worker_process(env, tmp_path / "worker.log"):
+        yield
 
 
 def fields(text: str) -> dict[str, str]:

@@ -6,9 +6,6 @@ secret; a rejected one runs nothing; no pull request's run deploys."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,14 @@ from pipeline.pull_requests import NEVER_DEPLOYS, NO_SECRETS
 from pipeline.reporting import MASK
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import SampleRepo, forge_fixture, log_lines, project_file, wait_for
+from tests.support import (
+    SampleRepo,
+    forge_fixture,
+    log_lines,
+    project_file,
+    wait_for,
+    worker_process,
+)
 from webhooks.app import create_app
 from workers.actions import rerun
 from workers.approvals import approve, reject
@@ -43,15 +47,8 @@ def worker(settings: Settings, tmp_path: Path) -> Iterator[Path]:
            "PUSHDOCK_DATA_DIR": str(settings.data_dir), "PR_SECRET": SECRET,
            "PR_TOKEN": TOKEN}
     log_path = tmp_path / "worker.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "pushdock", "worker"], env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    yield log_path
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    with worker_process(env, log_path):
+        yield log_path
 
 
 def pull_request_head(repo: SampleRepo, number: int, version: str) -> str:

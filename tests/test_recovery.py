@@ -57,6 +57,21 @@ def kill(process: subprocess.Popen[str]) -> str:
     return output
 
 
+def killed_after_the_switch(settings: Settings, store: Store, caddy: CaddyProcess, project: str,
+                            image: str, sha: str, spec: DeploySpec, timeout: float = 60) -> None:
+    """A deploy driven in its own process, killed once green serves and is recorded live,
+    while blue drains."""
+    driver = start_driver(settings, project, image, sha, "2", spec)
+    try:
+        wait_for(lambda: served(caddy, f"{project}.test") == "v2", timeout=timeout,
+                 what="the route switched to green")
+        wait_for(lambda: live_color(store, project) is Color.GREEN, timeout=30,
+                 what="green recorded live")
+    finally:
+        output = kill(driver)
+    assert "draining blue" in output and "deployed" not in output
+
+
 def live_color(store: Store, project: str) -> Color | None:
     live = store.live.get(project)
     return live.color if live else None
@@ -119,15 +134,7 @@ def test_killed_after_switching_during_the_drain(
     settings, bluegreen, _ = world
     _sha1, v2, sha2 = v1_live_and_v2_built(docker_client, sample_repo, bluegreen, project_name)
     long_drain = DeploySpec(port=8000, drain=300, health=HealthSpec(interval=0.2, deadline=30))
-    driver = start_driver(settings, project_name, v2, sha2, "2", long_drain)
-    try:
-        wait_for(lambda: served(caddy, f"{project_name}.test") == "v2", timeout=60,
-                 what="the route switched to green")
-        wait_for(lambda: live_color(store, project_name) is Color.GREEN, timeout=30,
-                 what="green recorded live")
-    finally:
-        output = kill(driver)
-    assert "draining blue" in output and "deployed" not in output
+    killed_after_the_switch(settings, store, caddy, project_name, v2, sha2, long_drain)
     assert running_colors(docker_client, project_name) == ["blue", "green"]
 
     # A worker starting up reconciles every project.
@@ -158,6 +165,22 @@ def test_a_route_pointing_elsewhere_than_the_record_wins(
     result = recovery.reconcile(project_name)
     assert result.record_fixed and store.live.get(project_name) == green
     assert served(caddy, f"{project_name}.test") == "v2"
+
+
+def test_a_lost_record_is_rebuilt_with_the_host_its_route_matches(
+        world, docker_client, base_image: str, project_name: str, sample_repo: SampleRepo,
+        store: Store, caddy: CaddyProcess) -> None:
+    """No record and no deploy under way: the route is all that names the host, and a
+    record rebuilt without it could not put a lost route back."""
+    _, bluegreen, recovery = world
+    v1, sha1 = image_of(docker_client, sample_repo, project_name, "v1")
+    bluegreen.deploy(request(project_name, v1, sha1, "1"))
+    before = store.live.get(project_name)
+    assert before is not None and before.host == f"{project_name}.test"
+    store.live.clear(project_name)
+    result = recovery.reconcile(project_name)
+    assert result.record_fixed and store.live.get(project_name) == before
+    assert served(caddy, f"{project_name}.test") == "v1"
 
 
 def test_caddy_gone_at_the_switch_leaves_green_to_reconciliation(

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
+from bench.upstream import VersionServer
 from pipeline.deploy.dns import answer, answer_address, build_query
 from pipeline.deploy.resolver import (
     MAX_DATAGRAM,
@@ -31,7 +32,6 @@ from pipeline.store import Store, connect
 from tests.conftest import CaddyProcess
 from tests.support import free_port, wait_for
 from tests.test_dns import LIVE, datagrams, parsed, query
-from tests.test_router import VersionServer
 
 
 @pytest.fixture

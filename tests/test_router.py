@@ -14,36 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.upstream import VersionServer
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import RouterError
 from tests.conftest import CaddyProcess
 from tests.support import CADDY_BINARIES, caddy_binary, free_port
-
-
-class VersionServer(http.server.ThreadingHTTPServer):
-    """Answers its version, with keep-alive, on a loopback address."""
-
-    def __init__(self, version: str, address: str = "127.0.0.1", port: int = 0) -> None:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                body = version.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__((address, port), Handler)
-        self.daemon_threads = True
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def upstream(self) -> str:
-        return f"{self.server_address[0]}:{self.server_address[1]}"
 
 
 class LosingProxy(http.server.ThreadingHTTPServer):

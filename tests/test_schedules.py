@@ -5,9 +5,7 @@ slot with two workers and two web processes up, and a missed slot run once after
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,7 +22,7 @@ from pipeline.projects import load_project, parse_project
 from pipeline.schedules import next_slot, schedule_id
 from pipeline.settings import Settings
 from pipeline.store import Store
-from tests.support import SampleRepo, free_port, project_file, wait_for
+from tests.support import SampleRepo, free_port, project_file, start_pushdock, stop_group, wait_for
 from workers.queue import job_connection, run_queue
 from workers.schedules import sync
 
@@ -102,10 +100,8 @@ class Processes:
         self.web: subprocess.Popen[bytes] | None = None
 
     def _start(self, *args: str) -> subprocess.Popen[bytes]:
-        with open(self.tmp_path / f"{args[0]}-{time.monotonic_ns()}.log", "wb") as log:
-            return subprocess.Popen([sys.executable, "-m", "pushdock", *args], env=self.env,
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+        return start_pushdock(list(args), self.env,
+                              self.tmp_path / f"{args[0]}-{time.monotonic_ns()}.log")
 
     def start_workers(self, count: int) -> None:
         self.workers = [self._start("worker") for _ in range(count)]
@@ -118,23 +114,13 @@ class Processes:
 
     def stop_workers(self) -> None:
         for process in self.workers:
-            _stop(process)
+            stop_group(process)
         self.workers = []
 
     def stop_all(self) -> None:
         self.stop_workers()
         if self.web is not None:
-            _stop(self.web)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            stop_group(self.web)
 
 
 def _answers(url: str) -> bool:

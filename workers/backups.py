@@ -19,6 +19,7 @@ import docker
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
+from pipeline.accessories import find_accessory
 from pipeline.backup_run import Progress, restore_backup, running_accessory, take_backup
 from pipeline.backups import (
     BackupFile,
@@ -27,25 +28,25 @@ from pipeline.backups import (
     BackupTrigger,
     backed_up,
     backups_of,
-    find_accessory,
     following_slot,
     next_backup,
+    restorable,
     scheduled_backups,
     to_prune,
 )
 from pipeline.config import AccessorySpec, BackupSpec, Project
 from pipeline.engine import connect_docker
-from pipeline.errors import BackupFailed, ConfigError, EngineUnavailable, PushdockError
+from pipeline.errors import BackupFailed, ConfigError, EngineUnavailable
 from pipeline.job_names import BACKUP_JOB, backup_job_prefix
 from pipeline.model import NotifyEvent
 from pipeline.names import backups_dir
 from pipeline.notifications import Notice
-from pipeline.projects import load_project
 from pipeline.settings import Settings
-from pipeline.store import Store, connect
+from pipeline.store import Store
 from workers.errors import BackupBusy
+from workers.firings import drop_unwanted, open_firing
 from workers.notify import notify
-from workers.queue import enqueue_backup, job_connection, run_queue
+from workers.queue import enqueue_backup
 
 log = logging.getLogger("pushdock.backups")
 
@@ -135,34 +136,26 @@ def sync(queue: Queue, store: Store, projects: list[Project],
             slot = next_backup(every, last.started if last else None, now)
             made.append(enqueue_backup(queue, project.name, accessory.name, every,
                                        math.ceil(slot), accessory.backup.timeout).id)
-    registry = ScheduledJobRegistry(queue=queue)
-    for job_id in pending:
-        if not any(job_id.startswith(prefix) for prefix in wanted):
-            registry.remove(job_id, delete_job=True)
+    drop_unwanted(queue, pending, wanted)
     return made
 
 
 def fire(project_name: str, accessory_name: str, slot: int) -> str:
     """RQ job: one scheduled backup. Schedules the next one, then backs up (once per
     slot); a failure is notified."""
-    settings = Settings.from_env()
-    assert settings.redis_url
-    store = Store(connect(settings.redis_url))
-    queue = run_queue(job_connection(settings.redis_url))
-    try:
-        project = load_project(settings.config_dir, project_name)
-    except PushdockError as exc:
-        log.warning("backup of %s of %s: %s", accessory_name, project_name, exc)
+    firing = open_firing(project_name, f"backup of {accessory_name}")
+    if firing is None:
         return "no project"
-    accessory = find_accessory(project, accessory_name)
+    accessory = find_accessory(firing.project, accessory_name)
     if accessory is None or accessory.backup is None or not accessory.backup.every:
         return "schedule gone"  # removed from the project file since it was scheduled
     every = accessory.backup.every
-    enqueue_backup(queue, project.name, accessory.name, every,
+    enqueue_backup(firing.queue, firing.project.name, accessory.name, every,
                    math.ceil(following_slot(slot, every, time.time())), accessory.backup.timeout)
-    if not store.schedules.claim(project.name, f"backup-{accessory.name}", slot):
+    if not firing.store.schedules.claim(firing.project.name, f"backup-{accessory.name}", slot):
         return "fired already"
-    return _scheduled_backup(settings, store, queue, project, accessory.name)
+    return _scheduled_backup(firing.settings, firing.store, firing.queue, firing.project,
+                             accessory.name)
 
 
 def _scheduled_backup(settings: Settings, store: Store, queue: Queue, project: Project,
@@ -184,7 +177,7 @@ def _scheduled_backup(settings: Settings, store: Store, queue: Queue, project: P
         return f"backup {result.file} ({result.size} bytes)"
     log.warning("%s: the backup of %s failed: %s", project.name, name, result.reason)
     notify(queue, project, Notice(NotifyEvent.BACKUP_FAILED, project.name,
-                                  subject=f"accessory {name}", status="failed",
+                                  subject=f"accessory {name}", status=result.status.value,
                                   reason=result.reason))
     return f"failed: {result.reason}"
 
@@ -193,14 +186,15 @@ def restore_now(store: Store, client: docker.DockerClient, project: Project, nam
                 path: Path, progress: Progress | None = None) -> str:
     """Pipe the backup file `path` into the accessory's `restore` command; its output.
     Never while a backup of it runs (BackupBusy)."""
-    accessory, backup = backed_up(project, name)
-    if not backup.restore:
-        raise ConfigError(f"{project.name}: accessory {name} has no `backup.restore` "
-                          f"command in {project.path}")
-    with store.backups.lock(project.name, name, backup.timeout) as held:
+    accessory, backup = restorable(project, name)
+    assert backup.restore is not None
+    try:
+        source = path.open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    with source, store.backups.lock(project.name, name, backup.timeout) as held:
         if not held:
             raise BackupBusy(f"{project.name}: a backup of {name} is running; restore after it")
         container = running_accessory(client, project.name, accessory.name)
-        with path.open("rb") as source:
-            return restore_backup(container, backup.restore, source, timeout=backup.timeout,
-                                  progress=progress)
+        return restore_backup(container, backup.restore, source, timeout=backup.timeout,
+                              progress=progress)

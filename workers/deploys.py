@@ -8,7 +8,7 @@ from collections.abc import Callable
 import docker
 
 from pipeline.config import DeploySpec, Project
-from pipeline.deploy.apps import Apps
+from pipeline.deploy.apps import Apps, built_at
 from pipeline.deploy.bluegreen import BlueGreen, DeployRequest
 from pipeline.deploy.history import resolve_image, rollback_target, spec_for
 from pipeline.deploy.router import CaddyRouter
@@ -110,7 +110,7 @@ def _open(settings: Settings, project_name: str) -> tuple[Store, Project]:
 def _images_newest_first(client: docker.DockerClient, project: str) -> list[str]:
     images = [image for image in client.images.list(filters={"label": project_filter(project)})
               if deployable(image.labels)]
-    images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
+    images.sort(key=lambda image: built_at(image.attrs), reverse=True)
     return [tag for image in images for tag in image.tags]
 
 

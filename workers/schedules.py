@@ -17,14 +17,13 @@ from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
 from pipeline.config import Project
-from pipeline.errors import PushdockError
 from pipeline.job_names import SCHEDULE_JOB, schedule_job_prefix
 from pipeline.model import PushEvent, Run, StageName, StageStatus, Trigger
-from pipeline.projects import load_project
 from pipeline.schedules import find, next_slot, schedule_id
 from pipeline.settings import Settings
-from pipeline.store import Store, connect
-from workers.queue import enqueue_schedule, job_connection, run_queue, submit_run
+from pipeline.store import Store
+from workers.firings import drop_unwanted, open_firing
+from workers.queue import enqueue_schedule, submit_run
 
 log = logging.getLogger("pushdock.schedules")
 
@@ -62,33 +61,25 @@ def sync(queue: Queue, projects: list[Project], now: float | None = None) -> lis
                 job = enqueue_schedule(queue, project.name, schedule_id(schedule),
                                        next_slot(schedule.cron, now))
                 made.append(job.id)
-    registry = ScheduledJobRegistry(queue=queue)
-    for job_id in pending:
-        if not any(job_id.startswith(prefix) for prefix in wanted):
-            registry.remove(job_id, delete_job=True)
+    drop_unwanted(queue, pending, wanted)
     return made
 
 
 def fire(project_name: str, ident: str, slot: int) -> str:
     """RQ job: one firing. Queues the run of the branch's head (once per slot), then
     schedules the next firing after now."""
-    settings = Settings.from_env()
-    assert settings.redis_url
-    store = Store(connect(settings.redis_url))
-    queue = run_queue(job_connection(settings.redis_url))
-    try:
-        project = load_project(settings.config_dir, project_name)
-    except PushdockError as exc:
-        log.warning("schedule %s of %s: %s", ident, project_name, exc)
+    firing = open_firing(project_name, f"schedule {ident}")
+    if firing is None:
         return "no project"
-    schedule = find(project, ident)
+    schedule = find(firing.project, ident)
     if schedule is None:
         return "schedule gone"  # removed from the project file since it was scheduled
-    enqueue_schedule(queue, project.name, ident, next_slot(schedule.cron, time.time()))
-    if not store.schedules.claim(project.name, ident, slot):
+    enqueue_schedule(firing.queue, firing.project.name, ident,
+                     next_slot(schedule.cron, time.time()))
+    if not firing.store.schedules.claim(firing.project.name, ident, slot):
         return "fired already"
-    run = queue_scheduled_run(settings, store, queue, project, schedule.branch,
-                              schedule.deploy, schedule.cron)
+    run = queue_scheduled_run(firing.settings, firing.store, firing.queue, firing.project,
+                              schedule.branch, schedule.deploy, schedule.cron)
     return f"run {run.id}"
 
 

@@ -18,6 +18,7 @@ from docker.models.containers import Container
 
 from pipeline.accessories import accessory_container_spec, accessory_volumes
 from pipeline.config import AccessorySpec
+from pipeline.engine import ContainerState
 from pipeline.errors import DeployError
 from pipeline.images import ensure_image
 from pipeline.names import (
@@ -64,7 +65,7 @@ class Accessories:
         container = self.get(project, accessory.name)
         if container is None:
             container = self._create(project, accessory, network)
-        elif container.status != "running":
+        elif container.status != ContainerState.RUNNING:
             self.reporter.log(f"accessory {accessory.name}: starting (it was {container.status})")
             container.start()
         else:
@@ -145,7 +146,8 @@ class Accessories:
         while True:
             attempts += 1
             container.reload()
-            if container.status not in ("running", "created", "restarting"):
+            if container.status not in (ContainerState.RUNNING, ContainerState.CREATED,
+                                        ContainerState.RESTARTING):
                 self._log_tail(accessory, container)
                 raise DeployError(f"accessory {accessory.name} exited with code "
                                   f"{container.attrs['State'].get('ExitCode')} before it was "
@@ -194,7 +196,7 @@ class Accessories:
                               f"{accessory.name} restart` applies it)")
 
     def _is_ready(self, accessory: AccessorySpec, container: Container) -> bool:
-        if container.status != "running":
+        if container.status != ContainerState.RUNNING:
             return False
         if not accessory.ready:
             return True

@@ -132,7 +132,7 @@ class Apps:
         images are never looked at."""
         used = set(in_use)
         images = self.docker.images.list(filters={"label": project_filter(project)})
-        images.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
+        images.sort(key=lambda image: built_at(image.attrs), reverse=True)
         for image in images[keep:]:
             if used & set(image.tags):
                 continue
@@ -196,3 +196,16 @@ def death(container: Container) -> str | None:
     if state.get("Running"):
         return None
     return f"exited with code {state.get('ExitCode')}"
+
+
+def built_at(attrs: dict[str, object]) -> str:
+    """When an image was last built here, sortable: its tag time, not its `Created`, which a
+    build answered from the cache copies from the first build of the same content."""
+    metadata = attrs.get("Metadata")
+    tagged = metadata.get("LastTagTime") if isinstance(metadata, dict) else None
+    stamp = str(tagged or "")
+    if not stamp or stamp.startswith("0001-"):  # never tagged: the engine's zero time
+        stamp = str(attrs.get("Created") or "")
+    # RFC 3339 with the fraction's trailing zeros cut: pad it so text order is time order.
+    head, _, fraction = stamp.removesuffix("Z").partition(".")
+    return f"{head}.{fraction.ljust(9, '0')}"

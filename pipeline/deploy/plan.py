@@ -143,6 +143,14 @@ def route_upstream(route: Any) -> str | None:
     return SEPARATOR.join(sorted(dials)) if dials else None
 
 
+def route_host(route: Any) -> str:
+    """The host a route matches ("" when it names none): what a rebuilt record keeps."""
+    try:
+        return str(route["match"][0]["host"][0])
+    except (KeyError, IndexError, TypeError):
+        return ""
+
+
 def route_port(route: Any) -> str | None:
     """The port of a route through the resolver; None for a static route."""
     try:

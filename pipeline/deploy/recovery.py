@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from docker.models.containers import Container
 
 from pipeline.deploy.apps import Apps, color_of, env_port, is_web, running
+from pipeline.deploy.plan import route_host
 from pipeline.deploy.router import CaddyRouter
 from pipeline.errors import PushdockError
 from pipeline.model import Deployment, DeployResult, LiveApp
@@ -105,8 +106,12 @@ class Recovery:
         web = [c for c in everything if addresses.get(c.name) and is_web(c)]
         record = self.store.live.get(project)
         mark = self.store.deployments.in_progress(project)
-        host = (record.host if record else "") or (mark.host if mark else "") or host
-        route = self.router.upstream(project)
+        now = self.router.route_now(project)
+        # With the record lost and no deploy under way, the route still names the host: a
+        # rebuilt record without it could not put the route back later.
+        host = ((record.host if record else "") or (mark.host if mark else "") or host
+                or route_host(now.config))
+        route = now.upstream
         routed = {upstream.host for upstream in parse_upstreams(route)}
 
         serving = next((c for c in web if addresses[c.name] in routed), None)

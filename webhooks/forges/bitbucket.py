@@ -27,14 +27,7 @@ from webhooks.forges.payload import (
     text,
     texts,
 )
-from webhooks.forges.pull_requests import (
-    PullRequestItem,
-    action_ignored,
-    closed,
-    is_fork,
-    opened,
-    pull_request,
-)
+from webhooks.forges.pull_requests import Delivery, PullRequestItem, action_ignored, pull_request
 from webhooks.forges.signing import verify_prefixed
 
 _REF_PREFIX = {"branch": "refs/heads/", "tag": "refs/tags/"}
@@ -81,36 +74,35 @@ FORK_HAS_NO_REF = ("pull request from a fork: Bitbucket keeps no ref of a fork's
                    "the project's repository")
 
 
-def _pull_request(event: str, payload: Mapping[str, object], project: str,
-                  delivery: str) -> PullRequestItem:
+def _pull_request(event: str, payload: Mapping[str, object],
+                  delivery: Delivery) -> PullRequestItem:
     action = event.removeprefix(PULL_REQUEST_PREFIX)
     if action not in ("created", "updated", "fulfilled", "rejected"):
         return action_ignored(action)
     pr = mapping(payload, "pullrequest")
     source, destination = mapping(pr, "source"), mapping(pr, "destination")
     branch = text(mapping(source, "branch"), "name")
-    fork = is_fork(text(mapping(source, "repository"), "uuid"),
-                   text(mapping(destination, "repository"), "uuid"))
     about = pull_request(number(pr, "id"), title=text(pr, "title"), source_branch=branch,
-                         fork=fork, ref=f"refs/heads/{branch}")
+                         head_repository=text(mapping(source, "repository"), "uuid"),
+                         base_repository=text(mapping(destination, "repository"), "uuid"),
+                         ref=f"refs/heads/{branch}")
     if action in ("fulfilled", "rejected"):
-        return closed(about, project=project, merged=action == "fulfilled",
-                      forge=Forge.BITBUCKET, delivery_id=delivery)
-    if fork:
+        return delivery.closed(about, merged=action == "fulfilled")
+    if about.fork:
         return Ignored(FORK_HAS_NO_REF)
     if not check_fetched_ref(about.ref):
         return Ignored(f"source branch {branch[:100]!r} is not a plain branch name")
     actor = mapping(payload, "actor")
-    return opened(about, project=project, sha=text(mapping(source, "commit"), "hash"),
-                  forge=Forge.BITBUCKET, delivery_id=delivery,
-                  author=text(actor, "display_name") or text(actor, "nickname"))
+    return delivery.opened(about, sha=text(mapping(source, "commit"), "hash"),
+                           author=text(actor, "display_name") or text(actor, "nickname"))
 
 
 def parse(headers: Mapping[str, str], body: bytes,
           project: str) -> list[PushEvent | PullRequestClosed | Ignored]:
     event = headers.get("X-Event-Key", "")
     if event.startswith(PULL_REQUEST_PREFIX):
-        return [_pull_request(event, load_object(body), project, delivery_id(headers))]
+        return [_pull_request(event, load_object(body),
+                              Delivery(project, Forge.BITBUCKET, delivery_id(headers)))]
     # diagnostics:ping is Bitbucket Data Center's "Test connection"
     ignored = not_a_push(event, push="repo:push", ping="diagnostics:ping")
     if ignored is not None:

@@ -14,21 +14,13 @@ from webhooks.forges.payload import (
     items,
     load_object,
     mapping,
-    number,
     ref_and_after,
     ref_event,
     repository_id,
     text,
     texts,
 )
-from webhooks.forges.pull_requests import (
-    PullRequestItem,
-    action_ignored,
-    closed,
-    is_fork,
-    opened,
-    pull_request,
-)
+from webhooks.forges.pull_requests import Delivery, github_shaped
 from webhooks.forges.signing import hmac_sha256, matches
 
 SIGNATURE_HEADERS = ("X-Forgejo-Signature", "X-Gitea-Signature")
@@ -67,29 +59,13 @@ def _repository_id(branch: Mapping[str, object]) -> str:
     return repository_id(branch, "repo_id") or repository_id(mapping(branch, "repo"), "id")
 
 
-def _pull_request(payload: Mapping[str, object], project: str,
-                  delivery: str) -> PullRequestItem:
-    action = text(payload, "action")
-    if action not in (*RUN_ACTIONS, "closed"):
-        return action_ignored(action)
-    pr = mapping(payload, "pull_request")
-    head, base = mapping(pr, "head"), mapping(pr, "base")
-    n = number(payload, "number") or number(pr, "number")
-    about = pull_request(n, title=text(pr, "title"), source_branch=text(head, "ref"),
-                         fork=is_fork(_repository_id(head), _repository_id(base)),
-                         ref=f"refs/pull/{n}/head")
-    if action == "closed":
-        return closed(about, project=project, merged=pr.get("merged") is True,
-                      forge=Forge.GITEA, delivery_id=delivery)
-    return opened(about, project=project, sha=text(head, "sha"), forge=Forge.GITEA,
-                  delivery_id=delivery, author=text(mapping(pr, "user"), "login"))
-
-
 def parse(headers: Mapping[str, str], body: bytes,
           project: str) -> list[PushEvent | PullRequestClosed | Ignored]:
     event = _header(headers, "Event")
     if event in PULL_REQUEST_EVENTS:
-        return [_pull_request(load_object(body), project, delivery_id(headers))]
+        delivery = Delivery(project, Forge.GITEA, delivery_id(headers))
+        return [github_shaped(load_object(body), delivery, run_actions=RUN_ACTIONS,
+                              repository_of=_repository_id)]
     if event == "delete":
         payload = load_object(body)
         kind = "tag" if text(payload, "ref_type") == "tag" else "branch"

@@ -12,21 +12,13 @@ from webhooks.forges.payload import (
     load_object,
     mapping,
     not_a_push,
-    number,
     ref_and_after,
     ref_event,
     repository_id,
     text,
     texts,
 )
-from webhooks.forges.pull_requests import (
-    PullRequestItem,
-    action_ignored,
-    closed,
-    is_fork,
-    opened,
-    pull_request,
-)
+from webhooks.forges.pull_requests import Delivery, github_shaped
 from webhooks.forges.signing import verify_prefixed
 
 
@@ -47,30 +39,17 @@ def repositories(body: bytes) -> tuple[str, ...]:
 RUN_ACTIONS = ("opened", "synchronize", "reopened")
 
 
-def _pull_request(payload: Mapping[str, object], project: str,
-                  delivery: str) -> PullRequestItem:
-    action = text(payload, "action")
-    if action not in (*RUN_ACTIONS, "closed"):
-        return action_ignored(action)
-    pr = mapping(payload, "pull_request")
-    head, base = mapping(pr, "head"), mapping(pr, "base")
-    n = number(payload, "number") or number(pr, "number")
-    fork = is_fork(repository_id(mapping(head, "repo"), "id"),
-                   repository_id(mapping(base, "repo"), "id"))
-    about = pull_request(n, title=text(pr, "title"), source_branch=text(head, "ref"),
-                         fork=fork, ref=f"refs/pull/{n}/head")
-    if action == "closed":
-        return closed(about, project=project, merged=pr.get("merged") is True,
-                      forge=Forge.GITHUB, delivery_id=delivery)
-    return opened(about, project=project, sha=text(head, "sha"), forge=Forge.GITHUB,
-                  delivery_id=delivery, author=text(mapping(pr, "user"), "login"))
+def _repository_id(branch: Mapping[str, object]) -> str:
+    return repository_id(mapping(branch, "repo"), "id")
 
 
 def parse(headers: Mapping[str, str], body: bytes,
           project: str) -> list[PushEvent | PullRequestClosed | Ignored]:
     event = headers.get("X-GitHub-Event", "")
     if event == "pull_request":
-        return [_pull_request(load_object(body), project, delivery_id(headers))]
+        delivery = Delivery(project, Forge.GITHUB, delivery_id(headers))
+        return [github_shaped(load_object(body), delivery, run_actions=RUN_ACTIONS,
+                              repository_of=_repository_id)]
     ignored = not_a_push(event, push="push", ping="ping")
     if ignored is not None:
         return ignored

@@ -22,14 +22,7 @@ from webhooks.forges.payload import (
     text,
     texts,
 )
-from webhooks.forges.pull_requests import (
-    PullRequestItem,
-    action_ignored,
-    closed,
-    is_fork,
-    opened,
-    pull_request,
-)
+from webhooks.forges.pull_requests import Delivery, PullRequestItem, action_ignored, pull_request
 
 PUSH_EVENTS = ("Push Hook", "Tag Push Hook")
 
@@ -60,8 +53,7 @@ def repositories(body: bytes) -> tuple[str, ...]:
 MERGE_REQUEST_EVENT = "Merge Request Hook"
 
 
-def _merge_request(payload: Mapping[str, object], project: str,
-                   delivery: str) -> PullRequestItem:
+def _merge_request(payload: Mapping[str, object], delivery: Delivery) -> PullRequestItem:
     attributes = mapping(payload, "object_attributes")
     action = text(attributes, "action")
     if action not in ("open", "reopen", "update", "close", "merge"):
@@ -71,26 +63,25 @@ def _merge_request(payload: Mapping[str, object], project: str,
     if action == "update" and not text(attributes, "oldrev"):
         return Ignored("merge request updated without new commits")
     iid = number(attributes, "iid")
-    fork = is_fork(repository_id(attributes, "source_project_id"),
-                   repository_id(attributes, "target_project_id"))
     about = pull_request(iid, title=text(attributes, "title"),
-                         source_branch=text(attributes, "source_branch"), fork=fork,
+                         source_branch=text(attributes, "source_branch"),
+                         head_repository=repository_id(attributes, "source_project_id"),
+                         base_repository=repository_id(attributes, "target_project_id"),
                          ref=f"refs/merge-requests/{iid}/head")
     if action in ("close", "merge"):
-        return closed(about, project=project, merged=action == "merge", forge=Forge.GITLAB,
-                      delivery_id=delivery)
+        return delivery.closed(about, merged=action == "merge")
     head = mapping(attributes, "last_commit")
     user = mapping(payload, "user")
-    return opened(about, project=project, sha=text(head, "id"), forge=Forge.GITLAB,
-                  delivery_id=delivery, message=text(head, "message"),
-                  author=text(user, "username") or text(user, "name"))
+    return delivery.opened(about, sha=text(head, "id"), message=text(head, "message"),
+                           author=text(user, "username") or text(user, "name"))
 
 
 def parse(headers: Mapping[str, str], body: bytes,
           project: str) -> list[PushEvent | PullRequestClosed | Ignored]:
     event = headers.get("X-Gitlab-Event", "")
     if event == MERGE_REQUEST_EVENT:
-        return [_merge_request(load_object(body), project, delivery_id(headers))]
+        return [_merge_request(load_object(body),
+                               Delivery(project, Forge.GITLAB, delivery_id(headers)))]
     if event not in (*PUSH_EVENTS, "System Hook"):
         return [Ignored(f"event {event!r} is not a push")]
     payload = load_object(body)
