@@ -23,6 +23,8 @@ STANDIN_TAG = "bookworm"
 TOKEN = "compose-token"  # PUSHDOCK_TOKEN in the stack's env file
 STANDINS = {role: f"{STANDIN_PREFIX}/{role}:{STANDIN_TAG}"
             for role in ("redis", "caddy", "python", "postgres")}
+# The public name script/standins gives the PostgreSQL stand-in too: project files say it.
+POSTGRES = "postgres:15"
 
 
 def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 600,
@@ -41,7 +43,7 @@ def ensure_standins(client: Any) -> dict[str, str]:
     from docker.errors import ImageNotFound
 
     absent = []
-    for image in STANDINS.values():
+    for image in [*STANDINS.values(), POSTGRES]:
         try:
             client.images.get(image)
         except ImageNotFound:
@@ -81,16 +83,19 @@ class Stack:
         self.root.chmod(0o755)
         self.pipelines = self.root / "pipelines.d"
         self.pipelines.mkdir()
-        self.repo = self.root / "app"
+        # The projects' repositories, one directory mounted into the worker.
+        self.repos = self.root / "repos"
+        self.repos.mkdir()
+        self.repo = self.repos / "app"
         self.web_port, self.http_port = free_port(), free_port()
         env_file = self.root / "pushdock.env"
         # Build bounds of the stack's own (the service build-bounds sets them on this host).
         env_file.write_text(f"PUSHDOCK_TOKEN={TOKEN}\nCOMPOSE_SECRET={secret}\n"
                             f"PUSHDOCK_BUILD_PIDS={BUILD_PIDS}\n")
-        # The repo's path inside the worker is the same as here: the project file names it.
+        # The repos' paths inside the worker are the same as here: the project files name them.
         override = self.root / "override.yml"
         override.write_text(json.dumps({"services": {"worker": {"volumes": [
-            f"{self.repo}:{self.repo}:ro"]}}}))
+            f"{self.repos}:{self.repos}:ro"]}}}))
         self.files = ["-f", str(ROOT / "docker-compose.yml"), "-f", str(override)]
         clean = {k: v for k, v in os.environ.items() if not k.startswith("PUSHDOCK_")}
         self.env = {
@@ -108,9 +113,13 @@ class Stack:
             "PUSHDOCK_DOCKER_GID": str(os.stat("/var/run/docker.sock").st_gid),
         }
 
+    @property
+    def argv(self) -> list[str]:
+        """The compose command of this stack, as `docker compose` is in the README."""
+        return [self.compose, "-p", self.name, *self.files]
+
     def __call__(self, *args: str, timeout: float = 300) -> str:
-        return run([self.compose, "-p", self.name, *self.files, *args], env=self.env,
-                   timeout=timeout)
+        return run([*self.argv, *args], env=self.env, timeout=timeout)
 
     def redis_cli(self, *args: str) -> str:
         return self("exec", "-T", "redis", "redis-cli", *args).strip()

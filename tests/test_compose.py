@@ -1,12 +1,17 @@
 """docker-compose.yml for real: the stack brought up by Debian's docker-compose from locally
 built stand-ins of the public images, a signed push deployed and served by the caddy
-container, a worker restarted in the middle of a run, and queued runs that outlive a killed
-Redis."""
+container, a worker restarted in the middle of a run, queued runs that outlive a killed
+Redis, and a PostgreSQL accessory made by the stack's worker, backed up into the stack's
+volume, copied off it the README's way, and kept over `docker-compose down` and up."""
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import shutil
+import subprocess
+import tarfile
 import tempfile
 import threading
 import uuid
@@ -19,6 +24,9 @@ import pytest
 from pipeline.build_bounds import engine_groups
 from tests.compose_stack import (
     BUILD_PIDS,
+    POSTGRES,
+    ROOT,
+    STANDINS,
     TOKEN,
     Stack,
     build_pushdock_image,
@@ -26,12 +34,14 @@ from tests.compose_stack import (
 )
 from tests.conftest import remove_project_resources
 from tests.support import (
+    DB_APP,
     SampleRepo,
     github_push,
     project_file,
     restore_build_bounds,
     wait_for,
 )
+from tests.test_accessories import RELEASE
 
 pytestmark = pytest.mark.integration
 
@@ -55,16 +65,44 @@ deploy:
 CHECK = 'wget -q -O- http://svc:7000/ && test "$(cat /www/index.html)" != broken && echo tests pass'
 NO_TESTS = "deploy:\n  port: 8000\n"
 
+# The project with a database: PostgreSQL (the stand-in, by its public name) as an
+# accessory with backups; the app's release inserts a row and its web process counts them.
+DB_PROJECT = """secrets:
+  PGPASSWORD: ${{COMPOSE_SECRET}}
+accessories:
+  db:
+    image: {image}
+    env: {{POSTGRES_PASSWORD: "${{COMPOSE_SECRET}}", POSTGRES_DB: shop}}
+    volumes: {{data: /var/lib/postgresql/data}}
+    ready: pg_isready -U postgres -d shop
+    backup: {{run: pg_dumpall -U postgres, restore: psql -U postgres, ext: sql}}
+"""
+DB_PIPELINE = f"""deploy:
+  port: 8000
+  health: {{path: /healthz, interval: 200ms, healthy_after: 2, deadline: 60s}}
+  drain: 0s
+  env: {{PGHOST: db, PGUSER: postgres, PGDATABASE: shop}}
+  release: {json.dumps(RELEASE)}
+"""
+DB_DOCKERFILE = (f"FROM {POSTGRES}\nCOPY www /www\nCOPY app.py /app.py\n"
+                 'CMD ["python3", "/app.py"]\n')
+
 
 @dataclass(frozen=True)
 class Setup:
     stack: Stack
     project: str
     repo: SampleRepo
+    db_project: str  # the project with the PostgreSQL accessory
+    db_repo: SampleRepo
 
     @property
     def host(self) -> str:
         return f"{self.project}.localhost"
+
+    @property
+    def db_host(self) -> str:
+        return f"{self.db_project}.localhost"
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +111,7 @@ def setup(docker_client, base_image: str) -> Iterator[Setup]:
     image = build_pushdock_image(f"pushdock-test/pushdock:{uuid.uuid4().hex[:8]}",
                                  standins["python"])
     project = f"c{uuid.uuid4().hex[:10]}"
+    db_project = f"d{uuid.uuid4().hex[:10]}"
     stack = Stack(image, standins, SECRET)
     try:
         # A service image exposing a port and no ready command: the TCP probe's case.
@@ -87,6 +126,11 @@ def setup(docker_client, base_image: str) -> Iterator[Setup]:
         repo = SampleRepo(stack.repo)
         project_file(stack.pipelines, project, repo.path, secret_var="COMPOSE_SECRET",
                      host=f"{project}.localhost")
+        db_repo = SampleRepo(stack.repos / "db")
+        (db_repo.path / "Dockerfile").write_text(DB_DOCKERFILE)
+        (db_repo.path / "app.py").write_text(DB_APP)
+        project_file(stack.pipelines, db_project, db_repo.path, secret_var="COMPOSE_SECRET",
+                     host=f"{db_project}.localhost", extra=DB_PROJECT.format(image=POSTGRES))
         stack("up", "-d", timeout=600)
         wait_for(lambda: stack.request("GET", "/healthz")[0] == 200, timeout=120,
                  interval=1, what="the web service of the stack")
@@ -94,13 +138,14 @@ def setup(docker_client, base_image: str) -> Iterator[Setup]:
         pids_max = engine_groups(docker_client.info(), Path("/sys/fs/cgroup")).pids / "pids.max"
         wait_for(lambda: pids_max.read_text() == f"{BUILD_PIDS}\n", timeout=60,
                  what="the stack's build bounds on the host")
-        yield Setup(stack, project, repo)
+        yield Setup(stack, project, repo, db_project, db_repo)
     except BaseException:
         print(stack.logs())
         raise
     finally:
         stack.down()  # first: Caddy and the worker are on the project's network
         remove_project_resources(docker_client, project)
+        remove_project_resources(docker_client, db_project)
         restore_build_bounds(docker_client)
         for network in docker_client.networks.list(names=[stack.apps_network]):
             network.remove()
@@ -269,3 +314,89 @@ def test_queued_runs_outlive_a_killed_redis(setup: Setup) -> None:
               for run_id, run in ended.items() if run["status"] != "success"}
     assert not failed, failed
     assert compose.redis_cli("LLEN", "rq:queue:pushdock") == "0"
+
+
+# The README's ways of copying the backups off the server.
+COPY_RUNNING = "docker compose exec -T worker tar -C /var/lib/pushdock -cf - backups"
+COPY_STOPPED = "docker run --rm -v pushdock_pushdock-data:/data:ro"
+
+
+def readme_line(start: str) -> str:
+    """The README's command line that begins so (the README is what users run)."""
+    # A line ending in a backslash goes on in the next one, as in the shell.
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    lines = [line for line in text.splitlines() if line.startswith(start)]
+    assert len(lines) == 1, (start, lines)
+    return lines[0]
+
+
+def run_readme(stack: Stack, line: str, cwd: Path, **replaced: str) -> None:
+    """A README command run as it is, `docker compose` being this stack's compose command
+    and each `replaced` key (the README's example names) this stack's own."""
+    command = line.replace("docker compose ", f"{shlex.join(stack.argv)} ")
+    for example, own in replaced.items():
+        command = command.replace(example, own)
+    result = subprocess.run(["sh", "-c", command], cwd=cwd, env=stack.env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
+def backup_in(tar: Path, member: str) -> str:
+    with tarfile.open(tar) as archive:
+        names = archive.getnames()
+        assert member in names, (member, names)
+        return archive.extractfile(member).read().decode()  # type: ignore[union-attr]
+
+
+def test_an_accessory_is_made_backed_up_and_kept_by_the_stack(setup: Setup,
+                                                              docker_client) -> None:
+    compose, project, host = setup.stack, setup.db_project, setup.db_host
+
+    # The stack's worker starts PostgreSQL before the first deploy; the release inserts a
+    # row through the project's network; the app counts the rows, through the caddy service.
+    run = finished(compose, push(compose, project, setup.db_repo.commit("v1", files={
+        ".pushdock.yml": DB_PIPELINE})))
+    assert run["status"] == "success", (run["reason"], compose.request(
+        "GET", f"/api/runs/{run['id']}/log")[1], compose.logs())
+    assert compose.served(host) == (200, "1")
+    [db] = docker_client.containers.list(filters={"label": [f"pushdock.project={project}",
+                                                            "pushdock.role=accessory"]})
+    started = db.attrs["State"]["StartedAt"]
+
+    # `pushdock backup` in the worker container writes into the stack's pushdock-data volume.
+    printed = compose("exec", "-T", "worker", "pushdock", "backup", project, "db")
+    path = printed.strip().splitlines()[-1]
+    assert re.fullmatch(rf"/var/lib/pushdock/backups/{project}/db/\d{{8}}T\d{{6}}Z\.sql",
+                        path), printed
+    member = "backups/" + path.removeprefix("/var/lib/pushdock/backups/")
+
+    # Copied off the server exactly as the README says, the stack running and not.
+    out = Path(tempfile.mkdtemp(prefix="pd-backups-"))
+    try:
+        run_readme(compose, readme_line(COPY_RUNNING), out)
+        dump = backup_in(out / "backups.tar", member)
+        assert "CREATE TABLE public.visits" in dump and "\nv1\n" in dump, dump[-2000:]
+        (out / "backups.tar").unlink()
+
+        # Down without -v: the accessory, its volume and the stack's volumes stay.
+        compose("down", timeout=300)
+        # The README's example names: the volume of the compose project `pushdock`, and a
+        # Debian image (a stand-in here).
+        run_readme(compose, readme_line(COPY_STOPPED), out, **{
+            "pushdock_pushdock-data": f"{compose.name}_pushdock-data",
+            "debian:bookworm-slim": STANDINS["python"]})
+        assert backup_in(out / "backups.tar", member) == dump
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+    # Up again: the app answers through the new caddy container with the row kept, from
+    # the same database, never restarted.
+    compose("up", "-d", timeout=600)
+    wait_for(lambda: compose.served(host) == (200, "1"), timeout=120, interval=1,
+             what="the app through the recreated caddy service")
+    db.reload()
+    assert (db.status, db.attrs["State"]["StartedAt"]) == ("running", started)
+    # And the recreated worker deploys again beside the same database: two rows.
+    run = finished(compose, push(compose, project, setup.db_repo.commit("v2")))
+    assert run["status"] == "success", run["reason"]
+    assert compose.served(host) == (200, "2")

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 
-from pipeline.deploy.networks import ensure_project_network
+from pipeline.deploy.networks import connect_edges_to_all, ensure_project_network
 from pipeline.engine_isolation import isolation_gap
 from pipeline.names import Role, run_labels, run_network
 from pipeline.store import Store
@@ -99,8 +99,9 @@ def test_another_project_a_test_step_and_the_bridge_cannot_reach_an_app(
 
 def test_the_edge_on_the_apps_network_is_connected_to_each_project_network(
         docker_client, base_image: str, project_name: str, apps_network: str) -> None:
-    """A Caddy or worker in a container (the compose stack's) reaches the project's apps;
-    an app on the apps network, left by an older deploy, is not made an edge."""
+    """A Caddy or worker in a container (the compose stack's) reaches the project's apps,
+    and again once recreated; an app on the apps network, left by an older deploy, is not
+    made an edge."""
     docker_client.networks.create(apps_network, driver="bridge")
     edge = docker_client.containers.run(base_image, ["sleep", "60"], detach=True,
                                         network=apps_network)
@@ -113,6 +114,16 @@ def test_the_edge_on_the_apps_network_is_connected_to_each_project_network(
     assert network.attrs["Labels"]["pushdock.edge"] == apps_network
     assert set(network.attrs["Containers"]) == {edge.id}
     assert legacy.id not in network.attrs["Containers"]
+
+    # A recreated edge (`docker compose down` and `up`) is on no project network: a starting
+    # worker connects it to every one, before any deploy.
+    edge.remove(force=True)
+    recreated = docker_client.containers.run(base_image, ["sleep", "60"], detach=True,
+                                             network=apps_network)
+    assert connect_edges_to_all(docker_client, apps_network) == [name]
+    network.reload()
+    assert set(network.attrs["Containers"]) == {recreated.id}
+    assert connect_edges_to_all(docker_client, apps_network) == []  # nothing left to do
 
 
 def tcp_connects(container, address: str, port: int) -> bool:

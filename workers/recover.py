@@ -1,8 +1,11 @@
-"""What a worker does when it starts: give Caddy back lost routes, finish half-done deploys."""
+"""What a worker does when it starts: put Caddy back on the project networks, give it back
+lost routes, finish half-done deploys."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from docker.errors import DockerException
 
 from pipeline.deploy.apps import Apps
 from pipeline.deploy.recovery import Reconciled, Recovery
@@ -25,8 +28,8 @@ class _Say:
 
 
 def recover(settings: Settings, say: Callable[[str], None] = print) -> list[Reconciled]:
-    """restore_routes() then reconcile_all(); a missing engine or Caddy is reported, not fatal
-    (the next deploy of each project does the same before it starts)."""
+    """connect_edges(), restore_routes() then reconcile_all(); a missing engine or Caddy is
+    reported, not fatal (the next deploy of each project does the same before it starts)."""
     if not settings.redis_url:
         raise PushdockError("PUSHDOCK_REDIS_URL is not set")
     store = Store(connect(settings.redis_url))
@@ -43,7 +46,13 @@ def recover(settings: Settings, say: Callable[[str], None] = print) -> list[Reco
         say(f"recovery skipped: {exc}")
         return []
     try:
-        recovery = Recovery(Apps(client, settings.apps_network), store, router, _Say(say))
+        apps = Apps(client, settings.apps_network)
+        recovery = Recovery(apps, store, router, _Say(say))
+        try:
+            for network in apps.connect_edges():
+                say(f"connected Caddy and the workers to {network} again")
+        except DockerException as exc:
+            say(f"could not connect Caddy to the project networks: {exc}")
         try:
             recovery.restore_routes()
             return recovery.reconcile_all()

@@ -8,7 +8,11 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from pipeline.deploy.networks import ensure_project_network, project_networks
+from pipeline.deploy.networks import (
+    connect_edges_to_all,
+    ensure_project_network,
+    project_networks,
+)
 from pipeline.deploy.plan import PORT_VARIABLE, STOP_TIMEOUT
 from pipeline.errors import DeployError
 from pipeline.model import Color
@@ -64,6 +68,10 @@ class Apps:
     def ensure_project_network(self, project: str) -> str:
         """The network the project's new containers join (DESIGN.md §9.3)."""
         return ensure_project_network(self.docker, project, self.network)
+
+    def connect_edges(self) -> list[str]:
+        """Caddy and the workers on every project network again (after they were recreated)."""
+        return connect_edges_to_all(self.docker, self.network)
 
     def upstream(self, container: Container, port: int) -> Upstream:
         ip = self.ip(container)

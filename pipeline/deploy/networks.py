@@ -45,6 +45,24 @@ def ensure_project_network(client: docker.DockerClient, project: str, edge: str)
     return name
 
 
+def connect_edges_to_all(client: docker.DockerClient, edge: str) -> list[str]:
+    """Every project network of this Pushdock, with the edge containers on it; the names of
+    those an edge container was connected to.
+
+    Run when a worker starts: a Caddy recreated since the last deploys (`docker compose
+    down` and `up`, a new Caddy image) is on no project network, and could reach no app.
+    """
+    joined = []
+    for name in project_networks(client, edge):
+        try:
+            network = client.networks.get(name)
+        except NotFound:
+            continue
+        if _connect_edges(client, network, edge):
+            joined.append(name)
+    return joined
+
+
 def _is_project_network(network: Network, project: str) -> bool:
     labels = network.attrs.get("Labels") or {}
     return (labels.get(LABEL_ROLE) == Role.PROJECT.value
@@ -75,14 +93,18 @@ def _edges(client: docker.DockerClient, edge: str) -> list[str]:
     return edges
 
 
-def _connect_edges(client: docker.DockerClient, network: Network, edge: str) -> None:
+def _connect_edges(client: docker.DockerClient, network: Network, edge: str) -> bool:
+    """Whether an edge container was connected (it was not on the network)."""
     network.reload()
     present = set(network.attrs.get("Containers") or {})
+    connected = False
     for ident in _edges(client, edge):
         if ident in present:
             continue
         try:
             network.connect(ident)
+            connected = True
         except APIError as exc:
             if "already exists" not in str(exc):
                 raise
+    return connected
