@@ -235,6 +235,12 @@ def test_the_command_line_lists_and_removes_and_the_worker_expires(
     clock.now = time.time() - 3 * 3600  # #2 was last pushed three hours ago
     manager.deploy(pr(project_name, 2, two, sha2, "2"))
 
+    # The commands, like the worker, know the project by its file.
+    settings.config_dir.mkdir(parents=True, exist_ok=True)
+    (settings.config_dir / f"{project_name}.yml").write_text(
+        f"project: {project_name}\nrepo: {sample_repo.path}\nwebhook_secret: s\n"
+        f"pull_requests:\n  preview:\n    host: 'pr-{{number}}.{project_name}.test'\n"
+        "    expire: 4h\n")
     listed = pushdock("previews", project_name, env=settings_env(settings))
     assert listed.returncode == 0, listed.stderr
     rows = listed.stdout.splitlines()[1:]
@@ -253,11 +259,6 @@ def test_the_command_line_lists_and_removes_and_the_worker_expires(
     assert f"{project_name} has no preview of pull request #1" in again.stderr
 
     # The worker's check reads `expire` from the project file.
-    settings.config_dir.mkdir(parents=True, exist_ok=True)
-    (settings.config_dir / f"{project_name}.yml").write_text(
-        f"project: {project_name}\nrepo: {sample_repo.path}\nwebhook_secret: s\n"
-        f"pull_requests:\n  preview:\n    host: 'pr-{{number}}.{project_name}.test'\n"
-        "    expire: 4h\n")
     assert expire_previews(settings) == []
     (settings.config_dir / f"{project_name}.yml").write_text(
         (settings.config_dir / f"{project_name}.yml").read_text().replace("4h", "2h"))
