@@ -130,12 +130,18 @@ def tight_guard(docker_client) -> Iterator[BuildGuard]:
     restore_build_bounds(docker_client)
 
 
+def fresh_base(base_image: str, project_name: str) -> str:
+    """The Dockerfile's start, with an ENV of the test's own: its RUNs must really run, and
+    BuildKit would answer the same steps built earlier on this engine from its cache."""
+    return f"FROM {base_image}\nENV PUSHDOCK_TEST={project_name}\n"
+
+
 def test_a_step_that_takes_too_much_memory_fails_with_the_reason(
         tight_guard: BuildGuard, base_image: str, project_name: str,
         sample_repo: SampleRepo) -> None:
     # dd fills a buffer of the block size: 1.5 GB held at once.
     sha = sample_repo.commit("v1", files={"Dockerfile": (
-        f"FROM {base_image}\n"
+        f"{fresh_base(base_image, project_name)}"
         "RUN dd if=/dev/zero of=/dev/null bs=1500M count=1 && echo allocated\n")})
     lines = Lines()
     with pytest.raises(BuildError) as failed:
@@ -151,7 +157,7 @@ def test_a_step_that_forks_too_many_fails_with_the_reason(
         tight_guard: BuildGuard, base_image: str, project_name: str,
         sample_repo: SampleRepo) -> None:
     sha = sample_repo.commit("v1", files={"Dockerfile": (
-        f"FROM {base_image}\n"
+        f"{fresh_base(base_image, project_name)}"
         "RUN i=0; while [ $i -lt 300 ]; do sleep 30 & i=$((i+1)); done; echo forked 300\n")})
     lines = Lines()
     with pytest.raises(BuildError, match=r"^the build ran out of processes: its steps may "
@@ -168,7 +174,7 @@ def test_the_same_steps_build_without_the_bounds_they_exceed(
     guard = build_guard(docker_client.info(), defaults)
     assert guard is not None
     sha = sample_repo.commit("v1", files={"Dockerfile": (
-        f"FROM {base_image}\n"
+        f"{fresh_base(base_image, project_name)}"
         "RUN dd if=/dev/zero of=/dev/null bs=1500M count=1 && echo allocated\n"
         "RUN i=0; while [ $i -lt 300 ]; do sleep 1 & i=$((i+1)); done; echo forked 300; "
         "wait\n")})

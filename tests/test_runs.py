@@ -221,7 +221,9 @@ def test_a_build_past_the_servers_memory_bound_fails_the_run_with_it(
     """The server's PUSHDOCK_BUILD_MEMORY, set by the worker itself before the build."""
     harness.settings = replace(harness.settings, build_memory=1024**3)
     try:
-        dockerfile = f"FROM {base_image}\nRUN dd if=/dev/zero of=/dev/null bs=1500M count=1\n"
+        # Its own ENV: the step must run, not come from an earlier build's cache.
+        dockerfile = (f"FROM {base_image}\nENV PUSHDOCK_TEST={uuid.uuid4().hex}\n"
+                      "RUN dd if=/dev/zero of=/dev/null bs=1500M count=1\n")
         _, outcome, lines = harness.run("{}\n", files={"Dockerfile": dockerfile})
     finally:
         restore_build_bounds(harness.docker)
